@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: all build test fmt-check clippy unit crds bench run e2e venv clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+# Python tools used by the test harness (moto for AWS, the Helm SDK for chart tests).
+$(VENV)/.stamp: requirements-test.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) test --workspace
+
+test: fmt-check clippy unit
+
+# Regenerate crds/*.yaml from the Rust types (a test fails when they drift).
+crds:
+	$(CARGO) run -q -p webhook --bin crdgen -- crds
+
+bench:
+	$(CARGO) bench -p webhook --bench admission
+
+run: build
+	$(CARGO) run -q --bin aws-load-balancer-controller -- run
+
+e2e: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) test --workspace -- --ignored --test-threads=1
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

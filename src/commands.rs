@@ -1,0 +1,163 @@
+//! The subcommands behind `main`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use webhook::admission::Admission;
+use webhook::cluster::StaticCluster;
+use webhook::local::{self, LocalVerdict};
+
+use crate::cli::{CheckArgs, ControllerArgs, ServeArgs};
+use crate::manifests::Manifests;
+
+/// The bundled examples `run` uses when no cluster is configured.
+const EXAMPLES: &[(&str, &str)] = &[
+    ("examples/00-ingress-class.yaml", include_str!("../examples/00-ingress-class.yaml")),
+    ("examples/10-services.yaml", include_str!("../examples/10-services.yaml")),
+    ("examples/20-ingresses.yaml", include_str!("../examples/20-ingresses.yaml")),
+    ("examples/bad/bad-ingress.yaml", include_str!("../examples/bad/bad-ingress.yaml")),
+];
+
+pub async fn serve(args: ServeArgs) -> ExitCode {
+    match crate::runtime::serve::serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "controller stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn check(args: CheckArgs) -> ExitCode {
+    let manifests = match Manifests::load(&args.files) {
+        Ok(m) => m,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    report(&admit_all(&manifests, &args.controller).await)
+}
+
+/// With KUBECONFIG set: serve against that cluster. Without: the embedded default.
+pub async fn run(args: ServeArgs) -> ExitCode {
+    if std::env::var_os("KUBECONFIG").is_some() {
+        eprintln!("KUBECONFIG is set: serving against that cluster");
+        return serve(args).await;
+    }
+    eprintln!("No KUBECONFIG: running the embedded default over the bundled examples.");
+    let mut manifests = Manifests::default();
+    for (name, text) in EXAMPLES {
+        eprintln!("  reading {name}");
+        if let Err(error) = manifests.add_documents(Path::new(name), text) {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let verdicts = admit_all(&manifests, &args.controller).await;
+    report(&verdicts);
+    // The bad example exists to be refused; everything else must pass.
+    let expected = verdicts
+        .iter()
+        .all(|(name, v)| v.allowed != name.contains("broken"));
+    if expected { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The webhook's verdict on every IngressClassParams, TargetGroupBinding and Ingress.
+pub async fn admit_all(
+    manifests: &Manifests,
+    controller: &ControllerArgs,
+) -> Vec<(String, LocalVerdict)> {
+    let cluster = Arc::new(static_cluster(manifests));
+    let admission = Admission {
+        cluster: cluster.clone(),
+        target_groups: cluster,
+        config: Arc::new(controller.webhook_config()),
+    };
+    let mut objects = Vec::new();
+    for params in &manifests.ingress_class_params {
+        objects.push(serde_json::to_value(params));
+    }
+    for binding in &manifests.target_group_bindings {
+        objects.push(serde_json::to_value(binding));
+    }
+    for ingress in &manifests.ingresses {
+        objects.push(serde_json::to_value(ingress).map(|mut v| {
+            // k8s-openapi leaves apiVersion/kind out of the typed body.
+            v["apiVersion"] = "networking.k8s.io/v1".into();
+            v["kind"] = "Ingress".into();
+            v
+        }));
+    }
+    let mut verdicts = Vec::new();
+    for object in objects.into_iter().flatten() {
+        let name = describe(&object);
+        verdicts.push((name, local::admit(&admission, &object).await));
+    }
+    verdicts
+}
+
+fn describe(object: &serde_json::Value) -> String {
+    let kind = object["kind"].as_str().unwrap_or("object");
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    match object["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// Print verdicts; failure when anything was denied.
+fn report(verdicts: &[(String, LocalVerdict)]) -> ExitCode {
+    let mut denied = 0;
+    for (name, verdict) in verdicts {
+        if verdict.allowed {
+            println!("ALLOWED  {name}");
+            if let Some(anns) = verdict.object["metadata"]["annotations"].as_object() {
+                for key in ["alb.ingress.kubernetes.io/target-type", "alb.ingress.kubernetes.io/listen-ports"] {
+                    if let Some(value) = anns.get(key).and_then(|v| v.as_str()) {
+                        println!("         {key}: {value}");
+                    }
+                }
+            }
+        } else {
+            denied += 1;
+            println!("DENIED   {name}");
+            for reason in verdict.message.iter().flat_map(|m| m.split("; ")) {
+                println!("         {reason}");
+            }
+        }
+        for warning in &verdict.warnings {
+            println!("         warning: {warning}");
+        }
+    }
+    println!("{} object(s), {denied} denied", verdicts.len());
+    if denied == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The cluster as the manifests describe it. Namespaces that no manifest defines still carry
+/// the `kubernetes.io/metadata.name` label the API server puts on every namespace.
+pub fn static_cluster(manifests: &Manifests) -> StaticCluster {
+    let mut namespaces: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut note = |name: &str, labels: Option<&BTreeMap<String, String>>| {
+        let entry = namespaces.entry(name.to_string()).or_default();
+        entry.insert("kubernetes.io/metadata.name".to_string(), name.to_string());
+        entry.extend(labels.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+    };
+    for ns in &manifests.namespaces {
+        if let Some(name) = ns.metadata.name.as_deref() {
+            note(name, ns.metadata.labels.as_ref());
+        }
+    }
+    for ingress in &manifests.ingresses {
+        note(ingress.metadata.namespace.as_deref().unwrap_or("default"), None);
+    }
+    StaticCluster {
+        ingress_classes: manifests.ingress_classes.iter().cloned().map(Arc::new).collect(),
+        ingress_class_params: manifests.ingress_class_params.iter().cloned().map(Arc::new).collect(),
+        namespaces,
+        target_group_bindings: manifests.target_group_bindings.iter().cloned().map(Arc::new).collect(),
+        target_groups: Vec::new(),
+    }
+}

@@ -1,0 +1,15 @@
+//! The reconciling half of the AWS Load Balancer Controller, and the process around it.
+//!
+//! * [`model`]: pure model building — an IngressGroup and its cluster facts in, the desired AWS
+//!   stack out;
+//! * [`manifests`]: manifests from files, for the offline commands;
+//! * [`runtime`]: watches, caches and servers of the running process;
+//! * [`cli`]: the command line.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod cli;
+pub mod commands;
+pub mod manifests;
+pub mod model;
+pub mod runtime;

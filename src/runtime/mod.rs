@@ -1,0 +1,5 @@
+//! Wiring to the Kubernetes API: watches, caches and the servers of the running process.
+
+pub mod cluster_view;
+pub mod serve;
+pub mod target_groups;

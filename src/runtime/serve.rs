@@ -1,0 +1,150 @@
+//! `serve`: the admission webhook against a real cluster, with `/metrics`, `/live` and `/ready`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use webhook::admission::Admission;
+use webhook::metrics::WebhookMetrics;
+use webhook::server::{self, TlsSettings};
+
+use crate::cli::ServeArgs;
+use crate::runtime::cluster_view::StoreView;
+use crate::runtime::target_groups::NoTargetGroupLookup;
+
+/// Why `serve` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build a Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+    #[error(transparent)]
+    Webhook(#[from] server::ServerError),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone)]
+struct Admin {
+    registry: Arc<Registry>,
+    ready: Arc<AtomicBool>,
+}
+
+/// Run until SIGINT/SIGTERM.
+pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+    let client = kube::Client::try_default().await?;
+    let (view, watches) = StoreView::start(client);
+    tokio::spawn(watches);
+
+    let mut registry = Registry::with_prefix("");
+    let metrics = Arc::new(WebhookMetrics::register(&mut registry));
+    let admission = Admission {
+        cluster: Arc::new(view.clone()),
+        target_groups: Arc::new(NoTargetGroupLookup),
+        config: Arc::new(args.controller.webhook_config()),
+    };
+    let tls = TlsSettings {
+        cert_dir: args.webhook_cert_dir.clone(),
+        cert_file: args.webhook_cert_file.clone(),
+        key_file: args.webhook_key_file.clone(),
+        ..TlsSettings::default()
+    };
+    let addr = std::net::SocketAddr::new(args.webhook_bind_addr, args.webhook_bind_port);
+    let bound = server::bind(addr, tls).await?;
+    tracing::info!(addr = %bound.local_addr(), "webhook listening");
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin = Admin {
+        registry: Arc::new(registry),
+        ready: ready.clone(),
+    };
+    let admin_listener = tokio::net::TcpListener::bind(args.metrics_bind_addr)
+        .await
+        .map_err(|source| ServeError::MetricsBind {
+            addr: args.metrics_bind_addr,
+            source,
+        })?;
+    let admin_router = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/live", get(|| async { "ok" }))
+        .route("/ready", get(readiness))
+        .with_state(admin);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(admin_listener, admin_router).await {
+            tracing::error!(%error, "admin server stopped");
+        }
+    });
+    tokio::spawn(async move {
+        match view.wait_until_ready().await {
+            Ok(()) => {
+                ready.store(true, Ordering::Release);
+                tracing::info!("caches synced; ready");
+            }
+            Err(error) => tracing::error!(%error, "caches will never sync"),
+        }
+    });
+
+    bound
+        .serve(webhook::server::router(admission, metrics), shutdown_signal())
+        .await;
+    Ok(())
+}
+
+async fn metrics_text(State(admin): State<Admin>) -> impl IntoResponse {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &admin.registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            text,
+        ),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain")],
+            error.to_string(),
+        ),
+    }
+}
+
+async fn readiness(State(admin): State<Admin>) -> (StatusCode, &'static str) {
+    if admin.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,363 @@
+//! Router-level admission tests: AdmissionReview JSON in through the axum router, decisions out.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use webhook::admission::{Admission, WebhookConfig};
+use k8s_openapi::api::networking::v1::IngressClass;
+use webhook::cluster::StaticCluster;
+use webhook::crd::IngressClassParams;
+use webhook::metrics::WebhookMetrics;
+
+const PREFIX: &str = "alb.ingress.kubernetes.io/";
+const VALIDATE: &str = "/validate-networking-v1-ingress";
+const MUTATE: &str = "/mutate-networking-v1-ingress";
+
+fn cluster() -> StaticCluster {
+    let classes: Vec<IngressClass> = serde_yaml::from_str(
+        r#"
+- metadata: {name: alb}
+  spec: {controller: ingress.k8s.aws/alb}
+- metadata: {name: alb-restricted}
+  spec:
+    controller: ingress.k8s.aws/alb
+    parameters: {apiGroup: elbv2.k8s.aws, kind: IngressClassParams, name: restricted}
+- metadata: {name: alb-internal}
+  spec:
+    controller: ingress.k8s.aws/alb
+    parameters: {apiGroup: elbv2.k8s.aws, kind: IngressClassParams, name: internal}
+- metadata: {name: nginx}
+  spec: {controller: k8s.io/ingress-nginx}
+"#,
+    )
+    .unwrap();
+    let params: Vec<IngressClassParams> = serde_yaml::from_str(
+        r#"
+- apiVersion: elbv2.k8s.aws/v1beta1
+  kind: IngressClassParams
+  metadata: {name: restricted}
+  spec:
+    namespaceSelector:
+      matchLabels: {team: shop}
+- apiVersion: elbv2.k8s.aws/v1beta1
+  kind: IngressClassParams
+  metadata: {name: internal}
+  spec:
+    scheme: internal
+    targetType: ip
+"#,
+    )
+    .unwrap();
+    let mut namespaces = BTreeMap::new();
+    namespaces.insert(
+        "shop".to_string(),
+        BTreeMap::from([
+            ("team".to_string(), "shop".to_string()),
+            ("kubernetes.io/metadata.name".to_string(), "shop".to_string()),
+        ]),
+    );
+    namespaces.insert(
+        "sandbox".to_string(),
+        BTreeMap::from([("kubernetes.io/metadata.name".to_string(), "sandbox".to_string())]),
+    );
+    StaticCluster {
+        ingress_classes: classes.into_iter().map(Arc::new).collect(),
+        ingress_class_params: params.into_iter().map(Arc::new).collect(),
+        namespaces,
+        ..StaticCluster::default()
+    }
+}
+
+fn router() -> Router {
+    let cluster = Arc::new(cluster());
+    let admission = Admission {
+        cluster: cluster.clone(),
+        target_groups: cluster,
+        config: Arc::new(WebhookConfig::default()),
+    };
+    let mut registry = prometheus_client::registry::Registry::default();
+    webhook::server::router(admission, Arc::new(WebhookMetrics::register(&mut registry)))
+}
+
+async fn post(router: &Router, path: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    let request = Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, bytes.to_vec())
+}
+
+/// The `response` of a 200 AdmissionReview answer.
+async fn review(router: &Router, path: &str, review: &Value) -> Value {
+    let (status, body) = post(router, path, serde_json::to_vec(review).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let out: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(out["kind"], "AdmissionReview");
+    assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(
+        out["response"]["uid"], review["request"]["uid"],
+        "the request uid must be echoed"
+    );
+    out["response"].clone()
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The JSON patch of a response, decoded.
+fn patch_of(response: &Value) -> Option<Vec<Value>> {
+    let encoded = response["patch"].as_str()?;
+    assert_eq!(response["patchType"], "JSONPatch");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+/// Apply a response's patch to the request object, as the API server would.
+fn patched(object: &Value, response: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(ops) = patch_of(response) {
+        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).unwrap();
+        json_patch::patch(&mut object, &patch).unwrap();
+    }
+    object
+}
+
+#[tokio::test]
+async fn valid_ingress_is_allowed_without_warnings() {
+    let router = router();
+    let request = fixture("ingress-create-valid.json");
+    let response = review(&router, VALIDATE, &request).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("warnings").is_none(), "{response}");
+}
+
+#[tokio::test]
+async fn bad_scheme_is_denied_naming_object_and_key() {
+    let router = router();
+    let response = review(&router, VALIDATE, &fixture("ingress-create-bad-scheme.json")).await;
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["code"], 403);
+    assert_eq!(
+        response["status"]["message"],
+        "Ingress shop/web: alb.ingress.kubernetes.io/scheme: unknown scheme \"public\", want internal or internet-facing"
+    );
+}
+
+#[tokio::test]
+async fn metadata_only_update_and_delete_are_allowed() {
+    let router = router();
+    for name in ["ingress-update-labels-only.json", "ingress-delete.json"] {
+        let response = review(&router, VALIDATE, &fixture(name)).await;
+        assert_eq!(response["allowed"], true, "{name}: {response}");
+    }
+}
+
+#[tokio::test]
+async fn other_controllers_ingress_is_left_alone() {
+    let router = router();
+    let request = fixture("ingress-other-class.json");
+    let response = review(&router, VALIDATE, &request).await;
+    assert_eq!(response["allowed"], true);
+    let response = review(&router, MUTATE, &request).await;
+    assert_eq!(response["allowed"], true);
+    assert!(response.get("patch").is_none());
+}
+
+#[tokio::test]
+async fn mutation_creates_the_annotations_map_when_absent() {
+    let router = router();
+    let request = fixture("ingress-create-no-annotations.json");
+    let response = review(&router, MUTATE, &request).await;
+    let object = patched(&request["request"]["object"], &response);
+    let annotations = &object["metadata"]["annotations"];
+    assert_eq!(annotations[format!("{PREFIX}target-type")], "instance");
+    assert_eq!(annotations[format!("{PREFIX}listen-ports")], r#"[{"HTTP":80}]"#);
+    // Everything else is untouched.
+    let mut without = object.clone();
+    without["metadata"].as_object_mut().unwrap().remove("annotations");
+    assert_eq!(without, request["request"]["object"]);
+}
+
+#[tokio::test]
+async fn malformed_object_is_denied_with_uid() {
+    let router = router();
+    let response = review(&router, VALIDATE, &fixture("ingress-create-malformed-object.json")).await;
+    assert_eq!(response["allowed"], false);
+    let message = response["status"]["message"].as_str().unwrap();
+    assert!(message.contains("object is malformed"), "{message}");
+}
+
+#[tokio::test]
+async fn wrong_kind_on_a_path_is_denied() {
+    let router = router();
+    let mut request = fixture("ingress-create-valid.json");
+    request["request"]["kind"]["kind"] = json!("Pod");
+    let response = review(&router, VALIDATE, &request).await;
+    assert_eq!(response["allowed"], false);
+    assert!(response["status"]["message"].as_str().unwrap().contains("handles Ingress, got Pod"));
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_reviews_get_400() {
+    let router = router();
+    for body in [
+        b"not json".to_vec(),
+        b"{}".to_vec(),
+        b"[1,2,3]".to_vec(),
+        br#"{"request": {"uid": ""}}"#.to_vec(),
+        br#"{"request": {"uid": 7}}"#.to_vec(),
+    ] {
+        let (status, reason) = post(&router, VALIDATE, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+        assert!(!reason.is_empty());
+    }
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    /// `None` (key absent) means `alb`; an explicit null means no ingressClassName.
+    #[serde(default = "default_class")]
+    class: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    paths: Option<Vec<CasePath>>,
+    deny: Option<String>,
+    warn: Option<String>,
+    patch: Option<BTreeMap<String, String>>,
+}
+
+fn default_class() -> Option<String> {
+    Some("alb".to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CasePath {
+    path: String,
+    path_type: String,
+    service: String,
+    port: Option<i32>,
+    port_name: Option<String>,
+}
+
+fn full_key(key: &str) -> String {
+    if key.contains('/') { key.to_string() } else { format!("{PREFIX}{key}") }
+}
+
+fn case_review(case: &Case) -> Value {
+    let namespace = case.namespace.clone().unwrap_or_else(|| "shop".to_string());
+    let annotations: BTreeMap<String, String> = case
+        .annotations
+        .iter()
+        .map(|(k, v)| (full_key(k), v.clone()))
+        .collect();
+    let paths: Vec<Value> = match &case.paths {
+        Some(paths) => paths
+            .iter()
+            .map(|p| {
+                let port = match (&p.port_name, p.port) {
+                    (Some(name), _) => json!({"name": name}),
+                    (None, Some(number)) => json!({"number": number}),
+                    (None, None) => json!({"number": 80}),
+                };
+                json!({"path": p.path, "pathType": p.path_type,
+                       "backend": {"service": {"name": p.service, "port": port}}})
+            })
+            .collect(),
+        None => vec![json!({"path": "/", "pathType": "Prefix",
+                            "backend": {"service": {"name": "web", "port": {"number": 80}}}})],
+    };
+    let mut spec = json!({"rules": [{"host": "shop.example.com", "http": {"paths": paths}}]});
+    if let Some(class) = &case.class {
+        spec["ingressClassName"] = json!(class);
+    }
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("case-{}", case.name),
+            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
+            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "name": case.name,
+            "namespace": namespace,
+            "operation": "CREATE",
+            "userInfo": {"username": "test"},
+            "object": {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": case.name, "namespace": namespace, "annotations": annotations},
+                "spec": spec
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn annotation_case_table() {
+    let router = router();
+    let path = format!("{}/tests/fixtures/ingress-cases.yaml", env!("CARGO_MANIFEST_DIR"));
+    let cases: Vec<Case> = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(cases.len() >= 40, "the table lost cases");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let request = case_review(case);
+        let namespace = request["request"]["namespace"].as_str().unwrap().to_string();
+        let validated = review(&router, VALIDATE, &request).await;
+        let allowed = validated["allowed"].as_bool().unwrap();
+        let message = validated["status"]["message"].as_str().unwrap_or_default();
+        match &case.deny {
+            Some(expected) => {
+                let prefix = format!("Ingress {namespace}/{}: ", case.name);
+                if allowed || !message.starts_with(&prefix) || !message.contains(expected.as_str()) {
+                    failures.push(format!("{}: want denial containing {expected:?}, got {validated}", case.name));
+                }
+            }
+            None if !allowed => failures.push(format!("{}: want allowed, got {validated}", case.name)),
+            None => {}
+        }
+        if let Some(expected) = &case.warn {
+            let warned = validated["warnings"]
+                .as_array()
+                .is_some_and(|ws| ws.iter().any(|w| w.as_str().unwrap_or_default().contains(expected.as_str())));
+            if !warned {
+                failures.push(format!("{}: want warning containing {expected:?}, got {validated}", case.name));
+            }
+        }
+        if let Some(expected) = &case.patch {
+            let mutated = review(&router, MUTATE, &request).await;
+            let object = &request["request"]["object"];
+            let after = patched(object, &mutated);
+            let before_anns = object["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
+            let after_anns = after["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
+            let added: BTreeMap<String, String> = after_anns
+                .iter()
+                .filter(|(k, _)| !before_anns.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            let want: BTreeMap<String, String> =
+                expected.iter().map(|(k, v)| (full_key(k), v.clone())).collect();
+            let changed = before_anns.iter().any(|(k, v)| after_anns.get(k) != Some(v));
+            if added != want || changed {
+                failures.push(format!("{}: want added {want:?}, got {added:?} (changed existing: {changed})", case.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
