@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use crate::cluster::{ClusterView, TargetGroupLookup};
 use crate::crd::{IngressClassParams, TargetGroupBinding};
 use crate::validate::{Op, Verdict};
+use crate::{mutate, validate};
 
 /// The admission endpoints this server answers, on upstream's paths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -182,14 +183,95 @@ impl Admission {
     }
 
     async fn answer(&self, endpoint: Endpoint, request: &RequestIn) -> Answer {
-        // Temporary while the validators land: allow everything.
-        let _ = (endpoint, request, &self.cluster, &self.target_groups, &self.config);
-        let _ = decode::<Ingress>;
-        let _ = decode::<IngressClassParams>;
-        let _ = decode::<TargetGroupBinding>;
-        let _ = (Answer::deny as fn(&'static str, String) -> Answer, Answer::from_verdict, Answer::with_patch, object_name);
-        let _: Option<Op> = None;
-        Answer::allow()
+        let op = match request.operation.as_str() {
+            "CREATE" => Op::Create,
+            "UPDATE" => Op::Update,
+            // Deletes and connects are never refused: refusing a delete strands finalizers.
+            _ => return Answer::allow(),
+        };
+        let expected = endpoint.kind();
+        if !request.kind.kind.eq_ignore_ascii_case(expected) {
+            return Answer::deny(
+                "request",
+                format!("webhook {} handles {expected}, got {}", endpoint.name(), request.kind.kind),
+            );
+        }
+        match endpoint {
+            Endpoint::ValidateIngress => {
+                let (new, old) = match decode::<Ingress>(request, op) {
+                    Ok(objects) => objects,
+                    Err(answer) => return answer,
+                };
+                let verdict = validate::ingress::validate(
+                    op,
+                    &new,
+                    old.as_ref(),
+                    self.cluster.as_ref(),
+                    &self.config,
+                );
+                Answer::from_verdict(verdict, &object_name("Ingress", request))
+            }
+            Endpoint::MutateIngress => {
+                let (new, _) = match decode::<Ingress>(request, op) {
+                    Ok(objects) => objects,
+                    Err(answer) => return answer,
+                };
+                let patch = mutate::ingress::mutate(&new, self.cluster.as_ref(), &self.config);
+                Answer::allow().with_patch(patch)
+            }
+            Endpoint::ValidateIngressClassParams => {
+                let (new, _) = match decode::<IngressClassParams>(request, op) {
+                    Ok(objects) => objects,
+                    Err(answer) => return answer,
+                };
+                match crate::validate::pending_icp(&new.spec) {
+                    Ok(()) => Answer::allow(),
+                    Err(errors) => Answer::deny(
+                        "ingress_class_params",
+                        format!(
+                            "{}: {}",
+                            object_name("IngressClassParams", request),
+                            errors.join("; ")
+                        ),
+                    ),
+                }
+            }
+            Endpoint::MutateTargetGroupBinding => {
+                let (new, _) = match decode::<TargetGroupBinding>(request, op) {
+                    Ok(objects) => objects,
+                    Err(answer) => return answer,
+                };
+                match crate::validate::pending_tgb_mutate(op, &new, self.target_groups.as_ref()).await {
+                    Ok(patch) => Answer::allow().with_patch(patch),
+                    Err(message) => Answer::deny(
+                        "target_group_binding",
+                        format!("{}: {message}", object_name("TargetGroupBinding", request)),
+                    ),
+                }
+            }
+            Endpoint::ValidateTargetGroupBinding => {
+                let (new, old) = match decode::<TargetGroupBinding>(request, op) {
+                    Ok(objects) => objects,
+                    Err(answer) => return answer,
+                };
+                let result = crate::validate::pending_tgb_validate(
+                    op,
+                    &new,
+                    old.as_ref(),
+                    self.cluster.as_ref(),
+                    self.target_groups.as_ref(),
+                    &self.config,
+                )
+                .await;
+                match result {
+                    Ok(()) => Answer::allow(),
+                    Err(message) => Answer::deny(
+                        "target_group_binding",
+                        format!("{}: {message}", object_name("TargetGroupBinding", request)),
+                    ),
+                }
+            }
+        }
     }
 }
 

@@ -15,7 +15,7 @@
 
 pub mod admission;
 pub mod annotations;
-pub mod class_wip_disabled {}
+pub mod class;
 pub mod cluster;
 pub mod crd;
 pub mod local;

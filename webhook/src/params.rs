@@ -1,0 +1,38 @@
+//! IngressClassParams over annotations, with upstream's precedence.
+//!
+//! Fields of an IngressClassParams either replace an annotation outright (scheme, subnets,
+//! certificateArn, ...: the annotation is ignored for every Ingress of the class) or merge with
+//! it key by key (tags, load balancer and listener attributes: the params' keys win). The
+//! annotation table records which field replaces which key ([`AnnotationSpec::params_field`]).
+
+use serde_json::Value;
+
+use crate::annotations::{self, Annotations, AnnotationSpec};
+use crate::crd::IngressClassParamsSpec;
+
+/// Legacy spelling of `prefixListsIDs` that upstream still accepts.
+const LEGACY_PREFIX_LISTS_FIELD: &str = "PrefixListsIDs";
+
+/// Problems in an IngressClassParams that make every Ingress of its class unbuildable.
+pub fn check(spec: &IngressClassParamsSpec) -> Result<(), Vec<String>> {
+    crate::validate::pending_icp(spec)
+}
+
+/// The annotations present on an Ingress that its IngressClassParams replaces, as
+/// `(annotation key, params field)` pairs in key order.
+pub fn overridden(anns: &Annotations, spec: &IngressClassParamsSpec) -> Vec<(String, &'static str)> {
+    let Ok(Value::Object(fields)) = serde_json::to_value(spec) else {
+        return Vec::new();
+    };
+    let is_set = |field: &str| fields.get(field).is_some_and(|v| !v.is_null());
+    anns.keys()
+        .filter_map(|key| {
+            let suffix = key.strip_prefix(annotations::PREFIX)?;
+            let spec: &AnnotationSpec = annotations::lookup(suffix)?;
+            let field = spec.params_field?;
+            let set = is_set(field)
+                || (field == "prefixListsIDs" && is_set(LEGACY_PREFIX_LISTS_FIELD));
+            set.then(|| (key.clone(), field))
+        })
+        .collect()
+}

@@ -1,0 +1,182 @@
+//! The Ingress validator: everything about one Ingress that can be known at `kubectl apply`.
+//!
+//! Upstream validates little at admission (class, a few flags, `conditions.*`) and leaves the
+//! rest to reconcile-time events. Here every `alb.ingress.kubernetes.io/*` annotation goes
+//! through the controller's own parser, the IngressClassParams is loaded and its
+//! namespaceSelector checked, and spec shapes the model builder would reject are refused.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
+
+use crate::admission::WebhookConfig;
+use crate::annotations::{self, Annotations, IngressAnnotations};
+use crate::class::{self, ClassError, Classification, LEGACY_CLASS_ANNOTATION};
+use crate::cluster::ClusterView;
+use crate::params;
+use crate::validate::{Op, Verdict};
+
+/// The port name that makes a path's backend an `actions.<service name>` annotation.
+pub const USE_ANNOTATION: &str = "use-annotation";
+
+const GROUP_NAME_KEY: &str = "alb.ingress.kubernetes.io/group.name";
+
+/// Validate an Ingress on CREATE or UPDATE (`old` is set on UPDATE).
+pub fn validate(
+    op: Op,
+    ingress: &Ingress,
+    old: Option<&Ingress>,
+    cluster: &dyn ClusterView,
+    config: &WebhookConfig,
+) -> Verdict {
+    let mut verdict = Verdict::default();
+    if ingress.metadata.deletion_timestamp.is_some() {
+        // Being deleted: only finalizer removal is left, which must never be blocked.
+        return verdict;
+    }
+    if let (Op::Update, Some(old)) = (op, old) {
+        if old.spec == ingress.spec && old.metadata.annotations == ingress.metadata.annotations {
+            // Labels, finalizers or other metadata only: nothing we validate changed.
+            return verdict;
+        }
+    }
+
+    let class = match class::classify(ingress, cluster, &config.ingress_class, true) {
+        Ok(Classification::NotOurs) => return verdict,
+        Ok(Classification::Ours(class)) => Some(class),
+        Err(err @ ClassError::NamespaceUnknown(..)) => {
+            verdict.warn(err.to_string());
+            None
+        }
+        Err(err) => return verdict.deny(err.category(), err.to_string()),
+    };
+
+    let empty = Annotations::new();
+    let anns = ingress.metadata.annotations.as_ref().unwrap_or(&empty);
+    let old_anns = old.and_then(|o| o.metadata.annotations.as_ref());
+
+    if config.disable_ingress_class_annotation
+        && class.as_ref().is_some_and(|c| c.by_legacy_annotation)
+        && old_anns.and_then(|a| a.get(LEGACY_CLASS_ANNOTATION)) != anns.get(LEGACY_CLASS_ANNOTATION)
+    {
+        verdict.error(
+            "ingress_class",
+            "new usage of `kubernetes.io/ingress.class` annotation is forbidden",
+        );
+    }
+    if config.disable_ingress_group_name_annotation {
+        if let Some(group) = anns.get(GROUP_NAME_KEY) {
+            if old_anns.and_then(|a| a.get(GROUP_NAME_KEY)) != Some(group) {
+                verdict.error(
+                    "group",
+                    "new usage of `alb.ingress.kubernetes.io/group.name` annotation is forbidden",
+                );
+            }
+        }
+    }
+
+    let report = annotations::check_all(anns);
+    for err in &report.errors {
+        verdict.error("annotation", err.to_string());
+    }
+    for unknown in &report.unknown {
+        verdict.warn(match &unknown.suggestion {
+            Some(s) => format!("unknown annotation {} is ignored (did you mean {s}?)", unknown.key),
+            None => format!("unknown annotation {} is ignored", unknown.key),
+        });
+    }
+    let parsed = IngressAnnotations::parse(anns).ok();
+
+    if let Some(tags) = parsed.as_ref().and_then(|p| p.tags.as_ref()) {
+        for key in tags.keys() {
+            if config.external_managed_tags.iter().any(|k| k == key) {
+                verdict.error(
+                    "annotation",
+                    format!(
+                        "{}tags: external managed tag key {key} cannot be specified",
+                        annotations::PREFIX
+                    ),
+                );
+            }
+        }
+    }
+
+    if let Some(params) = class.as_ref().and_then(|c| c.params.as_ref()) {
+        let name = params.metadata.name.as_deref().unwrap_or_default();
+        if let Err(errors) = params::check(&params.spec) {
+            for e in errors {
+                verdict.error("ingress_class_params", format!("IngressClassParams {name}: {e}"));
+            }
+        }
+        for (key, field) in params::overridden(anns, &params.spec) {
+            verdict.warn(format!(
+                "{key} is ignored: IngressClassParams {name} sets spec.{field}"
+            ));
+        }
+    }
+
+    check_spec(ingress, anns, parsed.as_ref(), &mut verdict);
+    verdict
+}
+
+/// Shapes of `spec` the model builder would refuse.
+fn check_spec(
+    ingress: &Ingress,
+    anns: &Annotations,
+    parsed: Option<&IngressAnnotations>,
+    verdict: &mut Verdict,
+) {
+    let Some(spec) = ingress.spec.as_ref() else {
+        return;
+    };
+    let mut backends = Vec::new();
+    if let Some(backend) = spec.default_backend.as_ref() {
+        backends.push(("spec.defaultBackend".to_string(), backend));
+    }
+    for (i, rule) in spec.rules.iter().flatten().enumerate() {
+        for (j, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
+            let at = format!("spec.rules[{i}].http.paths[{j}]");
+            check_path(&at, path, verdict);
+            backends.push((format!("{at}.backend"), &path.backend));
+        }
+    }
+    let mut missing_actions = BTreeMap::new();
+    for (at, backend) in backends {
+        let Some(service) = backend.service.as_ref() else {
+            verdict.error("spec", format!("{at}: missing required \"service\" field"));
+            continue;
+        };
+        let port_name = service.port.as_ref().and_then(|p| p.name.as_deref());
+        if port_name == Some(USE_ANNOTATION) {
+            let has_action = parsed.is_some_and(|p| p.actions.contains_key(&service.name))
+                || anns.contains_key(&format!("{}actions.{}", annotations::PREFIX, service.name));
+            if !has_action {
+                missing_actions.insert(service.name.clone(), at);
+            }
+        }
+    }
+    for (name, at) in missing_actions {
+        verdict.warn(format!(
+            "{at} uses port name {USE_ANNOTATION} but annotation {}actions.{name} is missing; \
+             the rule will answer 503",
+            annotations::PREFIX
+        ));
+    }
+}
+
+fn check_path(at: &str, path: &HTTPIngressPath, verdict: &mut Verdict) {
+    let value = path.path.as_deref().unwrap_or_default();
+    let wildcard = value.contains('*') || value.contains('?');
+    match path.path_type.as_str() {
+        "Exact" if wildcard => verdict.error(
+            "spec",
+            format!("{at}: exact path shouldn't contain wildcards: {value}"),
+        ),
+        "Prefix" if wildcard => verdict.error(
+            "spec",
+            format!("{at}: prefix path shouldn't contain wildcards: {value}"),
+        ),
+        "Exact" | "Prefix" | "ImplementationSpecific" => {}
+        _ => verdict.error("spec", format!("{at}: unknown pathType for path {value}")),
+    }
+}
