@@ -1,0 +1,538 @@
+//! End-to-end admission benchmark: the real TLS server on 127.0.0.1, a fixed number of
+//! keep-alive HTTP/1.1 connections sending AdmissionReviews for a realistic ALB Ingress to
+//! `/validate-networking-v1-ingress` and `/mutate-networking-v1-ingress` back to back.
+//!
+//! ```text
+//! cargo bench -p webhook --bench admission [-- --connections 8 --secs 5 --warmup 1]
+//! ```
+//!
+//! Prints reviews/s and latency percentiles per endpoint, and the allowed/patched/denied split.
+//! One in eight validation reviews carries an invalid `conditions.*` annotation and must be
+//! denied, so a stub that allows everything cannot pass. Exits non-zero on any non-200
+//! response, wrong uid, or a split that differs from the expected one. No assertions on time:
+//! the targets (p99 < 1 ms, >= 10,000 reviews/s on 2 cores) are printed next to the results.
+//! Client and server share the machine's cores, so the figures are conservative.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use webhook::admission::{Admission, Endpoint, WebhookConfig};
+use webhook::cluster::StaticCluster;
+use webhook::metrics::WebhookMetrics;
+use webhook::server::{self, TlsSettings};
+
+const TARGET_P99: Duration = Duration::from_millis(1);
+const TARGET_RATE: f64 = 10_000.0;
+
+struct Options {
+    connections: usize,
+    measure: Duration,
+    warmup: Duration,
+}
+
+impl Options {
+    /// `--connections N`, `--secs S`, `--warmup S`; anything else (such as the `--bench` cargo
+    /// passes) is ignored.
+    fn from_args() -> Self {
+        let mut options = Options {
+            connections: 8,
+            measure: Duration::from_secs(5),
+            warmup: Duration::from_secs(1),
+        };
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        for pair in args.windows(2) {
+            let value = pair[1].parse::<f64>().ok().filter(|v| *v > 0.0);
+            match (pair[0].as_str(), value) {
+                ("--connections", Some(v)) => options.connections = v as usize,
+                ("--secs", Some(v)) => options.measure = Duration::from_secs_f64(v),
+                ("--warmup", Some(v)) => options.warmup = Duration::from_secs_f64(v),
+                _ => {}
+            }
+        }
+        options
+    }
+}
+
+/// One request to send over and over, and what the answer must be.
+struct Case {
+    endpoint: Endpoint,
+    uid: String,
+    body: Bytes,
+    must_deny: bool,
+}
+
+/// The 24 `alb.ingress.kubernetes.io/*` annotations of a production-like public Ingress.
+fn annotations(conditions: &str) -> serde_json::Value {
+    let p = |key: &str| format!("alb.ingress.kubernetes.io/{key}");
+    let forward = json!({
+        "type": "forward",
+        "forwardConfig": {
+            "targetGroups": [
+                {"serviceName": "storefront-blue", "servicePort": "80", "weight": 90},
+                {"serviceName": "storefront-green", "servicePort": "80", "weight": 10}
+            ],
+            "targetGroupStickinessConfig": {"enabled": true, "durationSeconds": 300}
+        }
+    });
+    let fixed = json!({
+        "type": "fixed-response",
+        "fixedResponseConfig": {"contentType": "text/plain", "statusCode": "503", "messageBody": "maintenance"}
+    });
+    json!({
+        p("scheme"): "internet-facing",
+        p("target-type"): "ip",
+        p("ip-address-type"): "ipv4",
+        p("listen-ports"): r#"[{"HTTP": 80}, {"HTTPS": 443}]"#,
+        p("certificate-arn"): "arn:aws:acm:us-west-2:123456789012:certificate/2f1c0b8e-5a6d-4e7f-9a0b-1c2d3e4f5a6b,arn:aws:acm:us-west-2:123456789012:certificate/7e8d9c0b-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
+        p("ssl-policy"): "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        p("ssl-redirect"): "443",
+        p("backend-protocol"): "HTTP",
+        p("healthcheck-protocol"): "HTTP",
+        p("healthcheck-path"): "/healthz",
+        p("healthcheck-interval-seconds"): "10",
+        p("healthcheck-timeout-seconds"): "5",
+        p("healthy-threshold-count"): "2",
+        p("unhealthy-threshold-count"): "3",
+        p("success-codes"): "200-299",
+        p("tags"): "Environment=prod,Team=storefront,CostCenter=4711",
+        p("load-balancer-attributes"): "idle_timeout.timeout_seconds=120,routing.http2.enabled=true,deletion_protection.enabled=false",
+        p("target-group-attributes"): "deregistration_delay.timeout_seconds=30,load_balancing.algorithm.type=least_outstanding_requests",
+        p("group.name"): "shop-public",
+        p("group.order"): "10",
+        p("inbound-cidrs"): "10.0.0.0/8,192.168.0.0/16",
+        p("wafv2-acl-arn"): "arn:aws:wafv2:us-west-2:123456789012:regional/webacl/shop/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111",
+        p("actions.blue-green"): forward.to_string(),
+        p("conditions.blue-green"): conditions,
+        p("actions.maintenance"): fixed.to_string(),
+    })
+}
+
+fn ingress(conditions: &str) -> serde_json::Value {
+    let path = |path: &str, service: &str, port: serde_json::Value| json!({"path": path, "pathType": "Prefix", "backend": {"service": {"name": service, "port": port}}});
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "storefront",
+            "namespace": "shop",
+            "uid": "0b6f7c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d",
+            "labels": {"app.kubernetes.io/name": "storefront", "app.kubernetes.io/part-of": "shop"},
+            "annotations": annotations(conditions)
+        },
+        "spec": {
+            "ingressClassName": "alb",
+            "tls": [{"hosts": ["shop.example.com", "www.shop.example.com"]}],
+            "rules": [
+                {"host": "shop.example.com", "http": {"paths": [
+                    path("/canary", "blue-green", json!({"name": "use-annotation"})),
+                    path("/maintenance", "maintenance", json!({"name": "use-annotation"})),
+                    path("/api", "storefront-api", json!({"number": 8080})),
+                    path("/", "storefront-web", json!({"number": 80}))
+                ]}},
+                {"host": "www.shop.example.com", "http": {"paths": [
+                    path("/", "storefront-web", json!({"name": "http"}))
+                ]}}
+            ]
+        }
+    })
+}
+
+fn review(uid: &str, object: serde_json::Value) -> Bytes {
+    let gvk = json!({"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"});
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": gvk,
+            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "requestKind": gvk,
+            "requestResource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "name": "storefront",
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:argocd:argocd-application-controller",
+                         "groups": ["system:serviceaccounts", "system:authenticated"]},
+            "object": object,
+            "oldObject": null,
+            "dryRun": false,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions", "fieldManager": "argocd-controller"}
+        }
+    });
+    Bytes::from(body.to_string())
+}
+
+fn cases() -> Vec<Case> {
+    let good = r#"[{"field": "http-header", "httpHeaderConfig": {"httpHeaderName": "X-Canary", "values": ["always"]}}]"#;
+    // Upstream denies this: `invalid queryStringConfig: value cannot be empty`.
+    let bad = r#"[{"field": "query-string", "queryStringConfig": {"values": [{"key": "variant", "value": ""}]}}]"#;
+    let mut cases = Vec::new();
+    for i in 0..8 {
+        let must_deny = i == 7;
+        let uid = format!("bench-validate-{i}");
+        let object = ingress(if must_deny { bad } else { good });
+        cases.push(Case {
+            endpoint: Endpoint::ValidateIngress,
+            body: review(&uid, object),
+            uid,
+            must_deny,
+        });
+        let uid = format!("bench-mutate-{i}");
+        cases.push(Case {
+            endpoint: Endpoint::MutateIngress,
+            body: review(&uid, ingress(good)),
+            uid,
+            must_deny: false,
+        });
+    }
+    cases
+}
+
+#[derive(Deserialize)]
+struct ReviewOut {
+    response: Option<ResponseOut>,
+}
+
+#[derive(Deserialize)]
+struct ResponseOut {
+    uid: String,
+    allowed: bool,
+    patch: Option<serde::de::IgnoredAny>,
+}
+
+/// What one connection saw for one endpoint.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    allowed: u64,
+    patched: u64,
+    denied: u64,
+    expected_denied: u64,
+    non_200: u64,
+    wrong_answer: u64,
+    first_problem: Option<String>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.latencies.extend(other.latencies);
+        self.allowed += other.allowed;
+        self.patched += other.patched;
+        self.denied += other.denied;
+        self.expected_denied += other.expected_denied;
+        self.non_200 += other.non_200;
+        self.wrong_answer += other.wrong_answer;
+        if self.first_problem.is_none() {
+            self.first_problem = other.first_problem;
+        }
+    }
+
+    fn note(&mut self, problem: impl FnOnce() -> String) {
+        if self.first_problem.is_none() {
+            self.first_problem = Some(problem());
+        }
+    }
+}
+
+fn pki() -> (CertifiedIssuer<'static, KeyPair>, String, String) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    (ca, leaf.pem(), key.serialize_pem())
+}
+
+fn admission() -> Admission {
+    let alb = IngressClass {
+        metadata: ObjectMeta {
+            name: Some("alb".to_string()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(IngressClassSpec {
+            controller: Some("ingress.k8s.aws/alb".to_string()),
+            ..IngressClassSpec::default()
+        }),
+    };
+    let cluster = Arc::new(StaticCluster {
+        ingress_classes: vec![Arc::new(alb)],
+        ..StaticCluster::default()
+    });
+    Admission {
+        cluster: cluster.clone(),
+        target_groups: cluster,
+        config: Arc::new(WebhookConfig::default()),
+    }
+}
+
+/// Send the cases round robin over one keep-alive connection until `end`; record from `start`.
+async fn drive(
+    addr: SocketAddr,
+    client: Arc<ClientConfig>,
+    cases: Arc<Vec<Case>>,
+    offset: usize,
+    start: Instant,
+    end: Instant,
+) -> BTreeMap<&'static str, Tally> {
+    let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let tls = TlsConnector::from(client)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+
+    let mut i = offset;
+    loop {
+        let sent = Instant::now();
+        if sent >= end {
+            break;
+        }
+        let case = &cases[i % cases.len()];
+        i += 1;
+        let request = Request::post(case.endpoint.path())
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(case.body.clone()))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let latency = sent.elapsed();
+        if sent < start {
+            continue;
+        }
+        let tally = tallies.entry(case.endpoint.path()).or_default();
+        tally.latencies.push(latency);
+        tally.expected_denied += u64::from(case.must_deny);
+        if status != hyper::StatusCode::OK {
+            tally.non_200 += 1;
+            tally.note(|| format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+            continue;
+        }
+        let answer = serde_json::from_slice::<ReviewOut>(&body)
+            .ok()
+            .and_then(|review| review.response)
+            .filter(|out| out.uid == case.uid);
+        let Some(out) = answer else {
+            tally.wrong_answer += 1;
+            tally.note(|| {
+                format!(
+                    "not a response for uid {}: {}",
+                    case.uid,
+                    String::from_utf8_lossy(&body)
+                )
+            });
+            continue;
+        };
+        match (out.allowed, out.patch.is_some()) {
+            (false, _) => tally.denied += 1,
+            (true, true) => tally.patched += 1,
+            (true, false) => tally.allowed += 1,
+        }
+        if out.allowed == case.must_deny {
+            tally.wrong_answer += 1;
+            tally.note(|| {
+                let want = if case.must_deny { "denied" } else { "allowed" };
+                format!(
+                    "uid {} should be {want}: {}",
+                    case.uid,
+                    String::from_utf8_lossy(&body)
+                )
+            });
+        }
+    }
+    tallies
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() -> ExitCode {
+    let options = Options::from_args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let workers = runtime.metrics().num_workers();
+    runtime.block_on(run(options, workers))
+}
+
+async fn run(options: Options, workers: usize) -> ExitCode {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert_pem, key_pem) = pki();
+    std::fs::write(dir.path().join("tls.crt"), cert_pem).unwrap();
+    std::fs::write(dir.path().join("tls.key"), key_pem).unwrap();
+
+    let bound = server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        TlsSettings::in_dir(dir.path()),
+    )
+    .await
+    .unwrap();
+    let addr = bound.local_addr();
+    let router = server::router(admission(), Arc::new(WebhookMetrics::default()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve(router, async {
+        let _ = stopped.await;
+    }));
+
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let mut client = ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let client = Arc::new(client);
+    let cases = Arc::new(cases());
+
+    let start = Instant::now() + options.warmup;
+    let end = start + options.measure;
+    let tasks: Vec<_> = (0..options.connections)
+        .map(|c| {
+            tokio::spawn(drive(
+                addr,
+                Arc::clone(&client),
+                Arc::clone(&cases),
+                c * 3,
+                start,
+                end,
+            ))
+        })
+        .collect();
+    let mut totals: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    for task in tasks {
+        for (path, tally) in task.await.unwrap() {
+            totals.entry(path).or_default().merge(tally);
+        }
+    }
+    let _ = stop.send(());
+    server.await.unwrap();
+
+    report(&options, workers, totals)
+}
+
+fn report(options: &Options, workers: usize, totals: BTreeMap<&'static str, Tally>) -> ExitCode {
+    let secs = options.measure.as_secs_f64();
+    println!(
+        "admission webhook: {} keep-alive TLS 1.3 HTTP/1.1 connections, {:.1} s after {:.1} s warm-up, {} runtime workers (client and server share them)",
+        options.connections,
+        secs,
+        options.warmup.as_secs_f64(),
+        workers
+    );
+    println!(
+        "{:<34} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>7} {:>6}",
+        "endpoint",
+        "reviews",
+        "reviews/s",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "allowed",
+        "patched",
+        "denied",
+        "non-200",
+        "wrong"
+    );
+    let mut all = Vec::new();
+    let mut failed = false;
+    for (path, mut tally) in totals {
+        tally.latencies.sort_unstable();
+        let n = tally.latencies.len();
+        println!(
+            "{:<34} {:>9} {:>10.0} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>7} {:>6}",
+            path,
+            n,
+            n as f64 / secs,
+            micros(percentile(&tally.latencies, 0.50)),
+            micros(percentile(&tally.latencies, 0.90)),
+            micros(percentile(&tally.latencies, 0.99)),
+            micros(tally.latencies.last().copied().unwrap_or_default()),
+            tally.allowed,
+            tally.patched,
+            tally.denied,
+            tally.non_200,
+            tally.wrong_answer
+        );
+        if tally.non_200 > 0 || tally.wrong_answer > 0 || tally.denied != tally.expected_denied {
+            failed = true;
+            println!(
+                "  !! {path}: {} non-200, {} wrong answers, {} denied where {} were expected",
+                tally.non_200, tally.wrong_answer, tally.denied, tally.expected_denied
+            );
+            if let Some(problem) = &tally.first_problem {
+                let shown: String = problem.chars().take(400).collect();
+                println!("  !! first problem: {shown}");
+            }
+        }
+        all.extend(tally.latencies);
+    }
+    all.sort_unstable();
+    let rate = all.len() as f64 / secs;
+    let p99 = percentile(&all, 0.99);
+    println!(
+        "{:<34} {:>9} {:>10.0} {:>8} {:>8} {:>8} {:>9}",
+        "all",
+        all.len(),
+        rate,
+        micros(percentile(&all, 0.50)),
+        micros(percentile(&all, 0.90)),
+        micros(p99),
+        micros(all.last().copied().unwrap_or_default())
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(
+        "targets: p99 < {} ({}), >= {:.0} reviews/s on 2 cores ({} with {} workers)",
+        micros(TARGET_P99),
+        verdict(p99 < TARGET_P99),
+        TARGET_RATE,
+        verdict(rate >= TARGET_RATE),
+        workers
+    );
+    if failed || all.is_empty() {
+        println!("!! BENCHMARK INVALID: the answers above are not what a working webhook returns");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
