@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build test fmt-check clippy unit crds bench run e2e venv clean
+.PHONY: all build test fmt-check clippy unit crds readme bench run e2e venv clean
 
 all: build
 
@@ -33,6 +33,10 @@ test: fmt-check clippy unit
 # Regenerate crds/*.yaml from the Rust types (a test fails when they drift).
 crds:
 	$(CARGO) run -q -p webhook --bin crdgen -- crds
+
+# Regenerate README.md's annotation reference from the parser's table.
+readme:
+	UPDATE_README=1 $(CARGO) test -q -p webhook --test readme_reference
 
 bench:
 	$(CARGO) bench -p webhook --bench admission

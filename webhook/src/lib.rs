@@ -22,5 +22,6 @@ pub mod local;
 pub mod metrics;
 pub mod mutate;
 pub mod params;
+pub mod reference;
 pub mod server;
 pub mod validate;

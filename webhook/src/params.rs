@@ -5,10 +5,11 @@
 //! it key by key (tags, load balancer and listener attributes: the params' keys win). The
 //! annotation table records which field replaces which key ([`AnnotationSpec::params_field`]).
 
-use serde_json::Value;
-
 use crate::annotations::{self, Annotations, AnnotationSpec};
 use crate::crd::IngressClassParamsSpec;
+
+/// Fields merged key by key with their annotation (the params' keys win) rather than replacing it.
+pub const MERGED_FIELDS: &[&str] = &["tags", "loadBalancerAttributes", "listeners"];
 
 /// Legacy spelling of `prefixListsIDs` that upstream still accepts.
 const LEGACY_PREFIX_LISTS_FIELD: &str = "PrefixListsIDs";
@@ -21,15 +22,21 @@ pub fn check(spec: &IngressClassParamsSpec) -> Result<(), Vec<String>> {
 /// The annotations present on an Ingress that its IngressClassParams replaces, as
 /// `(annotation key, params field)` pairs in key order.
 pub fn overridden(anns: &Annotations, spec: &IngressClassParamsSpec) -> Vec<(String, &'static str)> {
-    let Ok(Value::Object(fields)) = serde_json::to_value(spec) else {
+    let Ok(fields) = serde_json::to_value(spec) else {
         return Vec::new();
     };
-    let is_set = |field: &str| fields.get(field).is_some_and(|v| !v.is_null());
+    // `field` may be a dotted path such as `group.name`.
+    let is_set = |field: &str| {
+        field
+            .split('.')
+            .try_fold(&fields, |value, part| value.get(part))
+            .is_some_and(|v| !v.is_null())
+    };
     anns.keys()
         .filter_map(|key| {
             let suffix = key.strip_prefix(annotations::PREFIX)?;
             let spec: &AnnotationSpec = annotations::lookup(suffix)?;
-            let field = spec.params_field?;
+            let field = spec.params_field.filter(|f| !MERGED_FIELDS.contains(f))?;
             let set = is_set(field)
                 || (field == "prefixListsIDs" && is_set(LEGACY_PREFIX_LISTS_FIELD));
             set.then(|| (key.clone(), field))

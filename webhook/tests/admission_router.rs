@@ -53,6 +53,7 @@ fn cluster() -> StaticCluster {
   spec:
     scheme: internal
     targetType: ip
+    tags: [{key: owner, value: platform}]
 "#,
     )
     .unwrap();
@@ -240,6 +241,9 @@ struct Case {
     paths: Option<Vec<CasePath>>,
     deny: Option<String>,
     warn: Option<String>,
+    /// The validating answer must carry no warnings at all.
+    #[serde(default)]
+    no_warnings: bool,
     patch: Option<BTreeMap<String, String>>,
 }
 
@@ -339,6 +343,9 @@ async fn annotation_case_table() {
             if !warned {
                 failures.push(format!("{}: want warning containing {expected:?}, got {validated}", case.name));
             }
+        }
+        if case.no_warnings && validated.get("warnings").is_some() {
+            failures.push(format!("{}: want no warnings, got {validated}", case.name));
         }
         if let Some(expected) = &case.patch {
             let mutated = review(&router, MUTATE, &request).await;
