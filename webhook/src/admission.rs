@@ -46,7 +46,9 @@ impl Endpoint {
             Endpoint::ValidateIngressClassParams => {
                 "/validate-elbv2-k8s-aws-v1beta1-ingressclassparams"
             }
-            Endpoint::MutateTargetGroupBinding => "/mutate-elbv2-k8s-aws-v1beta1-targetgroupbinding",
+            Endpoint::MutateTargetGroupBinding => {
+                "/mutate-elbv2-k8s-aws-v1beta1-targetgroupbinding"
+            }
             Endpoint::ValidateTargetGroupBinding => {
                 "/validate-elbv2-k8s-aws-v1beta1-targetgroupbinding"
             }
@@ -80,7 +82,10 @@ impl Endpoint {
     }
 
     pub fn is_mutating(self) -> bool {
-        matches!(self, Endpoint::MutateIngress | Endpoint::MutateTargetGroupBinding)
+        matches!(
+            self,
+            Endpoint::MutateIngress | Endpoint::MutateTargetGroupBinding
+        )
     }
 }
 
@@ -193,7 +198,11 @@ impl Admission {
         if !request.kind.kind.eq_ignore_ascii_case(expected) {
             return Answer::deny(
                 "request",
-                format!("webhook {} handles {expected}, got {}", endpoint.name(), request.kind.kind),
+                format!(
+                    "webhook {} handles {expected}, got {}",
+                    endpoint.name(),
+                    request.kind.kind
+                ),
             );
         }
         match endpoint {
@@ -224,7 +233,7 @@ impl Admission {
                     Ok(objects) => objects,
                     Err(answer) => return answer,
                 };
-                match crate::validate::pending_icp(&new.spec) {
+                match validate::ingress_class_params::validate(&new.spec) {
                     Ok(()) => Answer::allow(),
                     Err(errors) => Answer::deny(
                         "ingress_class_params",
@@ -241,7 +250,9 @@ impl Admission {
                     Ok(objects) => objects,
                     Err(answer) => return answer,
                 };
-                match crate::validate::pending_tgb_mutate(op, &new, self.target_groups.as_ref()).await {
+                match mutate::target_group_binding::mutate(op, &new, self.target_groups.as_ref())
+                    .await
+                {
                     Ok(patch) => Answer::allow().with_patch(patch),
                     Err(message) => Answer::deny(
                         "target_group_binding",
@@ -254,7 +265,7 @@ impl Admission {
                     Ok(objects) => objects,
                     Err(answer) => return answer,
                 };
-                let result = crate::validate::pending_tgb_validate(
+                let result = validate::target_group_binding::validate(
                     op,
                     &new,
                     old.as_ref(),
@@ -315,7 +326,10 @@ fn decode<K: DeserializeOwned>(request: &RequestIn, op: Op) -> Result<(K, Option
         serde_json::from_str::<K>(raw.get()).map_err(|e| {
             Answer::deny(
                 "request",
-                format!("{}: {which} is malformed: {e}", object_name("object", request)),
+                format!(
+                    "{}: {which} is malformed: {e}",
+                    object_name("object", request)
+                ),
             )
         })
     };
@@ -333,7 +347,10 @@ fn decode<K: DeserializeOwned>(request: &RequestIn, op: Op) -> Result<(K, Option
 
 fn object_name(kind: &str, request: &RequestIn) -> String {
     match request.namespace.as_deref().filter(|ns| !ns.is_empty()) {
-        Some(ns) => format!("{kind} {ns}/{}", request.name.as_deref().unwrap_or_default()),
+        Some(ns) => format!(
+            "{kind} {ns}/{}",
+            request.name.as_deref().unwrap_or_default()
+        ),
         None => format!("{kind} {}", request.name.as_deref().unwrap_or_default()),
     }
 }

@@ -55,9 +55,13 @@ pub enum ClassError {
     ParamsNotFound(String),
     #[error("invalid ingress class: namespaceSelector of IngressClassParams {0} mismatch")]
     NamespaceSelectorMismatch(String),
-    #[error("invalid ingress class: namespaceSelector of IngressClassParams {params} is invalid: {reason}")]
+    #[error(
+        "invalid ingress class: namespaceSelector of IngressClassParams {params} is invalid: {reason}"
+    )]
     InvalidNamespaceSelector { params: String, reason: String },
-    #[error("namespace {0} is not known yet, so the namespaceSelector of IngressClassParams {1} cannot be checked")]
+    #[error(
+        "namespace {0} is not known yet, so the namespaceSelector of IngressClassParams {1} cannot be checked"
+    )]
     NamespaceUnknown(String, String),
 }
 
@@ -66,7 +70,9 @@ impl ClassError {
     pub fn category(&self) -> &'static str {
         match self {
             ClassError::ClassNotFound(_) | ClassError::MultipleDefaults => "ingress_class",
-            ClassError::UnknownParameters(_) | ClassError::ParamsNotFound(_) => "ingress_class_params",
+            ClassError::UnknownParameters(_) | ClassError::ParamsNotFound(_) => {
+                "ingress_class_params"
+            }
             ClassError::NamespaceSelectorMismatch(_)
             | ClassError::InvalidNamespaceSelector { .. }
             | ClassError::NamespaceUnknown(..) => "namespace_selector",
@@ -87,7 +93,8 @@ pub fn classify(
 ) -> Result<Classification, ClassError> {
     let annotations = ingress.metadata.annotations.as_ref();
     if let Some(legacy) = annotations.and_then(|a| a.get(LEGACY_CLASS_ANNOTATION)) {
-        let ours = legacy == ingress_class_flag || (ingress_class_flag.is_empty() && legacy == "alb");
+        let ours =
+            legacy == ingress_class_flag || (ingress_class_flag.is_empty() && legacy == "alb");
         return Ok(if ours {
             Classification::Ours(ClassConfig {
                 by_legacy_annotation: true,
@@ -98,7 +105,10 @@ pub fn classify(
         });
     }
 
-    let class_name = ingress.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref());
+    let class_name = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref());
     let class = match class_name {
         Some(name) => cluster
             .ingress_class(name)
@@ -167,10 +177,11 @@ fn check_namespace_selector(
     let Some(selector) = params.spec.namespace_selector.clone() else {
         return Ok(());
     };
-    let selector = Selector::try_from(selector).map_err(|e| ClassError::InvalidNamespaceSelector {
-        params: params_name.clone(),
-        reason: e.to_string(),
-    })?;
+    let selector =
+        Selector::try_from(selector).map_err(|e| ClassError::InvalidNamespaceSelector {
+            params: params_name.clone(),
+            reason: e.to_string(),
+        })?;
     if selector.selects_all() {
         return Ok(());
     }

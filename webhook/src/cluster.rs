@@ -65,8 +65,11 @@ pub type LookupFuture<'a> =
 /// Describes target groups (the TargetGroupBinding webhooks default and check fields from AWS).
 pub trait TargetGroupLookup: Send + Sync {
     /// Describe one target group; `assume_role` is the binding's `iamRoleArnToAssume`.
-    fn describe<'a>(&'a self, target: &'a TargetGroupRef, assume_role: Option<&'a str>)
-    -> LookupFuture<'a>;
+    fn describe<'a>(
+        &'a self,
+        target: &'a TargetGroupRef,
+        assume_role: Option<&'a str>,
+    ) -> LookupFuture<'a>;
 }
 
 /// A cluster held in memory: for tests, `plan`, and the embedded demo.

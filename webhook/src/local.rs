@@ -22,7 +22,10 @@ pub struct LocalVerdict {
 
 /// Admit `object` (a full manifest with apiVersion/kind/metadata) as a CREATE.
 pub async fn admit(admission: &Admission, object: &Value) -> LocalVerdict {
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let (mutating, validating) = match kind {
         "Ingress" => (Some(Endpoint::MutateIngress), Endpoint::ValidateIngress),
         "IngressClassParams" => (None, Endpoint::ValidateIngressClassParams),

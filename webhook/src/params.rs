@@ -5,7 +5,7 @@
 //! it key by key (tags, load balancer and listener attributes: the params' keys win). The
 //! annotation table records which field replaces which key ([`AnnotationSpec::params_field`]).
 
-use crate::annotations::{self, Annotations, AnnotationSpec};
+use crate::annotations::{self, AnnotationSpec, Annotations};
 use crate::crd::IngressClassParamsSpec;
 
 /// Fields merged key by key with their annotation (the params' keys win) rather than replacing it.
@@ -16,12 +16,15 @@ const LEGACY_PREFIX_LISTS_FIELD: &str = "PrefixListsIDs";
 
 /// Problems in an IngressClassParams that make every Ingress of its class unbuildable.
 pub fn check(spec: &IngressClassParamsSpec) -> Result<(), Vec<String>> {
-    crate::validate::pending_icp(spec)
+    crate::validate::ingress_class_params::validate(spec)
 }
 
 /// The annotations present on an Ingress that its IngressClassParams replaces, as
 /// `(annotation key, params field)` pairs in key order.
-pub fn overridden(anns: &Annotations, spec: &IngressClassParamsSpec) -> Vec<(String, &'static str)> {
+pub fn overridden(
+    anns: &Annotations,
+    spec: &IngressClassParamsSpec,
+) -> Vec<(String, &'static str)> {
     let Ok(fields) = serde_json::to_value(spec) else {
         return Vec::new();
     };
@@ -37,8 +40,8 @@ pub fn overridden(anns: &Annotations, spec: &IngressClassParamsSpec) -> Vec<(Str
             let suffix = key.strip_prefix(annotations::PREFIX)?;
             let spec: &AnnotationSpec = annotations::lookup(suffix)?;
             let field = spec.params_field.filter(|f| !MERGED_FIELDS.contains(f))?;
-            let set = is_set(field)
-                || (field == "prefixListsIDs" && is_set(LEGACY_PREFIX_LISTS_FIELD));
+            let set =
+                is_set(field) || (field == "prefixListsIDs" && is_set(LEGACY_PREFIX_LISTS_FIELD));
             set.then(|| (key.clone(), field))
         })
         .collect()

@@ -28,7 +28,9 @@ pub fn annotations_markdown() -> String {
             spec.kind,
             spec.scope,
             cell_or_dash(spec.default),
-            spec.params_field.map(|f| format!("`spec.{f}`")).unwrap_or_else(|| "—".to_string()),
+            spec.params_field
+                .map(|f| format!("`spec.{f}`"))
+                .unwrap_or_else(|| "—".to_string()),
             code_or_dash(spec.example),
             escape(spec.doc),
         );
@@ -64,7 +66,11 @@ fn escape(text: &str) -> String {
 }
 
 fn cell_or_dash(text: &str) -> String {
-    if text.is_empty() { "—".to_string() } else { escape(text) }
+    if text.is_empty() {
+        "—".to_string()
+    } else {
+        escape(text)
+    }
 }
 
 fn code_or_dash(text: &str) -> String {

@@ -8,11 +8,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
+use k8s_openapi::api::networking::v1::IngressClass;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use webhook::admission::{Admission, WebhookConfig};
-use k8s_openapi::api::networking::v1::IngressClass;
 use webhook::cluster::StaticCluster;
 use webhook::crd::IngressClassParams;
 use webhook::metrics::WebhookMetrics;
@@ -62,12 +62,18 @@ fn cluster() -> StaticCluster {
         "shop".to_string(),
         BTreeMap::from([
             ("team".to_string(), "shop".to_string()),
-            ("kubernetes.io/metadata.name".to_string(), "shop".to_string()),
+            (
+                "kubernetes.io/metadata.name".to_string(),
+                "shop".to_string(),
+            ),
         ]),
     );
     namespaces.insert(
         "sandbox".to_string(),
-        BTreeMap::from([("kubernetes.io/metadata.name".to_string(), "sandbox".to_string())]),
+        BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_string(),
+            "sandbox".to_string(),
+        )]),
     );
     StaticCluster {
         ingress_classes: classes.into_iter().map(Arc::new).collect(),
@@ -95,7 +101,9 @@ async fn post(router: &Router, path: &str, body: Vec<u8>) -> (StatusCode, Vec<u8
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
     (status, bytes.to_vec())
 }
 
@@ -122,7 +130,9 @@ fn fixture(name: &str) -> Value {
 fn patch_of(response: &Value) -> Option<Vec<Value>> {
     let encoded = response["patch"].as_str()?;
     assert_eq!(response["patchType"], "JSONPatch");
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
     Some(serde_json::from_slice(&bytes).unwrap())
 }
 
@@ -148,7 +158,12 @@ async fn valid_ingress_is_allowed_without_warnings() {
 #[tokio::test]
 async fn bad_scheme_is_denied_naming_object_and_key() {
     let router = router();
-    let response = review(&router, VALIDATE, &fixture("ingress-create-bad-scheme.json")).await;
+    let response = review(
+        &router,
+        VALIDATE,
+        &fixture("ingress-create-bad-scheme.json"),
+    )
+    .await;
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["code"], 403);
     assert_eq!(
@@ -185,17 +200,28 @@ async fn mutation_creates_the_annotations_map_when_absent() {
     let object = patched(&request["request"]["object"], &response);
     let annotations = &object["metadata"]["annotations"];
     assert_eq!(annotations[format!("{PREFIX}target-type")], "instance");
-    assert_eq!(annotations[format!("{PREFIX}listen-ports")], r#"[{"HTTP":80}]"#);
+    assert_eq!(
+        annotations[format!("{PREFIX}listen-ports")],
+        r#"[{"HTTP":80}]"#
+    );
     // Everything else is untouched.
     let mut without = object.clone();
-    without["metadata"].as_object_mut().unwrap().remove("annotations");
+    without["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
     assert_eq!(without, request["request"]["object"]);
 }
 
 #[tokio::test]
 async fn malformed_object_is_denied_with_uid() {
     let router = router();
-    let response = review(&router, VALIDATE, &fixture("ingress-create-malformed-object.json")).await;
+    let response = review(
+        &router,
+        VALIDATE,
+        &fixture("ingress-create-malformed-object.json"),
+    )
+    .await;
     assert_eq!(response["allowed"], false);
     let message = response["status"]["message"].as_str().unwrap();
     assert!(message.contains("object is malformed"), "{message}");
@@ -208,7 +234,12 @@ async fn wrong_kind_on_a_path_is_denied() {
     request["request"]["kind"]["kind"] = json!("Pod");
     let response = review(&router, VALIDATE, &request).await;
     assert_eq!(response["allowed"], false);
-    assert!(response["status"]["message"].as_str().unwrap().contains("handles Ingress, got Pod"));
+    assert!(
+        response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("handles Ingress, got Pod")
+    );
 }
 
 #[tokio::test]
@@ -222,7 +253,12 @@ async fn bodies_that_are_not_reviews_get_400() {
         br#"{"request": {"uid": 7}}"#.to_vec(),
     ] {
         let (status, reason) = post(&router, VALIDATE, body.clone()).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
         assert!(!reason.is_empty());
     }
 }
@@ -262,7 +298,11 @@ struct CasePath {
 }
 
 fn full_key(key: &str) -> String {
-    if key.contains('/') { key.to_string() } else { format!("{PREFIX}{key}") }
+    if key.contains('/') {
+        key.to_string()
+    } else {
+        format!("{PREFIX}{key}")
+    }
 }
 
 fn case_review(case: &Case) -> Value {
@@ -316,32 +356,48 @@ fn case_review(case: &Case) -> Value {
 #[tokio::test]
 async fn annotation_case_table() {
     let router = router();
-    let path = format!("{}/tests/fixtures/ingress-cases.yaml", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/ingress-cases.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let cases: Vec<Case> = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(cases.len() >= 40, "the table lost cases");
     let mut failures = Vec::new();
     for case in &cases {
         let request = case_review(case);
-        let namespace = request["request"]["namespace"].as_str().unwrap().to_string();
+        let namespace = request["request"]["namespace"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let validated = review(&router, VALIDATE, &request).await;
         let allowed = validated["allowed"].as_bool().unwrap();
         let message = validated["status"]["message"].as_str().unwrap_or_default();
         match &case.deny {
             Some(expected) => {
                 let prefix = format!("Ingress {namespace}/{}: ", case.name);
-                if allowed || !message.starts_with(&prefix) || !message.contains(expected.as_str()) {
-                    failures.push(format!("{}: want denial containing {expected:?}, got {validated}", case.name));
+                if allowed || !message.starts_with(&prefix) || !message.contains(expected.as_str())
+                {
+                    failures.push(format!(
+                        "{}: want denial containing {expected:?}, got {validated}",
+                        case.name
+                    ));
                 }
             }
-            None if !allowed => failures.push(format!("{}: want allowed, got {validated}", case.name)),
+            None if !allowed => {
+                failures.push(format!("{}: want allowed, got {validated}", case.name))
+            }
             None => {}
         }
         if let Some(expected) = &case.warn {
-            let warned = validated["warnings"]
-                .as_array()
-                .is_some_and(|ws| ws.iter().any(|w| w.as_str().unwrap_or_default().contains(expected.as_str())));
+            let warned = validated["warnings"].as_array().is_some_and(|ws| {
+                ws.iter()
+                    .any(|w| w.as_str().unwrap_or_default().contains(expected.as_str()))
+            });
             if !warned {
-                failures.push(format!("{}: want warning containing {expected:?}, got {validated}", case.name));
+                failures.push(format!(
+                    "{}: want warning containing {expected:?}, got {validated}",
+                    case.name
+                ));
             }
         }
         if case.no_warnings && validated.get("warnings").is_some() {
@@ -351,20 +407,197 @@ async fn annotation_case_table() {
             let mutated = review(&router, MUTATE, &request).await;
             let object = &request["request"]["object"];
             let after = patched(object, &mutated);
-            let before_anns = object["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
-            let after_anns = after["metadata"]["annotations"].as_object().cloned().unwrap_or_default();
+            let before_anns = object["metadata"]["annotations"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let after_anns = after["metadata"]["annotations"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             let added: BTreeMap<String, String> = after_anns
                 .iter()
                 .filter(|(k, _)| !before_anns.contains_key(*k))
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                 .collect();
-            let want: BTreeMap<String, String> =
-                expected.iter().map(|(k, v)| (full_key(k), v.clone())).collect();
-            let changed = before_anns.iter().any(|(k, v)| after_anns.get(k) != Some(v));
+            let want: BTreeMap<String, String> = expected
+                .iter()
+                .map(|(k, v)| (full_key(k), v.clone()))
+                .collect();
+            let changed = before_anns
+                .iter()
+                .any(|(k, v)| after_anns.get(k) != Some(v));
             if added != want || changed {
-                failures.push(format!("{}: want added {want:?}, got {added:?} (changed existing: {changed})", case.name));
+                failures.push(format!(
+                    "{}: want added {want:?}, got {added:?} (changed existing: {changed})",
+                    case.name
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn object_review(
+    uid: &str,
+    kind: &str,
+    operation: &str,
+    object: Value,
+    old: Option<Value>,
+) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "elbv2.k8s.aws", "version": "v1beta1", "kind": kind},
+            "name": object["metadata"]["name"],
+            "namespace": object["metadata"]["namespace"],
+            "operation": operation,
+            "userInfo": {"username": "test"},
+            "object": object,
+            "oldObject": old,
+        }
+    })
+}
+
+#[tokio::test]
+async fn ingress_class_params_cidrs_are_checked_with_upstream_messages() {
+    let router = router();
+    let params = json!({
+        "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "IngressClassParams",
+        "metadata": {"name": "edge"},
+        "spec": {"inboundCIDRs": ["10.0.0.0/8", "10.1.2.3"]}
+    });
+    let path = "/validate-elbv2-k8s-aws-v1beta1-ingressclassparams";
+    let response = review(
+        &router,
+        path,
+        &object_review("icp-1", "IngressClassParams", "CREATE", params, None),
+    )
+    .await;
+    assert_eq!(response["allowed"], false);
+    assert_eq!(
+        response["status"]["message"],
+        r#"IngressClassParams edge: spec.inboundCIDRs[1]: Invalid value: "10.1.2.3": Could not be parsed as a CIDR (did you mean "10.1.2.3/32")"#
+    );
+}
+
+const TG_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web/0123456789abcdef";
+
+fn router_with_target_group() -> Router {
+    let mut cluster = cluster();
+    cluster
+        .target_groups
+        .push(webhook::cluster::TargetGroupInfo {
+            arn: TG_ARN.to_string(),
+            name: "web".to_string(),
+            target_type: "ip".to_string(),
+            ip_address_type: "ipv4".to_string(),
+            vpc_id: "vpc-0123456789abcdef0".to_string(),
+            protocol: "HTTP".to_string(),
+        });
+    let cluster = Arc::new(cluster);
+    let admission = Admission {
+        cluster: cluster.clone(),
+        target_groups: cluster,
+        config: Arc::new(WebhookConfig::default()),
+    };
+    webhook::server::router(admission, Arc::new(WebhookMetrics::default()))
+}
+
+#[tokio::test]
+async fn target_group_binding_by_name_is_completed_from_aws_then_validated() {
+    let router = router_with_target_group();
+    let binding = json!({
+        "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"targetGroupName": "web", "serviceRef": {"name": "web", "port": 80}}
+    });
+    let mutated = review(
+        &router,
+        "/mutate-elbv2-k8s-aws-v1beta1-targetgroupbinding",
+        &object_review(
+            "tgb-1",
+            "TargetGroupBinding",
+            "CREATE",
+            binding.clone(),
+            None,
+        ),
+    )
+    .await;
+    let completed = patched(&binding, &mutated);
+    assert_eq!(completed["spec"]["targetGroupARN"], TG_ARN);
+    assert_eq!(completed["spec"]["targetType"], "ip");
+    assert_eq!(completed["spec"]["vpcID"], "vpc-0123456789abcdef0");
+    assert_eq!(
+        completed["spec"]["serviceRef"],
+        binding["spec"]["serviceRef"]
+    );
+
+    let validated = review(
+        &router,
+        "/validate-elbv2-k8s-aws-v1beta1-targetgroupbinding",
+        &object_review(
+            "tgb-2",
+            "TargetGroupBinding",
+            "CREATE",
+            completed.clone(),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(validated["allowed"], true, "{validated}");
+
+    // Changing the target type afterwards is refused.
+    let mut changed = completed.clone();
+    changed["spec"]["targetType"] = json!("instance");
+    let refused = review(
+        &router,
+        "/validate-elbv2-k8s-aws-v1beta1-targetgroupbinding",
+        &object_review(
+            "tgb-3",
+            "TargetGroupBinding",
+            "UPDATE",
+            changed,
+            Some(completed),
+        ),
+    )
+    .await;
+    assert_eq!(refused["allowed"], false);
+    let message = refused["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("TargetGroupBinding shop/web: "),
+        "{message}"
+    );
+    assert!(message.contains("spec.targetType"), "{message}");
+}
+
+#[tokio::test]
+async fn target_group_binding_without_a_target_group_is_refused() {
+    let router = router_with_target_group();
+    let binding = json!({
+        "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"serviceRef": {"name": "web", "port": 80}}
+    });
+    let response = review(
+        &router,
+        "/mutate-elbv2-k8s-aws-v1beta1-targetgroupbinding",
+        &object_review("tgb-4", "TargetGroupBinding", "CREATE", binding, None),
+    )
+    .await;
+    assert_eq!(response["allowed"], false);
+    assert!(
+        response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must provide either TargetGroupARN or TargetGroupName")
+    );
 }

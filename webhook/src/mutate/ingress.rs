@@ -25,7 +25,11 @@ pub const DEFAULT_HTTPS_PORTS: &str = r#"[{"HTTPS":443}]"#;
 
 /// The patch that adds the missing defaults, or `None` when there is nothing to add or the
 /// Ingress is not ours (the validator reports class problems).
-pub fn mutate(ingress: &Ingress, cluster: &dyn ClusterView, config: &WebhookConfig) -> Option<Patch> {
+pub fn mutate(
+    ingress: &Ingress,
+    cluster: &dyn ClusterView,
+    config: &WebhookConfig,
+) -> Option<Patch> {
     if ingress.metadata.deletion_timestamp.is_some() {
         return None;
     }
@@ -45,11 +49,18 @@ pub fn mutate(ingress: &Ingress, cluster: &dyn ClusterView, config: &WebhookConf
     if defaults.is_empty() {
         return None;
     }
-    Some(patch_adding(ingress.metadata.annotations.is_some(), defaults))
+    Some(patch_adding(
+        ingress.metadata.annotations.is_some(),
+        defaults,
+    ))
 }
 
 /// The (key, value) pairs to add.
-fn defaults(anns: &Annotations, class: &ClassConfig, config: &WebhookConfig) -> Vec<(&'static str, String)> {
+fn defaults(
+    anns: &Annotations,
+    class: &ClassConfig,
+    config: &WebhookConfig,
+) -> Vec<(&'static str, String)> {
     let params = class.params.as_ref().map(|p| &p.spec);
     let mut out = Vec::new();
     if !anns.contains_key(TARGET_TYPE_KEY) {
@@ -60,9 +71,11 @@ fn defaults(anns: &Annotations, class: &ClassConfig, config: &WebhookConfig) -> 
         out.push((TARGET_TYPE_KEY, target_type));
     }
     if !anns.contains_key(LISTEN_PORTS_KEY) {
-        let from_annotation = anns
-            .get(CERTIFICATE_ARN_KEY)
-            .is_some_and(|v| annotations::parse_string_list(v).iter().any(|s| !s.is_empty()));
+        let from_annotation = anns.get(CERTIFICATE_ARN_KEY).is_some_and(|v| {
+            annotations::parse_string_list(v)
+                .iter()
+                .any(|s| !s.is_empty())
+        });
         let from_params = params
             .and_then(|p| p.certificate_arn.as_ref())
             .is_some_and(|arns| !arns.is_empty());

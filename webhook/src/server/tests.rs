@@ -14,7 +14,15 @@ use crate::admission::WebhookConfig;
 use crate::cluster::StaticCluster;
 
 fn admission() -> Admission {
-    let cluster = Arc::new(StaticCluster::default());
+    // One IngressClass of another controller, so its Ingresses are allowed untouched.
+    let nginx: k8s_openapi::api::networking::v1::IngressClass = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}),
+    )
+    .unwrap();
+    let cluster = Arc::new(StaticCluster {
+        ingress_classes: vec![Arc::new(nginx)],
+        ..StaticCluster::default()
+    });
     Admission {
         cluster: cluster.clone(),
         target_groups: cluster,

@@ -34,11 +34,12 @@ pub fn validate(
         // Being deleted: only finalizer removal is left, which must never be blocked.
         return verdict;
     }
-    if let (Op::Update, Some(old)) = (op, old) {
-        if old.spec == ingress.spec && old.metadata.annotations == ingress.metadata.annotations {
-            // Labels, finalizers or other metadata only: nothing we validate changed.
-            return verdict;
-        }
+    if let (Op::Update, Some(old)) = (op, old)
+        && old.spec == ingress.spec
+        && old.metadata.annotations == ingress.metadata.annotations
+    {
+        // Labels, finalizers or other metadata only: nothing we validate changed.
+        return verdict;
     }
 
     let class = match class::classify(ingress, cluster, &config.ingress_class, true) {
@@ -57,22 +58,22 @@ pub fn validate(
 
     if config.disable_ingress_class_annotation
         && class.as_ref().is_some_and(|c| c.by_legacy_annotation)
-        && old_anns.and_then(|a| a.get(LEGACY_CLASS_ANNOTATION)) != anns.get(LEGACY_CLASS_ANNOTATION)
+        && old_anns.and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
+            != anns.get(LEGACY_CLASS_ANNOTATION)
     {
         verdict.error(
             "ingress_class",
             "new usage of `kubernetes.io/ingress.class` annotation is forbidden",
         );
     }
-    if config.disable_ingress_group_name_annotation {
-        if let Some(group) = anns.get(GROUP_NAME_KEY) {
-            if old_anns.and_then(|a| a.get(GROUP_NAME_KEY)) != Some(group) {
-                verdict.error(
-                    "group",
-                    "new usage of `alb.ingress.kubernetes.io/group.name` annotation is forbidden",
-                );
-            }
-        }
+    if config.disable_ingress_group_name_annotation
+        && let Some(group) = anns.get(GROUP_NAME_KEY)
+        && old_anns.and_then(|a| a.get(GROUP_NAME_KEY)) != Some(group)
+    {
+        verdict.error(
+            "group",
+            "new usage of `alb.ingress.kubernetes.io/group.name` annotation is forbidden",
+        );
     }
 
     let report = annotations::check_all(anns);
@@ -81,7 +82,10 @@ pub fn validate(
     }
     for unknown in &report.unknown {
         verdict.warn(match &unknown.suggestion {
-            Some(s) => format!("unknown annotation {} is ignored (did you mean {s}?)", unknown.key),
+            Some(s) => format!(
+                "unknown annotation {} is ignored (did you mean {s}?)",
+                unknown.key
+            ),
             None => format!("unknown annotation {} is ignored", unknown.key),
         });
     }
@@ -105,7 +109,10 @@ pub fn validate(
         let name = params.metadata.name.as_deref().unwrap_or_default();
         if let Err(errors) = params::check(&params.spec) {
             for e in errors {
-                verdict.error("ingress_class_params", format!("IngressClassParams {name}: {e}"));
+                verdict.error(
+                    "ingress_class_params",
+                    format!("IngressClassParams {name}: {e}"),
+                );
             }
         }
         for (key, field) in params::overridden(anns, &params.spec) {

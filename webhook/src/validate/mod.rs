@@ -47,28 +47,3 @@ impl Verdict {
         self.errors.is_empty()
     }
 }
-
-// TEMPORARY shims until the IngressClassParams / TargetGroupBinding rules land.
-#[doc(hidden)]
-pub fn pending_icp(_: &crate::crd::IngressClassParamsSpec) -> Result<(), Vec<String>> {
-    Ok(())
-}
-#[doc(hidden)]
-pub async fn pending_tgb_mutate(
-    _: Op,
-    _: &crate::crd::TargetGroupBinding,
-    _: &dyn crate::cluster::TargetGroupLookup,
-) -> Result<Option<json_patch::Patch>, String> {
-    Ok(None)
-}
-#[doc(hidden)]
-pub async fn pending_tgb_validate(
-    _: Op,
-    _: &crate::crd::TargetGroupBinding,
-    _: Option<&crate::crd::TargetGroupBinding>,
-    _: &dyn crate::cluster::ClusterView,
-    _: &dyn crate::cluster::TargetGroupLookup,
-    _: &crate::admission::WebhookConfig,
-) -> Result<(), String> {
-    Ok(())
-}
