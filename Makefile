@@ -27,12 +27,14 @@ clippy:
 
 unit: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) test --workspace
+	$(PY) -m pytest -q tests/chart
 
 test: fmt-check clippy unit
 
 # Regenerate crds/*.yaml from the Rust types (a test fails when they drift).
 crds:
 	$(CARGO) run -q -p webhook --bin crdgen -- crds
+	cp crds/*.yaml charts/aws-load-balancer-controller/crds/
 
 # Regenerate README.md's annotation reference from the parser's table.
 readme:
