@@ -75,7 +75,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_BIND_ADDR", default_value = "0.0.0.0")]
     pub webhook_bind_addr: std::net::IpAddr,
     /// Directory holding the webhook's certificate and key (a mounted Secret).
-    #[arg(long, env = "WEBHOOK_CERT_DIR", default_value = "/tmp/k8s-webhook-server/serving-certs")]
+    #[arg(
+        long,
+        env = "WEBHOOK_CERT_DIR",
+        default_value = "/tmp/k8s-webhook-server/serving-certs"
+    )]
     pub webhook_cert_dir: PathBuf,
     /// Certificate file name inside the cert dir.
     #[arg(long, env = "WEBHOOK_CERT_FILE", default_value = "tls.crt")]

@@ -14,10 +14,22 @@ use crate::manifests::Manifests;
 
 /// The bundled examples `run` uses when no cluster is configured.
 const EXAMPLES: &[(&str, &str)] = &[
-    ("examples/00-ingress-class.yaml", include_str!("../examples/00-ingress-class.yaml")),
-    ("examples/10-services.yaml", include_str!("../examples/10-services.yaml")),
-    ("examples/20-ingresses.yaml", include_str!("../examples/20-ingresses.yaml")),
-    ("examples/bad/bad-ingress.yaml", include_str!("../examples/bad/bad-ingress.yaml")),
+    (
+        "examples/00-ingress-class.yaml",
+        include_str!("../examples/00-ingress-class.yaml"),
+    ),
+    (
+        "examples/10-services.yaml",
+        include_str!("../examples/10-services.yaml"),
+    ),
+    (
+        "examples/20-ingresses.yaml",
+        include_str!("../examples/20-ingresses.yaml"),
+    ),
+    (
+        "examples/bad/bad-ingress.yaml",
+        include_str!("../examples/bad/bad-ingress.yaml"),
+    ),
 ];
 
 pub async fn serve(args: ServeArgs) -> ExitCode {
@@ -62,7 +74,11 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     let expected = verdicts
         .iter()
         .all(|(name, v)| v.allowed != name.contains("broken"));
-    if expected { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if expected {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// The webhook's verdict on every IngressClassParams, TargetGroupBinding and Ingress.
@@ -115,7 +131,10 @@ fn report(verdicts: &[(String, LocalVerdict)]) -> ExitCode {
         if verdict.allowed {
             println!("ALLOWED  {name}");
             if let Some(anns) = verdict.object["metadata"]["annotations"].as_object() {
-                for key in ["alb.ingress.kubernetes.io/target-type", "alb.ingress.kubernetes.io/listen-ports"] {
+                for key in [
+                    "alb.ingress.kubernetes.io/target-type",
+                    "alb.ingress.kubernetes.io/listen-ports",
+                ] {
                     if let Some(value) = anns.get(key).and_then(|v| v.as_str()) {
                         println!("         {key}: {value}");
                     }
@@ -133,7 +152,11 @@ fn report(verdicts: &[(String, LocalVerdict)]) -> ExitCode {
         }
     }
     println!("{} object(s), {denied} denied", verdicts.len());
-    if denied == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if denied == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// The cluster as the manifests describe it. Namespaces that no manifest defines still carry
@@ -143,7 +166,12 @@ pub fn static_cluster(manifests: &Manifests) -> StaticCluster {
     let mut note = |name: &str, labels: Option<&BTreeMap<String, String>>| {
         let entry = namespaces.entry(name.to_string()).or_default();
         entry.insert("kubernetes.io/metadata.name".to_string(), name.to_string());
-        entry.extend(labels.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+        entry.extend(
+            labels
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
     };
     for ns in &manifests.namespaces {
         if let Some(name) = ns.metadata.name.as_deref() {
@@ -151,13 +179,31 @@ pub fn static_cluster(manifests: &Manifests) -> StaticCluster {
         }
     }
     for ingress in &manifests.ingresses {
-        note(ingress.metadata.namespace.as_deref().unwrap_or("default"), None);
+        note(
+            ingress.metadata.namespace.as_deref().unwrap_or("default"),
+            None,
+        );
     }
     StaticCluster {
-        ingress_classes: manifests.ingress_classes.iter().cloned().map(Arc::new).collect(),
-        ingress_class_params: manifests.ingress_class_params.iter().cloned().map(Arc::new).collect(),
+        ingress_classes: manifests
+            .ingress_classes
+            .iter()
+            .cloned()
+            .map(Arc::new)
+            .collect(),
+        ingress_class_params: manifests
+            .ingress_class_params
+            .iter()
+            .cloned()
+            .map(Arc::new)
+            .collect(),
         namespaces,
-        target_group_bindings: manifests.target_group_bindings.iter().cloned().map(Arc::new).collect(),
+        target_group_bindings: manifests
+            .target_group_bindings
+            .iter()
+            .cloned()
+            .map(Arc::new)
+            .collect(),
         target_groups: Vec::new(),
     }
 }

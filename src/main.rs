@@ -6,7 +6,10 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     // One crypto provider for the whole process (kube, the webhook server and the AWS SDK).
-    if rustls::crypto::aws_lc_rs::default_provider().install_default().is_err() {
+    if rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err()
+    {
         eprintln!("a rustls crypto provider was already installed");
     }
     tracing_subscriber::fmt()

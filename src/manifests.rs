@@ -84,7 +84,11 @@ impl Manifests {
             .ok_or("document has no kind")?
             .to_string();
         if kind == "List" {
-            let items = value.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default();
+            let items = value
+                .get("items")
+                .and_then(|i| i.as_array())
+                .cloned()
+                .unwrap_or_default();
             return items.into_iter().try_for_each(|item| self.add(item));
         }
         match kind.as_str() {
@@ -168,7 +172,8 @@ items:
 ---
 "#;
         let mut m = Manifests::default();
-        m.add_documents(Path::new("test.yaml"), text).expect("valid stream");
+        m.add_documents(Path::new("test.yaml"), text)
+            .expect("valid stream");
         assert_eq!(m.ingress_classes.len(), 1);
         assert_eq!(m.services.len(), 1);
         assert_eq!(m.skipped, vec!["ConfigMap".to_string()]);
@@ -181,7 +186,10 @@ items:
             .add_documents(Path::new("bad.yaml"), text)
             .expect_err("spec.rules is not a list");
         let message = err.to_string();
-        assert!(message.starts_with("bad.yaml: document 1: Ingress web: "), "{message}");
+        assert!(
+            message.starts_with("bad.yaml: document 1: Ingress web: "),
+            "{message}"
+        );
     }
 
     #[test]

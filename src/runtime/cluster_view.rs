@@ -38,7 +38,12 @@ impl StoreView {
         let (ns_reader, namespaces_driver) =
             reflect(Api::<PartialObjectMeta<Namespace>>::all(client));
         let drive = async move {
-            tokio::join!(classes_driver, params_driver, bindings_driver, namespaces_driver);
+            tokio::join!(
+                classes_driver,
+                params_driver,
+                bindings_driver,
+                namespaces_driver
+            );
         };
         let view = StoreView {
             classes,

@@ -92,7 +92,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     });
 
     bound
-        .serve(webhook::server::router(admission, metrics), shutdown_signal())
+        .serve(
+            webhook::server::router(admission, metrics),
+            shutdown_signal(),
+        )
         .await;
     Ok(())
 }
@@ -102,7 +105,10 @@ async fn metrics_text(State(admin): State<Admin>) -> impl IntoResponse {
     match prometheus_client::encoding::text::encode(&mut text, &admin.registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         ),
         Err(error) => (
