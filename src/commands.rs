@@ -143,7 +143,12 @@ fn report(verdicts: &[(String, LocalVerdict)]) -> ExitCode {
         } else {
             denied += 1;
             println!("DENIED   {name}");
-            for reason in verdict.message.iter().flat_map(|m| m.split("; ")) {
+            let message = verdict.message.as_deref().unwrap_or_default();
+            let reasons = message
+                .strip_prefix(name.as_str())
+                .and_then(|rest| rest.strip_prefix(": "))
+                .unwrap_or(message);
+            for reason in reasons.split("; ") {
                 println!("         {reason}");
             }
         }

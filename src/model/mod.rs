@@ -9,10 +9,14 @@
 //! * [`stack`]: the typed, serialisable stack of desired resources and the `$ref` tokens between them;
 //! * [`naming`]: upstream's hashed names for load balancers, security groups and target groups;
 //! * [`tags`]: tracking tags and the precedence of user tags;
-//! * [`subnets`]: subnet resolution (explicit, by selector, or auto-discovery) over plain data.
+//! * [`subnets`]: subnet resolution (explicit, by selector, or auto-discovery) over plain data;
+//! * [`builder`]: one IngressGroup and its cluster facts in, the desired [`stack::Stack`] out;
+//! * [`plan`]: manifests in, the stacks of every IngressGroup they define out.
 
+pub mod builder;
 pub mod group;
 pub mod naming;
+pub mod plan;
 pub mod stack;
 pub mod subnets;
 pub mod tags;
@@ -74,6 +78,43 @@ pub struct ClusterFacts {
     pub tolerate_non_existent_backend_action: bool,
     /// `--feature-gates`.
     pub features: FeatureFlags,
+    /// `--ingress-class`: the class this controller handles (empty also takes class-less
+    /// Ingresses).
+    #[serde(default = "default_ingress_class")]
+    pub ingress_class: String,
+    /// ACM certificates known to the controller, for certificate discovery on HTTPS listeners
+    /// that name no `certificate-arn`.
+    #[serde(default)]
+    pub certificates: Vec<KnownCertificate>,
+    /// Security groups of the VPC, to resolve `security-groups` given by `Name` tag.
+    #[serde(default)]
+    pub security_groups: Vec<KnownSecurityGroup>,
+}
+
+fn default_ingress_class() -> String {
+    DEFAULT_INGRESS_CLASS.to_owned()
+}
+
+/// The default `--ingress-class`.
+pub const DEFAULT_INGRESS_CLASS: &str = "alb";
+
+/// An issued ACM certificate and the domains it covers (its subject alternative names).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KnownCertificate {
+    pub arn: String,
+    pub domains: Vec<String>,
+}
+
+/// A security group as EC2 describes it, reduced to what name resolution needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KnownSecurityGroup {
+    pub id: String,
+    pub vpc_id: String,
+    /// The `Name` tag, if any.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl ClusterFacts {
@@ -96,6 +137,9 @@ impl ClusterFacts {
             tolerate_non_existent_backend_service: true,
             tolerate_non_existent_backend_action: true,
             features: FeatureFlags::default(),
+            ingress_class: default_ingress_class(),
+            certificates: Vec::new(),
+            security_groups: Vec::new(),
         }
     }
 }
