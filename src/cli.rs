@@ -19,6 +19,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Offline: run the admission webhook over manifests and print each Ingress's verdict.
     Check(CheckArgs),
+    /// Offline: validate manifests like the webhook, then print the AWS stack each IngressGroup
+    /// needs. `ClusterFacts` documents among the manifests describe the VPC (subnets, certificates).
+    Plan(PlanArgs),
     /// The embedded default: with no cluster configured, check the bundled examples;
     /// with KUBECONFIG set, serve against that cluster.
     Run(ServeArgs),
@@ -99,4 +102,16 @@ pub struct CheckArgs {
     /// Manifest files or directories (multi-document YAML or JSON).
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+    /// Manifest files or directories (multi-document YAML or JSON).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", default_value = "table", value_parser = ["table", "json"])]
+    pub output: String,
 }

@@ -9,8 +9,10 @@ use webhook::admission::Admission;
 use webhook::cluster::StaticCluster;
 use webhook::local::{self, LocalVerdict};
 
-use crate::cli::{CheckArgs, ControllerArgs, ServeArgs};
+use crate::cli::{CheckArgs, ControllerArgs, PlanArgs, ServeArgs};
+use crate::facts;
 use crate::manifests::Manifests;
+use crate::model::ClusterFacts;
 
 /// The bundled examples `run` uses when no cluster is configured.
 const EXAMPLES: &[(&str, &str)] = &[
@@ -25,6 +27,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "examples/20-ingresses.yaml",
         include_str!("../examples/20-ingresses.yaml"),
+    ),
+    (
+        "examples/30-cluster-facts.yaml",
+        include_str!("../examples/30-cluster-facts.yaml"),
     ),
     (
         "examples/bad/bad-ingress.yaml",
@@ -51,6 +57,56 @@ pub async fn check(args: CheckArgs) -> ExitCode {
         }
     };
     report(&admit_all(&manifests, &args.controller).await)
+}
+
+/// Validate like the webhook, then print the planned stacks. Exit 1 on a denial or a build
+/// error, 2 when the manifests cannot be read.
+pub async fn plan(args: PlanArgs) -> ExitCode {
+    let manifests = match Manifests::load(&args.files) {
+        Ok(m) => m,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let verdicts = admit_all(&manifests, &args.controller).await;
+    let denied: Vec<_> = verdicts.iter().filter(|(_, v)| !v.allowed).collect();
+    if !denied.is_empty() {
+        for (_, verdict) in denied {
+            eprintln!("error: {}", verdict.message.as_deref().unwrap_or("denied"));
+        }
+        return ExitCode::FAILURE;
+    }
+    let mut base = ClusterFacts::new(args.controller.cluster_name.clone(), String::new());
+    base.vpc_id = args.controller.aws_vpc_id.clone().unwrap_or_default();
+    base.ingress_class = args.controller.ingress_class.clone();
+    let facts = match facts::overlay(&base, &manifests.cluster_facts) {
+        Ok(facts) => facts,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::model::plan::plan(&manifests, &facts) {
+        Ok(stacks) if args.output == "json" => match serde_json::to_string_pretty(&stacks) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(stacks) => {
+            print!("{}", crate::plan_output::table(&stacks));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// With KUBECONFIG set: serve against that cluster. Without: the embedded default.

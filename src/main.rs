@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => commands::serve(args).await,
             Command::Check(args) => commands::check(args).await,
+            Command::Plan(args) => commands::plan(args).await,
             Command::Run(args) => commands::run(args).await,
         }
     })

@@ -23,6 +23,9 @@ pub struct Manifests {
     pub nodes: Vec<Node>,
     pub namespaces: Vec<Namespace>,
     pub target_group_bindings: Vec<TargetGroupBinding>,
+    /// Documents of our own kind `ClusterFacts` (what AWS would say about the VPC, for offline
+    /// planning), without `apiVersion`/`kind`.
+    pub cluster_facts: Vec<serde_json::Value>,
     /// `kind` of documents that were skipped because nothing here uses them.
     pub skipped: Vec<String>,
 }
@@ -100,6 +103,14 @@ impl Manifests {
             "Node" => self.nodes.push(typed(&kind, value)?),
             "Namespace" => self.namespaces.push(typed(&kind, value)?),
             "TargetGroupBinding" => self.target_group_bindings.push(typed(&kind, value)?),
+            "ClusterFacts" => {
+                let mut facts = value;
+                if let Some(map) = facts.as_object_mut() {
+                    map.remove("apiVersion");
+                    map.remove("kind");
+                }
+                self.cluster_facts.push(facts);
+            }
             _ => self.skipped.push(kind),
         }
         Ok(())

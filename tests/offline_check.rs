@@ -93,3 +93,36 @@ async fn namespace_selector_is_enforced_offline() {
             .contains("namespaceSelector of IngressClassParams alb mismatch")
     );
 }
+
+#[test]
+fn the_examples_plan_one_alb_for_the_shop_group() {
+    let manifests = Manifests::load(&[examples()]).unwrap();
+    let mut good = manifests.clone();
+    good.ingresses
+        .retain(|i| i.metadata.name.as_deref() != Some("broken"));
+    let base = aws_load_balancer_controller::model::ClusterFacts::new("", "");
+    let facts =
+        aws_load_balancer_controller::facts::overlay(&base, &manifests.cluster_facts).unwrap();
+    let stacks = aws_load_balancer_controller::model::plan::plan(&good, &facts).unwrap();
+    assert_eq!(stacks.len(), 1);
+    assert_eq!(stacks[0].id, "shop");
+    let table = aws_load_balancer_controller::plan_output::table(&stacks);
+    assert!(
+        table.starts_with("IngressGroup shop (9 resources)\n"),
+        "{table}"
+    );
+    // The api Ingress has group.order 5, so its rule comes first.
+    let rules: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("ListenerRule"))
+        .collect();
+    assert_eq!(rules.len(), 2);
+    assert!(
+        rules[0].contains("priority 1") && rules[0].contains("/api"),
+        "{table}"
+    );
+    assert!(
+        table.contains("internet-facing"),
+        "the IngressClassParams scheme applies: {table}"
+    );
+}
