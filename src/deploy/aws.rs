@@ -1,0 +1,346 @@
+//! The AWS clients the deployer uses, built from `aws_config` (so `AWS_ENDPOINT_URL`,
+//! `AWS_REGION` and the usual credential chain apply), and the counter that sees every call.
+//!
+//! Every client carries an interceptor that counts each call (one per SDK execution, whatever
+//! the SDK retried underneath) by service and operation into the Prometheus family
+//! `aws_api_calls_total{service,operation}`, into a running [`CallSnapshot`] of the clients, and
+//! into the snapshot of the deploy running in the current task (see [`with_call_tally`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+/// How the clients are configured beyond what the environment says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// The region; `None` takes it from the environment / profile.
+    pub region: Option<String>,
+    /// An endpoint for every service (e.g. a local emulator); `None` honours `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// Attempts per call under the SDK's standard retry mode (throttling, 5xx, transport errors).
+    pub max_attempts: u32,
+    /// First backoff of the SDK's retries (jittered, exponential).
+    pub initial_backoff: Duration,
+    /// Upper bound for one call including its retries.
+    pub operation_timeout: Option<Duration>,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            // Upstream's `--aws-max-retries` default is 10.
+            max_attempts: 10,
+            initial_backoff: Duration::from_secs(1),
+            operation_timeout: Some(Duration::from_secs(120)),
+        }
+    }
+}
+
+impl AwsSettings {
+    /// The SDK retry configuration these settings ask for.
+    pub fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts.max(1))
+            .with_initial_backoff(self.initial_backoff)
+    }
+}
+
+/// The ELBv2, EC2 and tagging clients, sharing one call counter.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    calls: CallCounter,
+}
+
+impl AwsClients {
+    /// Clients from the environment's configuration plus `settings`.
+    pub async fn from_env(settings: &AwsSettings) -> Self {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).retry_config(settings.retry_config());
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(timeout) = settings.operation_timeout {
+            loader =
+                loader.timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build());
+        }
+        let sdk = loader.load().await;
+        Self::new(&sdk, &[])
+    }
+
+    /// Clients from an SDK configuration, with a new call counter and extra interceptors (run
+    /// after the counter).
+    pub fn new(sdk: &SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        Self::with_counter(sdk, interceptors, CallCounter::new())
+    }
+
+    /// Clients that count into an existing counter (e.g. one registered with the controller's
+    /// metrics registry).
+    pub fn with_counter(
+        sdk: &SdkConfig,
+        interceptors: &[SharedInterceptor],
+        calls: CallCounter,
+    ) -> Self {
+        let mut all = vec![calls.interceptor()];
+        all.extend(interceptors.iter().cloned());
+
+        let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk);
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(sdk);
+        let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(sdk);
+        for interceptor in all {
+            elbv2.push_interceptor(interceptor.clone());
+            ec2.push_interceptor(interceptor.clone());
+            tagging.push_interceptor(interceptor);
+        }
+        Self {
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging.build()),
+            calls,
+        }
+    }
+
+    /// The counter of every call these clients made.
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+}
+
+/// Operations whose name starts with one of these only read.
+const READ_PREFIXES: [&str; 3] = ["Describe", "Get", "List"];
+
+/// Whether an operation changes something (Create/Modify/Delete/Add/Remove/Set/Register/
+/// Deregister/Authorize/Revoke/Tag/Untag...). Anything not known to be a read counts as
+/// mutating.
+pub fn is_mutating(operation: &str) -> bool {
+    !READ_PREFIXES.iter().any(|p| operation.starts_with(p))
+}
+
+/// Short service labels.
+fn service_label(service: &str) -> String {
+    match service {
+        "Elastic Load Balancing v2" => "elbv2".to_owned(),
+        "EC2" => "ec2".to_owned(),
+        "Resource Groups Tagging API" => "tagging".to_owned(),
+        other => other.to_ascii_lowercase().replace(' ', "_"),
+    }
+}
+
+/// Counts of calls by service and operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallSnapshot {
+    calls: BTreeMap<(String, String), u64>,
+}
+
+impl CallSnapshot {
+    pub fn record(&mut self, service: &str, operation: &str) {
+        *self
+            .calls
+            .entry((service.to_owned(), operation.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// Calls of an operation, over all services.
+    pub fn count(&self, operation: &str) -> u64 {
+        self.calls
+            .iter()
+            .filter(|((_, op), _)| op == operation)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.calls.values().sum()
+    }
+
+    pub fn mutating_total(&self) -> u64 {
+        self.mutating().values().sum()
+    }
+
+    pub fn read_total(&self) -> u64 {
+        self.total() - self.mutating_total()
+    }
+
+    fn by_operation(&self, mutating: bool) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for ((_, op), n) in &self.calls {
+            if is_mutating(op) == mutating {
+                *out.entry(op.clone()).or_default() += n;
+            }
+        }
+        out
+    }
+
+    /// Mutating calls by operation name.
+    pub fn mutating(&self) -> BTreeMap<String, u64> {
+        self.by_operation(true)
+    }
+
+    /// Read calls by operation name.
+    pub fn reads(&self) -> BTreeMap<String, u64> {
+        self.by_operation(false)
+    }
+
+    /// `(service, operation, count)` in a stable order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u64)> {
+        self.calls
+            .iter()
+            .map(|((s, o), n)| (s.as_str(), o.as_str(), *n))
+    }
+
+    /// The calls made since `earlier` (a snapshot of the same counter taken before).
+    pub fn since(&self, earlier: &CallSnapshot) -> CallSnapshot {
+        let calls = self
+            .calls
+            .iter()
+            .filter_map(|(key, n)| {
+                let before = earlier.calls.get(key).copied().unwrap_or(0);
+                (*n > before).then(|| (key.clone(), n - before))
+            })
+            .collect();
+        CallSnapshot { calls }
+    }
+}
+
+impl fmt::Display for CallSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for ((service, op), n) in &self.calls {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{service}:{op}={n}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub service: String,
+    pub operation: String,
+}
+
+#[derive(Debug, Default)]
+struct CounterInner {
+    family: Family<CallLabels, Counter>,
+    totals: Mutex<CallSnapshot>,
+}
+
+/// Counts AWS calls; cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter {
+    inner: Arc<CounterInner>,
+}
+
+tokio::task_local! {
+    static CURRENT_TALLY: Arc<Mutex<CallSnapshot>>;
+}
+
+/// Runs `fut`, collecting the calls made from inside it (in this task) into a snapshot.
+pub async fn with_call_tally<F: Future>(fut: F) -> (F::Output, CallSnapshot) {
+    let tally = Arc::new(Mutex::new(CallSnapshot::default()));
+    let output = CURRENT_TALLY.scope(tally.clone(), fut).await;
+    let snapshot = tally.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    (output, snapshot)
+}
+
+impl CallCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `aws_api_calls_total{service,operation}`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "aws_api_calls",
+            "AWS API calls made, by service and operation",
+            self.inner.family.clone(),
+        );
+    }
+
+    /// All calls counted so far.
+    pub fn snapshot(&self) -> CallSnapshot {
+        self.inner
+            .totals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, service: &str, operation: &str) {
+        let service = service_label(service);
+        self.inner
+            .family
+            .get_or_create(&CallLabels {
+                service: service.clone(),
+                operation: operation.to_owned(),
+            })
+            .inc();
+        self.inner
+            .totals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(&service, operation);
+        // Outside a deploy's scope there is nothing to add to.
+        let _ = CURRENT_TALLY.try_with(|tally| {
+            tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record(&service, operation);
+        });
+    }
+
+    /// The SDK interceptor that feeds this counter.
+    pub fn interceptor(&self) -> SharedInterceptor {
+        SharedInterceptor::new(CountingInterceptor {
+            counter: self.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct CountingInterceptor {
+    counter: CallCounter,
+}
+
+impl Intercept for CountingInterceptor {
+    fn name(&self) -> &'static str {
+        "AwsApiCallCounter"
+    }
+
+    // Once per execution, after the operation's configuration (which names it) is applied.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            self.counter.record(meta.service(), meta.name());
+        }
+        Ok(())
+    }
+}

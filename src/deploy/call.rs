@@ -1,0 +1,201 @@
+//! One deploy's context: the clients, the configuration, the record of changes, the mutation
+//! limit, and the wrappers every AWS call goes through (classification, our own jittered
+//! retries on top of the SDK's, waiting out "in use" errors).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use backon::{ExponentialBuilder, Retryable};
+
+use super::aws::AwsClients;
+use super::error::{AwsFailure, DeployError, ResourceRef};
+use super::{DeployConfig, ResourceChange};
+
+/// What a deploy changed, in the order it happened.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub created: Vec<ResourceChange>,
+    pub modified: Vec<ResourceChange>,
+    pub deleted: Vec<ResourceChange>,
+}
+
+pub(crate) struct Ctx<'a> {
+    pub clients: &'a AwsClients,
+    pub config: &'a DeployConfig,
+    pub stack_id: &'a str,
+    mutation_limit: Option<usize>,
+    mutations: AtomicUsize,
+    changes: Mutex<Changes>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        clients: &'a AwsClients,
+        config: &'a DeployConfig,
+        stack_id: &'a str,
+        mutation_limit: Option<usize>,
+    ) -> Self {
+        Self {
+            clients,
+            config,
+            stack_id,
+            mutation_limit,
+            mutations: AtomicUsize::new(0),
+            changes: Mutex::new(Changes::default()),
+        }
+    }
+
+    pub fn into_changes(self) -> Changes {
+        self.changes
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn note(
+        &self,
+        pick: impl FnOnce(&mut Changes) -> &mut Vec<ResourceChange>,
+        change: ResourceChange,
+    ) {
+        let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = pick(&mut changes);
+        if !list.contains(&change) {
+            list.push(change);
+        }
+    }
+
+    pub fn created(&self, resource: &ResourceRef, aws_id: &str) {
+        self.note(|c| &mut c.created, ResourceChange::new(resource, aws_id));
+    }
+
+    /// Records a change to an existing resource (not one created by this deploy).
+    pub fn modified(&self, resource: &ResourceRef, aws_id: &str) {
+        let change = ResourceChange::new(resource, aws_id);
+        let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        if !changes.created.contains(&change) && !changes.modified.contains(&change) {
+            changes.modified.push(change);
+        }
+    }
+
+    pub fn deleted(&self, resource: &ResourceRef, aws_id: &str) {
+        self.note(|c| &mut c.deleted, ResourceChange::new(resource, aws_id));
+    }
+
+    /// A read call: classified errors, retried while throttled or failing on AWS's side.
+    pub async fn read<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        resource: &ResourceRef,
+        call: F,
+    ) -> Result<T, DeployError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.call(operation, resource, call).await
+    }
+
+    /// A mutating call: like [`Ctx::read`], but counted against the mutation limit first.
+    pub async fn mutate<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        resource: &ResourceRef,
+        call: F,
+    ) -> Result<T, DeployError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let done = self.mutations.fetch_add(1, Ordering::SeqCst);
+        if let Some(limit) = self.mutation_limit
+            && done >= limit
+        {
+            return Err(DeployError::Aborted {
+                stack: self.stack_id.to_owned(),
+                next: done + 1,
+            });
+        }
+        self.call(operation, resource, call).await
+    }
+
+    async fn call<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        resource: &ResourceRef,
+        call: F,
+    ) -> Result<T, DeployError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let retry = &self.config.call_retry;
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(retry.min_delay)
+            .with_max_delay(retry.max_delay)
+            .with_max_times(retry.max_times);
+        call.retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|err: &SdkError<E, HttpResponse>| {
+                AwsFailure::from_sdk(err).category.is_retryable()
+            })
+            .notify(|err: &SdkError<E, HttpResponse>, wait: Duration| {
+                let failure = AwsFailure::from_sdk(err);
+                tracing::debug!(
+                    operation,
+                    %resource,
+                    code = %failure.code,
+                    category = %failure.category,
+                    ?wait,
+                    "retrying AWS call"
+                );
+            })
+            .await
+            .map_err(|err| DeployError::aws(operation, resource, AwsFailure::from_sdk(&err)))
+    }
+
+    /// A mutating call that may fail for a while for a reason that goes away by itself
+    /// (`DependencyViolation` while network interfaces release a security group, `ResourceInUse`
+    /// while a deleted load balancer lets go of its target groups): tried again every `interval`
+    /// until `timeout`.
+    pub async fn mutate_until_free<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        resource: &ResourceRef,
+        transient_codes: &[&str],
+        timeout: Duration,
+        interval: Duration,
+        mut call: F,
+    ) -> Result<T, DeployError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let started = Instant::now();
+        loop {
+            match self.mutate(operation, resource, &mut call).await {
+                Err(err) if err.code().is_some_and(|c| transient_codes.contains(&c)) => {
+                    let waited = started.elapsed();
+                    if waited >= timeout {
+                        return Err(DeployError::TimedOut {
+                            operation,
+                            resource: resource.clone(),
+                            waited,
+                            last: Box::new(err),
+                        });
+                    }
+                    tokio::time::sleep(interval.min(timeout - waited)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! Finding what exists for one stack, by our tags, with as few calls as AWS allows.
+//!
+//! * load balancers and target groups: one tag-filtered `GetResources` (Resource Groups
+//!   Tagging API), then `DescribeLoadBalancers` / `DescribeTargetGroups` for exactly the ARNs
+//!   found, 20 at a time;
+//! * security groups: one tag-filtered `DescribeSecurityGroups`;
+//! * listeners and rules: read per owned load balancer (the tagging API does not index them),
+//!   with their tags fetched by `DescribeTags` 20 ARNs at a time.
+//!
+//! Everything returned is checked again against our cluster and stack tags.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types as ec2;
+use aws_sdk_elasticloadbalancingv2::types as elbv2;
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use futures::future::{try_join, try_join_all};
+
+use crate::model::stack::ResourceType;
+use crate::model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK, Tags};
+
+use super::call::Ctx;
+use super::convert::model_tags;
+use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::tags::{is_owned, resource_id};
+
+/// The most ARNs `DescribeTags`, `DescribeLoadBalancers` and `DescribeTargetGroups` take at once.
+pub const ARN_BATCH: usize = 20;
+const RESOURCE_TYPE_LB: &str = "elasticloadbalancing:loadbalancer";
+const RESOURCE_TYPE_TG: &str = "elasticloadbalancing:targetgroup";
+const PAGE_SIZE: i32 = 400;
+
+/// A resource found in AWS, with its ARN (or ID) and tags.
+#[derive(Clone, Debug)]
+pub struct Found<T> {
+    pub item: T,
+    pub arn: String,
+    pub tags: Tags,
+}
+
+impl<T> Found<T> {
+    /// The resource ID from the `ingress.k8s.aws/resource` tag.
+    pub fn resource_id(&self) -> Option<&str> {
+        resource_id(&self.tags)
+    }
+
+    pub fn resource_ref(&self, resource_type: ResourceType) -> ResourceRef {
+        ResourceRef::new(resource_type, self.resource_id().unwrap_or_default())
+    }
+}
+
+/// The stack's load balancers, target groups and security groups.
+#[derive(Debug, Default)]
+pub struct Owned {
+    pub load_balancers: Vec<Found<elbv2::LoadBalancer>>,
+    pub target_groups: Vec<Found<elbv2::TargetGroup>>,
+    pub security_groups: Vec<Found<ec2::SecurityGroup>>,
+}
+
+/// A listener of one of our load balancers and its non-default rules.
+#[derive(Clone, Debug)]
+pub struct FoundListener {
+    pub listener: Found<elbv2::Listener>,
+    pub rules: Vec<Found<elbv2::Rule>>,
+}
+
+fn stack_ref(ctx: &Ctx<'_>) -> ResourceRef {
+    ResourceRef::new(ResourceType::LoadBalancer, ctx.stack_id)
+}
+
+/// Everything the stack owns, apart from listeners and rules.
+pub async fn owned(ctx: &Ctx<'_>) -> Result<Owned, DeployError> {
+    let ((lb_arns, tg_arns), security_groups) =
+        try_join(tagged_elbv2_arns(ctx), tagged_security_groups(ctx)).await?;
+    let (load_balancers, target_groups) = try_join(
+        describe_load_balancers(ctx, lb_arns),
+        describe_target_groups(ctx, tg_arns),
+    )
+    .await?;
+    Ok(Owned {
+        load_balancers,
+        target_groups,
+        security_groups,
+    })
+}
+
+/// ARNs (with tags) of the stack's load balancers and target groups, from the tagging API.
+async fn tagged_elbv2_arns(
+    ctx: &Ctx<'_>,
+) -> Result<(BTreeMap<String, Tags>, BTreeMap<String, Tags>), DeployError> {
+    let what = stack_ref(ctx);
+    let filters = [
+        TagFilter::builder()
+            .key(TAG_CLUSTER)
+            .values(&ctx.config.cluster_name)
+            .build(),
+        TagFilter::builder()
+            .key(TAG_INGRESS_STACK)
+            .values(ctx.stack_id)
+            .build(),
+    ];
+    let mut lbs = BTreeMap::new();
+    let mut tgs = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx
+            .read("GetResources", &what, || {
+                ctx.clients
+                    .tagging
+                    .get_resources()
+                    .set_tag_filters(Some(filters.to_vec()))
+                    .resource_type_filters(RESOURCE_TYPE_LB)
+                    .resource_type_filters(RESOURCE_TYPE_TG)
+                    .set_pagination_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for mapping in page.resource_tag_mapping_list() {
+            let Some(arn) = mapping.resource_arn() else {
+                continue;
+            };
+            let tags: Tags = mapping
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect();
+            if !is_owned(&tags, &ctx.config.cluster_name, ctx.stack_id) {
+                continue;
+            }
+            if arn.contains(":loadbalancer/") {
+                lbs.insert(arn.to_owned(), tags);
+            } else if arn.contains(":targetgroup/") {
+                tgs.insert(arn.to_owned(), tags);
+            }
+        }
+        match page.pagination_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok((lbs, tgs))
+}
+
+fn ec2_tags(tags: &[ec2::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn tag_filter(key: &str, value: &str) -> ec2::Filter {
+    ec2::Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+async fn tagged_security_groups(
+    ctx: &Ctx<'_>,
+) -> Result<Vec<Found<ec2::SecurityGroup>>, DeployError> {
+    let what = ResourceRef::new(ResourceType::SecurityGroup, ctx.stack_id);
+    let filters = vec![
+        tag_filter(TAG_CLUSTER, &ctx.config.cluster_name),
+        tag_filter(TAG_INGRESS_STACK, ctx.stack_id),
+    ];
+    describe_security_groups(ctx, &what, filters).await
+}
+
+/// Security groups matching EC2 filters, as [`Found`]s (ownership not checked here).
+pub async fn describe_security_groups(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    filters: Vec<ec2::Filter>,
+) -> Result<Vec<Found<ec2::SecurityGroup>>, DeployError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx
+            .read("DescribeSecurityGroups", what, || {
+                ctx.clients
+                    .ec2
+                    .describe_security_groups()
+                    .set_filters(Some(filters.clone()))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for sg in page.security_groups() {
+            let Some(id) = sg.group_id() else { continue };
+            out.push(Found {
+                arn: id.to_owned(),
+                tags: ec2_tags(sg.tags()),
+                item: sg.clone(),
+            });
+        }
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Describes load balancers by ARN in batches; ARNs that vanished meanwhile are skipped.
+async fn describe_load_balancers(
+    ctx: &Ctx<'_>,
+    arns: BTreeMap<String, Tags>,
+) -> Result<Vec<Found<elbv2::LoadBalancer>>, DeployError> {
+    let what = ResourceRef::new(ResourceType::LoadBalancer, ctx.stack_id);
+    let keys: Vec<String> = arns.keys().cloned().collect();
+    let describe = |batch: Vec<String>| {
+        let what = &what;
+        async move {
+            ctx.read("DescribeLoadBalancers", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_load_balancers()
+                    .set_load_balancer_arns(Some(batch.clone()))
+                    .send()
+            })
+            .await
+            .map(|out| out.load_balancers().to_vec())
+        }
+    };
+    let items = describe_in_batches(keys, describe).await?;
+    Ok(items
+        .into_iter()
+        .filter_map(|lb| {
+            let arn = lb.load_balancer_arn()?.to_owned();
+            let tags = arns.get(&arn)?.clone();
+            Some(Found {
+                item: lb,
+                arn,
+                tags,
+            })
+        })
+        .collect())
+}
+
+async fn describe_target_groups(
+    ctx: &Ctx<'_>,
+    arns: BTreeMap<String, Tags>,
+) -> Result<Vec<Found<elbv2::TargetGroup>>, DeployError> {
+    let what = ResourceRef::new(ResourceType::TargetGroup, ctx.stack_id);
+    let keys: Vec<String> = arns.keys().cloned().collect();
+    let describe = |batch: Vec<String>| {
+        let what = &what;
+        async move {
+            ctx.read("DescribeTargetGroups", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_target_groups()
+                    .set_target_group_arns(Some(batch.clone()))
+                    .send()
+            })
+            .await
+            .map(|out| out.target_groups().to_vec())
+        }
+    };
+    let items = describe_in_batches(keys, describe).await?;
+    Ok(items
+        .into_iter()
+        .filter_map(|tg| {
+            let arn = tg.target_group_arn()?.to_owned();
+            let tags = arns.get(&arn)?.clone();
+            Some(Found {
+                item: tg,
+                arn,
+                tags,
+            })
+        })
+        .collect())
+}
+
+/// Runs a describe-by-ARNs call over batches of [`ARN_BATCH`]; a batch failing with "not
+/// found" (the tagging API can lag behind deletions) is retried one ARN at a time, skipping the
+/// missing ones.
+async fn describe_in_batches<T, F, Fut>(
+    arns: Vec<String>,
+    describe: F,
+) -> Result<Vec<T>, DeployError>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, DeployError>>,
+{
+    let mut out = Vec::new();
+    for batch in arns.chunks(ARN_BATCH) {
+        match describe(batch.to_vec()).await {
+            Ok(items) => out.extend(items),
+            Err(err) if err.category() == ErrorCategory::NotFound => {
+                for arn in batch {
+                    match describe(vec![arn.clone()]).await {
+                        Ok(items) => out.extend(items),
+                        Err(err) if err.category() == ErrorCategory::NotFound => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(out)
+}
+
+/// ELBv2 tags of some ARNs, [`ARN_BATCH`] per call.
+pub async fn elbv2_tags(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    arns: &[String],
+) -> Result<BTreeMap<String, Tags>, DeployError> {
+    let calls = arns.chunks(ARN_BATCH).map(|batch| async move {
+        ctx.read("DescribeTags", what, || {
+            ctx.clients
+                .elbv2
+                .describe_tags()
+                .set_resource_arns(Some(batch.to_vec()))
+                .send()
+        })
+        .await
+    });
+    let mut out = BTreeMap::new();
+    for page in try_join_all(calls).await? {
+        for description in page.tag_descriptions() {
+            if let Some(arn) = description.resource_arn() {
+                out.insert(arn.to_owned(), model_tags(description.tags()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The listeners of some load balancers with their non-default rules and everyone's tags.
+pub async fn listeners(
+    ctx: &Ctx<'_>,
+    load_balancer_arns: &[String],
+) -> Result<Vec<FoundListener>, DeployError> {
+    let what = ResourceRef::new(ResourceType::Listener, ctx.stack_id);
+    let listener_pages = try_join_all(
+        load_balancer_arns
+            .iter()
+            .map(|lb| describe_listeners(ctx, &what, lb)),
+    )
+    .await?;
+    let listeners: Vec<elbv2::Listener> = listener_pages.into_iter().flatten().collect();
+    let rule_pages = try_join_all(
+        listeners
+            .iter()
+            .filter_map(|l| l.listener_arn())
+            .map(|arn| describe_rules(ctx, &what, arn)),
+    )
+    .await?;
+
+    let mut arns: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.listener_arn().map(str::to_owned))
+        .collect();
+    arns.extend(
+        rule_pages
+            .iter()
+            .flatten()
+            .filter_map(|r| r.rule_arn().map(str::to_owned)),
+    );
+    let tags = if arns.is_empty() {
+        BTreeMap::new()
+    } else {
+        elbv2_tags(ctx, &what, &arns).await?
+    };
+    let found = |arn: &str| Found {
+        item: (),
+        arn: arn.to_owned(),
+        tags: tags.get(arn).cloned().unwrap_or_default(),
+    };
+
+    let mut out = Vec::new();
+    for (listener, rules) in listeners.into_iter().zip(rule_pages) {
+        let Some(arn) = listener.listener_arn().map(str::to_owned) else {
+            continue;
+        };
+        let rules = rules
+            .into_iter()
+            .filter(|r| r.is_default() != Some(true))
+            .filter_map(|r| {
+                let f = found(r.rule_arn()?);
+                Some(Found {
+                    item: r,
+                    arn: f.arn,
+                    tags: f.tags,
+                })
+            })
+            .collect();
+        let f = found(&arn);
+        out.push(FoundListener {
+            listener: Found {
+                item: listener,
+                arn: f.arn,
+                tags: f.tags,
+            },
+            rules,
+        });
+    }
+    Ok(out)
+}
+
+async fn describe_listeners(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    load_balancer_arn: &str,
+) -> Result<Vec<elbv2::Listener>, DeployError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = ctx
+            .read("DescribeListeners", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_listeners()
+                    .load_balancer_arn(load_balancer_arn)
+                    .page_size(PAGE_SIZE)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+        out.extend(page.listeners().iter().cloned());
+        match page.next_marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+async fn describe_rules(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    listener_arn: &str,
+) -> Result<Vec<elbv2::Rule>, DeployError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = ctx
+            .read("DescribeRules", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_rules()
+                    .listener_arn(listener_arn)
+                    .page_size(PAGE_SIZE)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+        out.extend(page.rules().iter().cloned());
+        match page.next_marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}

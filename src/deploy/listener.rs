@@ -1,0 +1,435 @@
+//! Listeners, matched by port on our load balancers: create with tags, reconcile protocol,
+//! TLS settings, default actions, SNI certificates, attributes and tags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_elasticloadbalancingv2::types as elbv2;
+
+use crate::model::stack::{
+    Action, Attribute, ListenerSpec, MutualAuthentication, Protocol, ResourceType, Stack,
+};
+
+use super::call::Ctx;
+use super::convert::{model_actions, sdk_actions, sdk_tags};
+use super::discover::{Found, FoundListener};
+use super::elbv2_tags::sync_tags;
+use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::normal::{changed_attributes, normalize_actions};
+use super::resolve::{LISTENER_ARN, Resolver};
+use super::tags::{desired_tags, is_owned};
+
+/// What the listener step leaves for the rules and the deletions.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Listeners of ours that the stack no longer has, to delete after the rules.
+    pub stale: Vec<Found<elbv2::Listener>>,
+    /// The rules found on each listener that stays, by listener ARN.
+    pub rules: BTreeMap<String, Vec<Found<elbv2::Rule>>>,
+}
+
+fn certificate(arn: &str) -> elbv2::Certificate {
+    elbv2::Certificate::builder().certificate_arn(arn).build()
+}
+
+fn sdk_mutual_authentication(m: &MutualAuthentication) -> elbv2::MutualAuthenticationAttributes {
+    elbv2::MutualAuthenticationAttributes::builder()
+        .mode(&m.mode)
+        .set_trust_store_arn(m.trust_store_arn.clone())
+        .set_ignore_client_certificate_expiry(m.ignore_client_certificate_expiry)
+        .set_advertise_trust_store_ca_names(
+            m.advertise_trust_store_ca_names
+                .as_deref()
+                .map(elbv2::AdvertiseTrustStoreCaNamesEnum::from),
+        )
+        .build()
+}
+
+fn mutual_authentication_drifted(
+    wanted: &MutualAuthentication,
+    actual: Option<&elbv2::MutualAuthenticationAttributes>,
+) -> bool {
+    let Some(actual) = actual else {
+        return wanted.mode != "off";
+    };
+    actual.mode() != Some(wanted.mode.as_str())
+        || (wanted.trust_store_arn.is_some()
+            && actual.trust_store_arn() != wanted.trust_store_arn.as_deref())
+        || (wanted.ignore_client_certificate_expiry.is_some()
+            && actual.ignore_client_certificate_expiry() != wanted.ignore_client_certificate_expiry)
+        || (wanted.advertise_trust_store_ca_names.is_some()
+            && actual.advertise_trust_store_ca_names().map(|a| a.as_str())
+                != wanted.advertise_trust_store_ca_names.as_deref())
+}
+
+/// Whether the listener's own settings (not its SNI certificates or attributes) drifted.
+pub fn listener_drifted(
+    spec: &ListenerSpec,
+    actions: &[Action],
+    listener: &elbv2::Listener,
+) -> bool {
+    let actual_actions = model_actions(listener.default_actions()).map(|a| normalize_actions(&a));
+    listener.protocol().map(|p| p.as_str()) != Some(spec.protocol.as_str())
+        || (spec.ssl_policy.is_some() && listener.ssl_policy() != spec.ssl_policy.as_deref())
+        || spec.certificates.first().is_some_and(|c| {
+            listener
+                .certificates()
+                .first()
+                .and_then(|a| a.certificate_arn())
+                != Some(c.certificate_arn.as_str())
+        })
+        || actual_actions.as_deref() != Some(&normalize_actions(actions)[..])
+        || (!spec.alpn_policy.is_empty() && listener.alpn_policy() != spec.alpn_policy.as_slice())
+        || spec
+            .mutual_authentication
+            .as_ref()
+            .is_some_and(|m| mutual_authentication_drifted(m, listener.mutual_authentication()))
+}
+
+fn takes_certificates(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::Https | Protocol::Tls)
+}
+
+/// Brings the stack's listeners in line. `load_balancers` are the ARNs of the stack's load
+/// balancers; `found` the listeners that exist on them.
+pub async fn sync(
+    ctx: &Ctx<'_>,
+    stack: &Stack,
+    found: Vec<FoundListener>,
+    load_balancers: &BTreeSet<String>,
+    resolver: &mut Resolver,
+) -> Result<Outcome, DeployError> {
+    let mut outcome = Outcome::default();
+    let mut remaining = found;
+    for (id, resource) in &stack.resources.listeners {
+        let spec = &resource.spec;
+        let what = ResourceRef::new(ResourceType::Listener, id.as_str());
+        let lb_arn = resolver.token(&spec.load_balancer_arn, &what, "loadBalancerARN")?;
+        if !load_balancers.contains(&lb_arn) {
+            return Err(DeployError::invalid(
+                &what,
+                "loadBalancerARN",
+                format!("{lb_arn} is not a load balancer of this stack"),
+            ));
+        }
+        let actions = resolver.actions(&spec.default_actions, &what, "defaultActions")?;
+        let position = remaining.iter().position(|f| {
+            f.listener.item.load_balancer_arn() == Some(lb_arn.as_str())
+                && f.listener.item.port() == Some(i32::from(spec.port))
+        });
+        let arn = match position.map(|i| remaining.remove(i)) {
+            Some(existing) => {
+                if !is_owned(
+                    &existing.listener.tags,
+                    &ctx.config.cluster_name,
+                    ctx.stack_id,
+                ) {
+                    return Err(DeployError::NotOwned {
+                        resource: what,
+                        existing: format!(
+                            "listener on port {} ({})",
+                            spec.port, existing.listener.arn
+                        ),
+                        cluster: ctx.config.cluster_name.clone(),
+                        stack: ctx.stack_id.to_owned(),
+                    });
+                }
+                update(ctx, id, spec, &actions, &what, &existing.listener).await?;
+                outcome
+                    .rules
+                    .insert(existing.listener.arn.clone(), existing.rules);
+                existing.listener.arn
+            }
+            None => {
+                let arn = create(ctx, id, spec, &lb_arn, &actions, &what).await?;
+                outcome.rules.insert(arn.clone(), Vec::new());
+                arn
+            }
+        };
+        resolver.set(ResourceType::Listener, id, LISTENER_ARN, arn);
+    }
+    // Listeners nobody asked for: ours go, anyone else's stay.
+    outcome.stale = remaining
+        .into_iter()
+        .map(|f| f.listener)
+        .filter(|l| is_owned(&l.tags, &ctx.config.cluster_name, ctx.stack_id))
+        .collect();
+    Ok(outcome)
+}
+
+async fn create(
+    ctx: &Ctx<'_>,
+    id: &str,
+    spec: &ListenerSpec,
+    lb_arn: &str,
+    actions: &[Action],
+    what: &ResourceRef,
+) -> Result<String, DeployError> {
+    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let default_actions = sdk_actions(actions, what)?;
+    let out = ctx
+        .mutate("CreateListener", what, || {
+            ctx.clients
+                .elbv2
+                .create_listener()
+                .load_balancer_arn(lb_arn)
+                .port(i32::from(spec.port))
+                .protocol(elbv2::ProtocolEnum::from(spec.protocol.as_str()))
+                .set_ssl_policy(spec.ssl_policy.clone())
+                .set_certificates(
+                    spec.certificates
+                        .first()
+                        .map(|c| vec![certificate(&c.certificate_arn)]),
+                )
+                .set_default_actions(Some(default_actions.clone()))
+                .set_alpn_policy((!spec.alpn_policy.is_empty()).then(|| spec.alpn_policy.clone()))
+                .set_mutual_authentication(
+                    spec.mutual_authentication
+                        .as_ref()
+                        .map(sdk_mutual_authentication),
+                )
+                .set_tags(Some(sdk_tags(&tags)))
+                .send()
+        })
+        .await?;
+    let arn = out
+        .listeners()
+        .first()
+        .and_then(|l| l.listener_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            DeployError::invalid(what, "listenerARN", "CreateListener returned no listener")
+        })?;
+    ctx.created(what, &arn);
+    let sni: Vec<&str> = spec
+        .certificates
+        .iter()
+        .skip(1)
+        .map(|c| c.certificate_arn.as_str())
+        .collect();
+    if !sni.is_empty() {
+        add_certificates(ctx, what, &arn, &sni).await?;
+    }
+    let attributes = changed_attributes(&spec.listener_attributes, &BTreeMap::new());
+    if !attributes.is_empty() {
+        modify_attributes(ctx, what, &arn, &attributes).await?;
+    }
+    Ok(arn)
+}
+
+async fn add_certificates(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    arn: &str,
+    certificates: &[&str],
+) -> Result<(), DeployError> {
+    let certs: Vec<elbv2::Certificate> = certificates.iter().map(|c| certificate(c)).collect();
+    ctx.mutate("AddListenerCertificates", what, || {
+        ctx.clients
+            .elbv2
+            .add_listener_certificates()
+            .listener_arn(arn)
+            .set_certificates(Some(certs.clone()))
+            .send()
+    })
+    .await?;
+    Ok(())
+}
+
+async fn modify_attributes(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    arn: &str,
+    attributes: &[Attribute],
+) -> Result<(), DeployError> {
+    let attributes: Vec<elbv2::ListenerAttribute> = attributes
+        .iter()
+        .map(|a| {
+            elbv2::ListenerAttribute::builder()
+                .key(&a.key)
+                .value(&a.value)
+                .build()
+        })
+        .collect();
+    ctx.mutate("ModifyListenerAttributes", what, || {
+        ctx.clients
+            .elbv2
+            .modify_listener_attributes()
+            .listener_arn(arn)
+            .set_attributes(Some(attributes.clone()))
+            .send()
+    })
+    .await?;
+    Ok(())
+}
+
+/// The SNI (non-default) certificates of a listener.
+async fn sni_certificates(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    arn: &str,
+) -> Result<BTreeSet<String>, DeployError> {
+    let mut out = BTreeSet::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = ctx
+            .read("DescribeListenerCertificates", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_listener_certificates()
+                    .listener_arn(arn)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+        out.extend(
+            page.certificates()
+                .iter()
+                .filter(|c| c.is_default() != Some(true))
+                .filter_map(|c| c.certificate_arn().map(str::to_owned)),
+        );
+        match page.next_marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+async fn update(
+    ctx: &Ctx<'_>,
+    id: &str,
+    spec: &ListenerSpec,
+    actions: &[Action],
+    what: &ResourceRef,
+    listener: &Found<elbv2::Listener>,
+) -> Result<(), DeployError> {
+    let arn = listener.arn.as_str();
+    let mut changed = false;
+    if listener_drifted(spec, actions, &listener.item) {
+        let default_actions = sdk_actions(actions, what)?;
+        ctx.mutate("ModifyListener", what, || {
+            ctx.clients
+                .elbv2
+                .modify_listener()
+                .listener_arn(arn)
+                .port(i32::from(spec.port))
+                .protocol(elbv2::ProtocolEnum::from(spec.protocol.as_str()))
+                .set_ssl_policy(spec.ssl_policy.clone())
+                .set_certificates(
+                    spec.certificates
+                        .first()
+                        .map(|c| vec![certificate(&c.certificate_arn)]),
+                )
+                .set_default_actions(Some(default_actions.clone()))
+                .set_alpn_policy((!spec.alpn_policy.is_empty()).then(|| spec.alpn_policy.clone()))
+                .set_mutual_authentication(
+                    spec.mutual_authentication
+                        .as_ref()
+                        .map(sdk_mutual_authentication),
+                )
+                .send()
+        })
+        .await?;
+        changed = true;
+    }
+
+    if takes_certificates(spec.protocol) {
+        let actual = sni_certificates(ctx, what, arn).await?;
+        let default = spec
+            .certificates
+            .first()
+            .map(|c| c.certificate_arn.as_str());
+        let wanted: BTreeSet<&str> = spec
+            .certificates
+            .iter()
+            .skip(1)
+            .map(|c| c.certificate_arn.as_str())
+            .filter(|c| Some(*c) != default)
+            .collect();
+        let add: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|c| !actual.contains(*c))
+            .collect();
+        let remove: Vec<elbv2::Certificate> = actual
+            .iter()
+            .filter(|c| !wanted.contains(c.as_str()) && Some(c.as_str()) != default)
+            .map(|c| certificate(c))
+            .collect();
+        if !add.is_empty() {
+            add_certificates(ctx, what, arn, &add).await?;
+            changed = true;
+        }
+        if !remove.is_empty() {
+            ctx.mutate("RemoveListenerCertificates", what, || {
+                ctx.clients
+                    .elbv2
+                    .remove_listener_certificates()
+                    .listener_arn(arn)
+                    .set_certificates(Some(remove.clone()))
+                    .send()
+            })
+            .await?;
+            changed = true;
+        }
+    }
+
+    if !spec.listener_attributes.is_empty() {
+        let out = ctx
+            .read("DescribeListenerAttributes", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_listener_attributes()
+                    .listener_arn(arn)
+                    .send()
+            })
+            .await?;
+        let actual: BTreeMap<String, String> = out
+            .attributes()
+            .iter()
+            .filter_map(|a| {
+                Some((
+                    a.key()?.to_owned(),
+                    a.value().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect();
+        let changes = changed_attributes(&spec.listener_attributes, &actual);
+        if !changes.is_empty() {
+            modify_attributes(ctx, what, arn, &changes).await?;
+            changed = true;
+        }
+    }
+
+    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    changed |= sync_tags(ctx, what, arn, &tags, &listener.tags).await?;
+    if changed {
+        ctx.modified(what, arn);
+    }
+    Ok(())
+}
+
+/// Deletes listeners of ours that the stack no longer has.
+pub async fn delete(
+    ctx: &Ctx<'_>,
+    listeners: Vec<Found<elbv2::Listener>>,
+) -> Result<(), DeployError> {
+    for listener in listeners {
+        let what = listener.resource_ref(ResourceType::Listener);
+        let result = ctx
+            .mutate("DeleteListener", &what, || {
+                ctx.clients
+                    .elbv2
+                    .delete_listener()
+                    .listener_arn(&listener.arn)
+                    .send()
+            })
+            .await;
+        match result {
+            Ok(_) => ctx.deleted(&what, &listener.arn),
+            Err(err) if err.category() == ErrorCategory::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! Load balancers: create with tags, replace on a type or scheme change, reconcile security
+//! groups, subnets, address type, attributes and tags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_elasticloadbalancingv2::types as elbv2;
+
+use crate::model::stack::{LoadBalancerSpec, ResourceType, Stack};
+
+use super::call::Ctx;
+use super::convert::sdk_tags;
+use super::discover::{Found, elbv2_tags};
+use super::elbv2_tags::sync_tags;
+use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::normal::changed_attributes;
+use super::resolve::{LB_ARN, LB_DNS_NAME, Resolver};
+use super::tags::{desired_tags, is_owned, resource_id};
+
+/// What the load balancer step leaves for the next ones.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Load balancers that existed before and stay: their listeners are read next.
+    pub existing_arns: Vec<String>,
+    /// Load balancers to delete at the end.
+    pub extras: Vec<Found<elbv2::LoadBalancer>>,
+    pub arn: Option<String>,
+    pub dns_name: Option<String>,
+}
+
+/// Whether an existing load balancer must be replaced (type and scheme cannot change).
+pub fn needs_replacement(spec: &LoadBalancerSpec, lb: &elbv2::LoadBalancer) -> bool {
+    lb.r#type()
+        .is_some_and(|t| t.as_str() != spec.load_balancer_type.as_str())
+        || lb
+            .scheme()
+            .is_some_and(|s| s.as_str() != spec.scheme.as_str())
+}
+
+struct Desired<'a> {
+    id: &'a str,
+    spec: &'a LoadBalancerSpec,
+    what: ResourceRef,
+    security_groups: Vec<String>,
+}
+
+/// Brings the stack's load balancer in line.
+pub async fn sync(
+    ctx: &Ctx<'_>,
+    stack: &Stack,
+    mut found: Vec<Found<elbv2::LoadBalancer>>,
+    resolver: &mut Resolver,
+) -> Result<Outcome, DeployError> {
+    let mut outcome = Outcome::default();
+    for (id, resource) in &stack.resources.load_balancers {
+        let spec = &resource.spec;
+        let what = ResourceRef::new(ResourceType::LoadBalancer, id.as_str());
+        let security_groups = spec
+            .security_groups
+            .iter()
+            .map(|t| resolver.token(t, &what, "securityGroups"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let desired = Desired {
+            id,
+            spec,
+            what,
+            security_groups,
+        };
+        let (candidates, rest): (Vec<_>, Vec<_>) = found
+            .into_iter()
+            .partition(|f| f.resource_id() == Some(id.as_str()));
+        found = rest;
+        let mut current = None;
+        for candidate in candidates {
+            if current.is_none() && !needs_replacement(spec, &candidate.item) {
+                current = Some(candidate);
+            } else if candidate.item.load_balancer_name() == Some(spec.name.as_str()) {
+                // Its name is needed for the replacement: it goes first.
+                delete_one(ctx, &candidate).await?;
+            } else {
+                outcome.extras.push(candidate);
+            }
+        }
+        let lb = match current {
+            Some(lb) => {
+                update(ctx, &desired, &lb).await?;
+                outcome.existing_arns.push(lb.arn.clone());
+                lb
+            }
+            None => match find_by_name(ctx, &desired).await? {
+                Some(lb) => {
+                    update(ctx, &desired, &lb).await?;
+                    outcome.existing_arns.push(lb.arn.clone());
+                    lb
+                }
+                None => create(ctx, &desired).await?,
+            },
+        };
+        let dns_name = lb.item.dns_name().unwrap_or_default().to_owned();
+        resolver.set(ResourceType::LoadBalancer, id, LB_ARN, lb.arn.clone());
+        resolver.set(
+            ResourceType::LoadBalancer,
+            id,
+            LB_DNS_NAME,
+            dns_name.clone(),
+        );
+        outcome.arn = Some(lb.arn);
+        outcome.dns_name = Some(dns_name);
+    }
+    outcome.extras.extend(found);
+    Ok(outcome)
+}
+
+/// Looks for a load balancer with the desired name before creating one: a leftover of an
+/// interrupted run is adopted; anyone else's is refused.
+async fn find_by_name(
+    ctx: &Ctx<'_>,
+    desired: &Desired<'_>,
+) -> Result<Option<Found<elbv2::LoadBalancer>>, DeployError> {
+    let what = &desired.what;
+    let out = ctx
+        .read("DescribeLoadBalancers", what, || {
+            ctx.clients
+                .elbv2
+                .describe_load_balancers()
+                .names(&desired.spec.name)
+                .send()
+        })
+        .await;
+    let existing = match out {
+        Ok(out) => out.load_balancers().to_vec(),
+        Err(err) if err.category() == ErrorCategory::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let arns: Vec<String> = existing
+        .iter()
+        .filter_map(|lb| lb.load_balancer_arn().map(str::to_owned))
+        .collect();
+    if arns.is_empty() {
+        return Ok(None);
+    }
+    let mut tags = elbv2_tags(ctx, what, &arns).await?;
+    let mut foreign = None;
+    for lb in existing {
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
+        let lb_tags = tags.remove(&arn).unwrap_or_default();
+        let ours = is_owned(&lb_tags, &ctx.config.cluster_name, ctx.stack_id)
+            && resource_id(&lb_tags) == Some(desired.id);
+        if ours && !needs_replacement(desired.spec, &lb) {
+            return Ok(Some(Found {
+                item: lb,
+                arn,
+                tags: lb_tags,
+            }));
+        }
+        foreign.get_or_insert(arn);
+    }
+    Err(DeployError::NotOwned {
+        resource: what.clone(),
+        existing: format!(
+            "load balancer {} ({})",
+            desired.spec.name,
+            foreign.unwrap_or_default()
+        ),
+        cluster: ctx.config.cluster_name.clone(),
+        stack: ctx.stack_id.to_owned(),
+    })
+}
+
+fn subnet_mappings(spec: &LoadBalancerSpec) -> Vec<elbv2::SubnetMapping> {
+    spec.subnet_mappings
+        .iter()
+        .map(|m| {
+            elbv2::SubnetMapping::builder()
+                .subnet_id(&m.subnet_id)
+                .set_allocation_id(m.allocation_id.clone())
+                .set_private_ipv4_address(m.private_ipv4_address.clone())
+                .set_ipv6_address(m.ipv6_address.clone())
+                .build()
+        })
+        .collect()
+}
+
+async fn create(
+    ctx: &Ctx<'_>,
+    desired: &Desired<'_>,
+) -> Result<Found<elbv2::LoadBalancer>, DeployError> {
+    let spec = desired.spec;
+    let what = &desired.what;
+    let tags = desired_tags(
+        &spec.tags,
+        &ctx.config.cluster_name,
+        ctx.stack_id,
+        desired.id,
+    );
+    let out = ctx
+        .mutate("CreateLoadBalancer", what, || {
+            ctx.clients
+                .elbv2
+                .create_load_balancer()
+                .name(&spec.name)
+                .r#type(elbv2::LoadBalancerTypeEnum::from(
+                    spec.load_balancer_type.as_str(),
+                ))
+                .scheme(elbv2::LoadBalancerSchemeEnum::from(spec.scheme.as_str()))
+                .ip_address_type(elbv2::IpAddressType::from(spec.ip_address_type.as_str()))
+                .set_subnet_mappings(Some(subnet_mappings(spec)))
+                .set_security_groups(
+                    (!desired.security_groups.is_empty()).then(|| desired.security_groups.clone()),
+                )
+                .set_customer_owned_ipv4_pool(spec.customer_owned_ipv4_pool.clone())
+                .set_ipam_pools(spec.ipam_configuration.as_ref().map(|c| {
+                    elbv2::IpamPools::builder()
+                        .ipv4_ipam_pool_id(&c.ipv4_ipam_pool_id)
+                        .build()
+                }))
+                .set_tags(Some(sdk_tags(&tags)))
+                .send()
+        })
+        .await?;
+    let lb = out.load_balancers().first().cloned().ok_or_else(|| {
+        DeployError::invalid(
+            what,
+            "loadBalancerARN",
+            "CreateLoadBalancer returned no load balancer",
+        )
+    })?;
+    let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
+    ctx.created(what, &arn);
+    let attributes = changed_attributes(&spec.load_balancer_attributes, &BTreeMap::new());
+    if !attributes.is_empty() {
+        modify_attributes(ctx, what, &arn, &attributes).await?;
+    }
+    if let Some(capacity) = &spec.minimum_load_balancer_capacity {
+        modify_capacity(ctx, what, &arn, capacity.capacity_units).await?;
+    }
+    Ok(Found {
+        item: lb,
+        arn,
+        tags,
+    })
+}
+
+async fn modify_attributes(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    arn: &str,
+    attributes: &[crate::model::stack::Attribute],
+) -> Result<(), DeployError> {
+    let attributes: Vec<elbv2::LoadBalancerAttribute> = attributes
+        .iter()
+        .map(|a| {
+            elbv2::LoadBalancerAttribute::builder()
+                .key(&a.key)
+                .value(&a.value)
+                .build()
+        })
+        .collect();
+    ctx.mutate("ModifyLoadBalancerAttributes", what, || {
+        ctx.clients
+            .elbv2
+            .modify_load_balancer_attributes()
+            .load_balancer_arn(arn)
+            .set_attributes(Some(attributes.clone()))
+            .send()
+    })
+    .await?;
+    Ok(())
+}
+
+async fn modify_capacity(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    arn: &str,
+    capacity_units: i32,
+) -> Result<(), DeployError> {
+    ctx.mutate("ModifyCapacityReservation", what, || {
+        ctx.clients
+            .elbv2
+            .modify_capacity_reservation()
+            .load_balancer_arn(arn)
+            .minimum_load_balancer_capacity(
+                elbv2::MinimumLoadBalancerCapacity::builder()
+                    .capacity_units(capacity_units)
+                    .build(),
+            )
+            .send()
+    })
+    .await?;
+    Ok(())
+}
+
+async fn update(
+    ctx: &Ctx<'_>,
+    desired: &Desired<'_>,
+    lb: &Found<elbv2::LoadBalancer>,
+) -> Result<(), DeployError> {
+    let spec = desired.spec;
+    let what = &desired.what;
+    let arn = lb.arn.as_str();
+    let mut changed = false;
+
+    let actual_sgs: BTreeSet<&str> = lb
+        .item
+        .security_groups()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let wanted_sgs: BTreeSet<&str> = desired.security_groups.iter().map(String::as_str).collect();
+    if !wanted_sgs.is_empty() && actual_sgs != wanted_sgs {
+        ctx.mutate("SetSecurityGroups", what, || {
+            ctx.clients
+                .elbv2
+                .set_security_groups()
+                .load_balancer_arn(arn)
+                .set_security_groups(Some(desired.security_groups.clone()))
+                .send()
+        })
+        .await?;
+        changed = true;
+    }
+
+    let actual_subnets: BTreeSet<&str> = lb
+        .item
+        .availability_zones()
+        .iter()
+        .filter_map(|az| az.subnet_id())
+        .collect();
+    let wanted_subnets: BTreeSet<&str> = spec
+        .subnet_mappings
+        .iter()
+        .map(|m| m.subnet_id.as_str())
+        .collect();
+    if !wanted_subnets.is_empty() && actual_subnets != wanted_subnets {
+        ctx.mutate("SetSubnets", what, || {
+            ctx.clients
+                .elbv2
+                .set_subnets()
+                .load_balancer_arn(arn)
+                .set_subnet_mappings(Some(subnet_mappings(spec)))
+                .send()
+        })
+        .await?;
+        changed = true;
+    }
+
+    if lb
+        .item
+        .ip_address_type()
+        .is_some_and(|t| t.as_str() != spec.ip_address_type.as_str())
+    {
+        ctx.mutate("SetIpAddressType", what, || {
+            ctx.clients
+                .elbv2
+                .set_ip_address_type()
+                .load_balancer_arn(arn)
+                .ip_address_type(elbv2::IpAddressType::from(spec.ip_address_type.as_str()))
+                .send()
+        })
+        .await?;
+        changed = true;
+    }
+
+    if let Some(ipam) = &spec.ipam_configuration
+        && lb.item.ipam_pools().and_then(|p| p.ipv4_ipam_pool_id())
+            != Some(ipam.ipv4_ipam_pool_id.as_str())
+    {
+        ctx.mutate("ModifyIpPools", what, || {
+            ctx.clients
+                .elbv2
+                .modify_ip_pools()
+                .load_balancer_arn(arn)
+                .ipam_pools(
+                    elbv2::IpamPools::builder()
+                        .ipv4_ipam_pool_id(&ipam.ipv4_ipam_pool_id)
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+        changed = true;
+    }
+
+    if !spec.load_balancer_attributes.is_empty() {
+        let out = ctx
+            .read("DescribeLoadBalancerAttributes", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_load_balancer_attributes()
+                    .load_balancer_arn(arn)
+                    .send()
+            })
+            .await?;
+        let actual: BTreeMap<String, String> = out
+            .attributes()
+            .iter()
+            .filter_map(|a| {
+                Some((
+                    a.key()?.to_owned(),
+                    a.value().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect();
+        let changes = changed_attributes(&spec.load_balancer_attributes, &actual);
+        if !changes.is_empty() {
+            modify_attributes(ctx, what, arn, &changes).await?;
+            changed = true;
+        }
+    }
+
+    if let Some(capacity) = &spec.minimum_load_balancer_capacity {
+        let out = ctx
+            .read("DescribeCapacityReservation", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_capacity_reservation()
+                    .load_balancer_arn(arn)
+                    .send()
+            })
+            .await?;
+        let actual = out
+            .minimum_load_balancer_capacity()
+            .and_then(|c| c.capacity_units());
+        if actual != Some(capacity.capacity_units) {
+            modify_capacity(ctx, what, arn, capacity.capacity_units).await?;
+            changed = true;
+        }
+    }
+
+    let tags = desired_tags(
+        &spec.tags,
+        &ctx.config.cluster_name,
+        ctx.stack_id,
+        desired.id,
+    );
+    changed |= sync_tags(ctx, what, arn, &tags, &lb.tags).await?;
+    if changed {
+        ctx.modified(what, arn);
+    }
+    Ok(())
+}
+
+async fn delete_one(ctx: &Ctx<'_>, lb: &Found<elbv2::LoadBalancer>) -> Result<(), DeployError> {
+    if !is_owned(&lb.tags, &ctx.config.cluster_name, ctx.stack_id) {
+        return Ok(());
+    }
+    let what = lb.resource_ref(ResourceType::LoadBalancer);
+    let result = ctx
+        .mutate("DeleteLoadBalancer", &what, || {
+            ctx.clients
+                .elbv2
+                .delete_load_balancer()
+                .load_balancer_arn(&lb.arn)
+                .send()
+        })
+        .await;
+    match result {
+        Ok(_) => {
+            ctx.deleted(&what, &lb.arn);
+            Ok(())
+        }
+        Err(err) if err.category() == ErrorCategory::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Deletes load balancers of ours (their listeners and rules go with them).
+pub async fn delete(
+    ctx: &Ctx<'_>,
+    load_balancers: Vec<Found<elbv2::LoadBalancer>>,
+) -> Result<(), DeployError> {
+    for lb in &load_balancers {
+        delete_one(ctx, lb).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! The AWS deployer: makes ELBv2 and EC2 match a desired [`Stack`] with as few calls as it
+//! can, touching only resources that carry our cluster and stack tags.
+//!
+//! One deploy:
+//!
+//! 1. finds what the stack owns by its tags ([`discover`]);
+//! 2. brings up, in dependency order, security groups → target groups → the load balancer →
+//!    listeners → rules, matching actual to desired by the `ingress.k8s.aws/resource` tag (by
+//!    port for listeners, by priority and content for rules), creating what is missing (with
+//!    the tags in the create call), modifying what drifted, and replacing what cannot change in
+//!    place;
+//! 3. then removes what is no longer wanted, in an order that never breaks traffic that is
+//!    still wanted: stale rules → stale listeners → load balancers → target groups → security
+//!    groups (retried while network interfaces release them).
+//!
+//! Every step re-derives its work from what AWS says, so a deploy interrupted at any point
+//! converges on the next run without duplicates: created resources are found again by their
+//! tags (or by name, for the kinds AWS names uniquely). Deleting a stack is deploying an
+//! empty stack with the same ID ([`Deployer::delete`]).
+//!
+//! TargetGroupBindings are Kubernetes objects: they are not deployed here, but the report
+//! carries the target group ARNs by resource ID so that the controller can fill them in.
+
+pub mod aws;
+mod call;
+pub mod convert;
+#[cfg(test)]
+mod convert_tests;
+mod discover;
+mod elbv2_tags;
+pub mod error;
+mod listener;
+mod load_balancer;
+pub mod normal;
+mod resolve;
+pub mod rule_plan;
+mod rules;
+mod security_group;
+pub mod sg_rules;
+pub mod tags;
+mod target_group;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::model::stack::Stack;
+
+pub use aws::{AwsClients, AwsSettings, CallCounter, CallSnapshot, is_mutating};
+pub use error::{DeployError, ErrorCategory, ResourceRef};
+
+use call::Ctx;
+
+/// Our own retries of a call, on top of the SDK's: jittered exponential backoff while AWS
+/// throttles or fails on its side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRetry {
+    pub max_times: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for CallRetry {
+    fn default() -> Self {
+        Self {
+            max_times: 3,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What the deployer needs to know besides the stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployConfig {
+    /// `--cluster-name`: the value of `elbv2.k8s.aws/cluster` on everything we own.
+    pub cluster_name: String,
+    /// The VPC security groups and target groups are created in.
+    pub vpc_id: String,
+    /// `--external-managed-tags`: keys we neither set nor remove.
+    pub external_managed_tags: BTreeSet<String>,
+    pub call_retry: CallRetry,
+    /// How long deleting a security group is retried while network interfaces still use it.
+    pub security_group_delete_timeout: Duration,
+    /// How long deleting a target group is retried while a load balancer still uses it.
+    pub target_group_delete_timeout: Duration,
+    /// How long a resource created a moment ago may stay invisible to the next call.
+    pub visibility_timeout: Duration,
+    /// The pause between those retries.
+    pub in_use_retry_interval: Duration,
+}
+
+impl DeployConfig {
+    pub fn new(cluster_name: impl Into<String>, vpc_id: impl Into<String>) -> Self {
+        Self {
+            cluster_name: cluster_name.into(),
+            vpc_id: vpc_id.into(),
+            external_managed_tags: BTreeSet::new(),
+            call_retry: CallRetry::default(),
+            security_group_delete_timeout: Duration::from_secs(120),
+            target_group_delete_timeout: Duration::from_secs(60),
+            visibility_timeout: Duration::from_secs(30),
+            in_use_retry_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Options of one deploy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeployOptions {
+    /// Stop (with [`DeployError::Aborted`]) instead of making more than this many mutating
+    /// calls; for testing recovery from interrupted deploys.
+    pub mutation_limit: Option<usize>,
+}
+
+/// A resource a deploy created, modified or deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceChange {
+    pub resource: ResourceRef,
+    /// The ARN, or the security group ID.
+    pub aws_id: String,
+}
+
+impl ResourceChange {
+    pub fn new(resource: &ResourceRef, aws_id: &str) -> Self {
+        Self {
+            resource: resource.clone(),
+            aws_id: aws_id.to_owned(),
+        }
+    }
+}
+
+/// What a deploy did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeployReport {
+    pub stack_id: String,
+    /// The load balancer's DNS name, for the Ingress status.
+    pub dns_name: Option<String>,
+    pub load_balancer_arn: Option<String>,
+    /// Target group ARNs by resource ID, for the TargetGroupBindings.
+    pub target_group_arns: BTreeMap<String, String>,
+    pub created: Vec<ResourceChange>,
+    pub modified: Vec<ResourceChange>,
+    pub deleted: Vec<ResourceChange>,
+    /// Every AWS call this deploy made.
+    pub calls_by_operation: CallSnapshot,
+}
+
+/// Deploys stacks with one set of clients.
+#[derive(Clone, Debug)]
+pub struct Deployer {
+    clients: AwsClients,
+    config: DeployConfig,
+}
+
+impl Deployer {
+    pub fn new(clients: AwsClients, config: DeployConfig) -> Self {
+        Self { clients, config }
+    }
+
+    pub fn clients(&self) -> &AwsClients {
+        &self.clients
+    }
+
+    pub fn config(&self) -> &DeployConfig {
+        &self.config
+    }
+
+    /// Makes AWS match the stack.
+    pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport, DeployError> {
+        self.deploy_with(stack, &DeployOptions::default()).await
+    }
+
+    /// Deletes everything of ours that belongs to the stack.
+    pub async fn delete(&self, stack_id: &str) -> Result<DeployReport, DeployError> {
+        self.deploy(&Stack::new(stack_id)).await
+    }
+
+    pub async fn deploy_with(
+        &self,
+        stack: &Stack,
+        options: &DeployOptions,
+    ) -> Result<DeployReport, DeployError> {
+        let (result, calls) = aws::with_call_tally(self.run(stack, options)).await;
+        let mut report = result?;
+        report.calls_by_operation = calls;
+        Ok(report)
+    }
+
+    async fn run(
+        &self,
+        stack: &Stack,
+        options: &DeployOptions,
+    ) -> Result<DeployReport, DeployError> {
+        validate(stack)?;
+        let ctx = Ctx::new(
+            &self.clients,
+            &self.config,
+            &stack.id,
+            options.mutation_limit,
+        );
+        let owned = discover::owned(&ctx).await?;
+        let mut resolver = resolve::Resolver::default();
+
+        let stale_sgs =
+            security_group::sync(&ctx, stack, owned.security_groups, &mut resolver).await?;
+        let (target_group_arns, stale_tgs) =
+            target_group::sync(&ctx, stack, owned.target_groups, &mut resolver).await?;
+        let lb = load_balancer::sync(&ctx, stack, owned.load_balancers, &mut resolver).await?;
+        let found_listeners = if lb.existing_arns.is_empty() {
+            Vec::new()
+        } else {
+            discover::listeners(&ctx, &lb.existing_arns).await?
+        };
+        let our_lbs: BTreeSet<String> = lb.arn.iter().cloned().collect();
+        let listeners =
+            listener::sync(&ctx, stack, found_listeners, &our_lbs, &mut resolver).await?;
+        let stale_rules = rules::sync(&ctx, stack, listeners.rules, &resolver).await?;
+
+        rules::delete(&ctx, stale_rules).await?;
+        listener::delete(&ctx, listeners.stale).await?;
+        load_balancer::delete(&ctx, lb.extras).await?;
+        target_group::delete(&ctx, stale_tgs).await?;
+        security_group::delete(&ctx, stale_sgs).await?;
+
+        let changes = ctx.into_changes();
+        Ok(DeployReport {
+            stack_id: stack.id.clone(),
+            dns_name: lb.dns_name,
+            load_balancer_arn: lb.arn,
+            target_group_arns,
+            created: changes.created,
+            modified: changes.modified,
+            deleted: changes.deleted,
+            calls_by_operation: CallSnapshot::default(),
+        })
+    }
+}
+
+/// Refuses stacks the deployer cannot make sense of, before any call.
+fn validate(stack: &Stack) -> Result<(), DeployError> {
+    let whole = ResourceRef::new(crate::model::stack::ResourceType::LoadBalancer, "");
+    if stack.id.is_empty() {
+        return Err(DeployError::invalid(&whole, "id", "the stack ID is empty"));
+    }
+    if stack.resources.load_balancers.len() > 1 {
+        return Err(DeployError::invalid(
+            &whole,
+            "resources",
+            "a stack holds at most one load balancer",
+        ));
+    }
+    let dangling = stack
+        .dangling_refs()
+        .map_err(|e| DeployError::invalid(&whole, "resources", e.to_string()))?;
+    if let Some(r) = dangling.first() {
+        return Err(DeployError::invalid(
+            &ResourceRef::new(r.resource_type, r.id.as_str()),
+            r.field.as_str(),
+            format!(
+                "{} points at a resource missing from the stack",
+                r.pointer()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! Listener rules: applying each listener's [`RulePlan`](super::rule_plan::RulePlan) and, at
+//! the end of a deploy, deleting the stale rules.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticloadbalancingv2::types as elbv2;
+
+use crate::model::stack::{Action, ListenerRuleSpec, ResourceType, Stack};
+
+use super::call::Ctx;
+use super::convert::{sdk_actions, sdk_conditions, sdk_tags, sdk_transforms};
+use super::discover::Found;
+use super::elbv2_tags::sync_tags;
+use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::resolve::Resolver;
+use super::rule_plan::{ExistingRule, RuleContent, plan_rules};
+use super::tags::{desired_tags, is_owned};
+
+/// ALB rule priorities.
+const PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 1..=50_000;
+
+struct DesiredRule<'a> {
+    id: &'a str,
+    spec: &'a ListenerRuleSpec,
+    what: ResourceRef,
+    actions: Vec<Action>,
+    priority: i32,
+}
+
+/// Brings the rules of every listener in `existing` (listener ARN → its rules) in line with
+/// the stack; returns the stale rules, to delete once everything else is in place.
+pub async fn sync(
+    ctx: &Ctx<'_>,
+    stack: &Stack,
+    existing: BTreeMap<String, Vec<Found<elbv2::Rule>>>,
+    resolver: &Resolver,
+) -> Result<Vec<Found<elbv2::Rule>>, DeployError> {
+    let mut by_listener: BTreeMap<String, Vec<DesiredRule<'_>>> = BTreeMap::new();
+    for (id, resource) in &stack.resources.listener_rules {
+        let spec = &resource.spec;
+        let what = ResourceRef::new(ResourceType::ListenerRule, id.as_str());
+        if !PRIORITY_RANGE.contains(&spec.priority) {
+            return Err(DeployError::invalid(
+                &what,
+                "priority",
+                format!("{} is outside 1..=50000", spec.priority),
+            ));
+        }
+        let priority = i32::try_from(spec.priority)
+            .map_err(|_| DeployError::invalid(&what, "priority", "does not fit the API"))?;
+        let listener_arn = resolver.token(&spec.listener_arn, &what, "listenerARN")?;
+        if !existing.contains_key(&listener_arn) {
+            return Err(DeployError::invalid(
+                &what,
+                "listenerARN",
+                format!("{listener_arn} is not a listener of this stack"),
+            ));
+        }
+        let actions = resolver.actions(&spec.actions, &what, "actions")?;
+        by_listener
+            .entry(listener_arn)
+            .or_default()
+            .push(DesiredRule {
+                id,
+                spec,
+                what,
+                actions,
+                priority,
+            });
+    }
+
+    let mut stale = Vec::new();
+    for (listener_arn, rules) in existing {
+        let desired = by_listener.remove(&listener_arn).unwrap_or_default();
+        stale.extend(sync_listener(ctx, &listener_arn, &desired, rules).await?);
+    }
+    Ok(stale)
+}
+
+async fn sync_listener(
+    ctx: &Ctx<'_>,
+    listener_arn: &str,
+    desired: &[DesiredRule<'_>],
+    existing: Vec<Found<elbv2::Rule>>,
+) -> Result<Vec<Found<elbv2::Rule>>, DeployError> {
+    let cluster = &ctx.config.cluster_name;
+    let planned: Vec<(u32, RuleContent)> = desired
+        .iter()
+        .map(|d| {
+            (
+                d.spec.priority,
+                RuleContent::desired(&d.actions, &d.spec.conditions, &d.spec.transforms),
+            )
+        })
+        .collect();
+    // Rules with a priority we cannot read are not ours to judge; they stay untouched.
+    let existing: Vec<(Found<elbv2::Rule>, ExistingRule)> = existing
+        .into_iter()
+        .filter_map(|f| {
+            let priority = f.item.priority()?.parse::<u32>().ok()?;
+            let rule = ExistingRule {
+                priority,
+                content: RuleContent::actual(&f.item),
+                owned: is_owned(&f.tags, cluster, ctx.stack_id),
+            };
+            Some((f, rule))
+        })
+        .collect();
+    let views: Vec<ExistingRule> = existing.iter().map(|(_, r)| r.clone()).collect();
+    let plan = plan_rules(&planned, &views).map_err(|taken| {
+        let (rule, found) = match (desired.get(taken.desired), existing.get(taken.existing)) {
+            (Some(rule), Some((found, _))) => (rule.what.clone(), found.arn.clone()),
+            _ => (
+                ResourceRef::new(ResourceType::ListenerRule, ""),
+                String::new(),
+            ),
+        };
+        DeployError::NotOwned {
+            resource: rule,
+            existing: format!("rule {found}"),
+            cluster: cluster.clone(),
+            stack: ctx.stack_id.to_owned(),
+        }
+    })?;
+    let rule = |d: usize| desired.get(d);
+    let found = |e: usize| existing.get(e).map(|(f, _)| f);
+
+    let what = ResourceRef::new(ResourceType::ListenerRule, listener_arn);
+    for wave in &plan.moves {
+        let pairs: Vec<elbv2::RulePriorityPair> = wave
+            .iter()
+            .filter_map(|&(d, e)| {
+                Some(
+                    elbv2::RulePriorityPair::builder()
+                        .rule_arn(&found(e)?.arn)
+                        .priority(rule(d)?.priority)
+                        .build(),
+                )
+            })
+            .collect();
+        ctx.mutate("SetRulePriorities", &what, || {
+            ctx.clients
+                .elbv2
+                .set_rule_priorities()
+                .set_rule_priorities(Some(pairs.clone()))
+                .send()
+        })
+        .await?;
+        for &(d, e) in wave {
+            if let (Some(r), Some(f)) = (rule(d), found(e)) {
+                ctx.modified(&r.what, &f.arn);
+            }
+        }
+    }
+
+    for &(d, e) in &plan.modify {
+        let (Some(r), Some(f)) = (rule(d), found(e)) else {
+            continue;
+        };
+        let actions = sdk_actions(&r.actions, &r.what)?;
+        let conditions = sdk_conditions(&r.spec.conditions);
+        let transforms = sdk_transforms(&r.spec.transforms);
+        let reset_transforms = transforms.is_empty() && !f.item.transforms().is_empty();
+        ctx.mutate("ModifyRule", &r.what, || {
+            let mut call = ctx
+                .clients
+                .elbv2
+                .modify_rule()
+                .rule_arn(&f.arn)
+                .set_actions(Some(actions.clone()))
+                .set_conditions(Some(conditions.clone()));
+            if !transforms.is_empty() {
+                call = call.set_transforms(Some(transforms.clone()));
+            } else if reset_transforms {
+                call = call.reset_transforms(true);
+            }
+            call.send()
+        })
+        .await?;
+        ctx.modified(&r.what, &f.arn);
+    }
+
+    for &d in &plan.create {
+        let Some(r) = rule(d) else { continue };
+        let tags = desired_tags(&r.spec.tags, cluster, ctx.stack_id, r.id);
+        let actions = sdk_actions(&r.actions, &r.what)?;
+        let conditions = sdk_conditions(&r.spec.conditions);
+        let transforms = sdk_transforms(&r.spec.transforms);
+        let out = ctx
+            .mutate("CreateRule", &r.what, || {
+                ctx.clients
+                    .elbv2
+                    .create_rule()
+                    .listener_arn(listener_arn)
+                    .priority(r.priority)
+                    .set_actions(Some(actions.clone()))
+                    .set_conditions(Some(conditions.clone()))
+                    .set_transforms((!transforms.is_empty()).then(|| transforms.clone()))
+                    .set_tags(Some(sdk_tags(&tags)))
+                    .send()
+            })
+            .await?;
+        let arn = out
+            .rules()
+            .first()
+            .and_then(|rule| rule.rule_arn())
+            .unwrap_or_default();
+        ctx.created(&r.what, arn);
+    }
+
+    // Tags of the rules that stay (a moved rule gets its new resource ID).
+    let moved = plan.moves.iter().flatten();
+    for &(d, e) in plan.keep.iter().chain(moved).chain(&plan.modify) {
+        let (Some(r), Some(f)) = (rule(d), found(e)) else {
+            continue;
+        };
+        let tags = desired_tags(&r.spec.tags, cluster, ctx.stack_id, r.id);
+        if sync_tags(ctx, &r.what, &f.arn, &tags, &f.tags).await? {
+            ctx.modified(&r.what, &f.arn);
+        }
+    }
+
+    let mut existing = existing;
+    let mut stale = Vec::new();
+    // Highest index first so that removal keeps the other indices valid.
+    for &e in plan.delete.iter().rev() {
+        if e < existing.len() {
+            stale.push(existing.swap_remove(e).0);
+        }
+    }
+    Ok(stale)
+}
+
+/// Deletes stale rules (of listeners that stay).
+pub async fn delete(ctx: &Ctx<'_>, rules: Vec<Found<elbv2::Rule>>) -> Result<(), DeployError> {
+    for rule in rules {
+        if !is_owned(&rule.tags, &ctx.config.cluster_name, ctx.stack_id) {
+            continue;
+        }
+        let what = rule.resource_ref(ResourceType::ListenerRule);
+        let result = ctx
+            .mutate("DeleteRule", &what, || {
+                ctx.clients.elbv2.delete_rule().rule_arn(&rule.arn).send()
+            })
+            .await;
+        match result {
+            Ok(_) => ctx.deleted(&what, &rule.arn),
+            Err(err) if err.category() == ErrorCategory::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Security groups: create with tags, reconcile inbound rules and tags, delete when unused.
+
+use aws_sdk_ec2::types as ec2;
+
+use crate::model::stack::{ResourceType, SecurityGroupSpec, Stack};
+use crate::model::tags::Tags;
+
+use super::call::Ctx;
+use super::discover::{Found, describe_security_groups};
+use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::resolve::{Resolver, SG_GROUP_ID};
+use super::sg_rules::{actual_permissions, desired_permissions, ec2_permissions, plan_permissions};
+use super::tags::{desired_tags, diff_tags, is_owned, resource_id};
+
+const DUPLICATE_GROUP: &str = "InvalidGroup.Duplicate";
+const GROUP_NOT_FOUND: &str = "InvalidGroup.NotFound";
+const DEPENDENCY_VIOLATION: &str = "DependencyViolation";
+
+fn ec2_tag_list(tags: &Tags) -> Vec<ec2::Tag> {
+    tags.iter()
+        .map(|(k, v)| ec2::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Brings the stack's security groups in line; returns the ones to delete once nothing uses
+/// them.
+pub async fn sync(
+    ctx: &Ctx<'_>,
+    stack: &Stack,
+    mut found: Vec<Found<ec2::SecurityGroup>>,
+    resolver: &mut Resolver,
+) -> Result<Vec<Found<ec2::SecurityGroup>>, DeployError> {
+    let mut extras = Vec::new();
+    for (id, resource) in &stack.resources.security_groups {
+        let spec = &resource.spec;
+        let what = ResourceRef::new(ResourceType::SecurityGroup, id.as_str());
+        let (mut candidates, rest): (Vec<_>, Vec<_>) = found
+            .into_iter()
+            .partition(|f| f.resource_id() == Some(id.as_str()));
+        found = rest;
+        // The group name cannot change: one with another name is replaced.
+        let current = candidates
+            .iter()
+            .position(|f| f.item.group_name() == Some(spec.group_name.as_str()))
+            .map(|i| candidates.remove(i));
+        extras.extend(candidates);
+        let group = match current {
+            Some(group) => group,
+            None => create(ctx, id, spec, &what).await?,
+        };
+        update(ctx, id, spec, &what, &group).await?;
+        resolver.set(
+            ResourceType::SecurityGroup,
+            id,
+            SG_GROUP_ID,
+            group.arn.clone(),
+        );
+    }
+    extras.extend(found);
+    Ok(extras)
+}
+
+async fn create(
+    ctx: &Ctx<'_>,
+    id: &str,
+    spec: &SecurityGroupSpec,
+    what: &ResourceRef,
+) -> Result<Found<ec2::SecurityGroup>, DeployError> {
+    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let created = ctx
+        .mutate("CreateSecurityGroup", what, || {
+            ctx.clients
+                .ec2
+                .create_security_group()
+                .group_name(&spec.group_name)
+                .description(&spec.description)
+                .vpc_id(&ctx.config.vpc_id)
+                .tag_specifications(
+                    ec2::TagSpecification::builder()
+                        .resource_type(ec2::ResourceType::SecurityGroup)
+                        .set_tags(Some(ec2_tag_list(&tags)))
+                        .build(),
+                )
+                .send()
+        })
+        .await;
+    match created {
+        Ok(out) => {
+            let group_id = out.group_id().unwrap_or_default().to_owned();
+            if group_id.is_empty() {
+                return Err(DeployError::invalid(
+                    what,
+                    "groupID",
+                    "CreateSecurityGroup returned no group ID",
+                ));
+            }
+            ctx.created(what, &group_id);
+            Ok(Found {
+                item: ec2::SecurityGroup::builder()
+                    .group_id(&group_id)
+                    .group_name(&spec.group_name)
+                    .build(),
+                arn: group_id,
+                tags,
+            })
+        }
+        // A group of that name exists in the VPC: ours from an interrupted run, or someone
+        // else's.
+        Err(err) if err.code() == Some(DUPLICATE_GROUP) => {
+            let filters = vec![
+                ec2::Filter::builder()
+                    .name("group-name")
+                    .values(&spec.group_name)
+                    .build(),
+                ec2::Filter::builder()
+                    .name("vpc-id")
+                    .values(&ctx.config.vpc_id)
+                    .build(),
+            ];
+            let existing = describe_security_groups(ctx, what, filters).await?;
+            match existing.into_iter().next() {
+                Some(group)
+                    if is_owned(&group.tags, &ctx.config.cluster_name, ctx.stack_id)
+                        && resource_id(&group.tags) == Some(id) =>
+                {
+                    Ok(group)
+                }
+                Some(group) => Err(DeployError::NotOwned {
+                    resource: what.clone(),
+                    existing: format!("security group {} ({})", spec.group_name, group.arn),
+                    cluster: ctx.config.cluster_name.clone(),
+                    stack: ctx.stack_id.to_owned(),
+                }),
+                None => Err(err),
+            }
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn update(
+    ctx: &Ctx<'_>,
+    id: &str,
+    spec: &SecurityGroupSpec,
+    what: &ResourceRef,
+    group: &Found<ec2::SecurityGroup>,
+) -> Result<(), DeployError> {
+    let group_id = group.arn.as_str();
+    let mut changed = false;
+
+    let plan = plan_permissions(
+        &desired_permissions(&spec.ingress),
+        &actual_permissions(group.item.ip_permissions()),
+    );
+    // A group created a moment ago may not be visible to the next call yet.
+    let authorize = |perms: Vec<ec2::IpPermission>| async move {
+        ctx.mutate_until_free(
+            "AuthorizeSecurityGroupIngress",
+            what,
+            &[GROUP_NOT_FOUND],
+            ctx.config.visibility_timeout,
+            ctx.config.in_use_retry_interval,
+            || {
+                ctx.clients
+                    .ec2
+                    .authorize_security_group_ingress()
+                    .group_id(group_id)
+                    .set_ip_permissions(Some(perms.clone()))
+                    .send()
+            },
+        )
+        .await
+    };
+    if !plan.authorize_first.is_empty() {
+        authorize(ec2_permissions(&plan.authorize_first)).await?;
+        changed = true;
+    }
+    if !plan.revoke.is_empty() {
+        let perms = ec2_permissions(&plan.revoke);
+        ctx.mutate("RevokeSecurityGroupIngress", what, || {
+            ctx.clients
+                .ec2
+                .revoke_security_group_ingress()
+                .group_id(group_id)
+                .set_ip_permissions(Some(perms.clone()))
+                .send()
+        })
+        .await?;
+        changed = true;
+    }
+    if !plan.authorize_after_revoke.is_empty() {
+        authorize(ec2_permissions(&plan.authorize_after_revoke)).await?;
+        changed = true;
+    }
+
+    let desired = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let diff = diff_tags(&desired, &group.tags, &ctx.config.external_managed_tags);
+    if !diff.add.is_empty() {
+        ctx.mutate("CreateTags", what, || {
+            ctx.clients
+                .ec2
+                .create_tags()
+                .resources(group_id)
+                .set_tags(Some(ec2_tag_list(&diff.add)))
+                .send()
+        })
+        .await?;
+        changed = true;
+    }
+    if !diff.remove.is_empty() {
+        let keys: Vec<ec2::Tag> = diff
+            .remove
+            .iter()
+            .map(|k| ec2::Tag::builder().key(k).build())
+            .collect();
+        ctx.mutate("DeleteTags", what, || {
+            ctx.clients
+                .ec2
+                .delete_tags()
+                .resources(group_id)
+                .set_tags(Some(keys.clone()))
+                .send()
+        })
+        .await?;
+        changed = true;
+    }
+    if changed {
+        ctx.modified(what, group_id);
+    }
+    Ok(())
+}
+
+/// Deletes security groups of ours, waiting while network interfaces still use them.
+pub async fn delete(
+    ctx: &Ctx<'_>,
+    groups: Vec<Found<ec2::SecurityGroup>>,
+) -> Result<(), DeployError> {
+    for group in groups {
+        if !is_owned(&group.tags, &ctx.config.cluster_name, ctx.stack_id) {
+            continue;
+        }
+        let what = group.resource_ref(ResourceType::SecurityGroup);
+        let result = ctx
+            .mutate_until_free(
+                "DeleteSecurityGroup",
+                &what,
+                &[DEPENDENCY_VIOLATION],
+                ctx.config.security_group_delete_timeout,
+                ctx.config.in_use_retry_interval,
+                || {
+                    ctx.clients
+                        .ec2
+                        .delete_security_group()
+                        .group_id(&group.arn)
+                        .send()
+                },
+            )
+            .await;
+        match result {
+            Ok(_) => ctx.deleted(&what, &group.arn),
+            Err(err) if err.category() == ErrorCategory::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}

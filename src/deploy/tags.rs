@@ -1,0 +1,71 @@
+//! Ownership and tag reconciliation: what a resource of ours must carry, whether a found
+//! resource is ours, and which tag changes bring a resource in line.
+
+use std::collections::BTreeSet;
+
+use crate::model::tags::{
+    LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK, Tags,
+};
+
+/// Prefix of the Kubernetes cloud-provider cluster tags, which we never remove.
+const LEGACY_CLUSTER_PREFIX: &str = "kubernetes.io/cluster/";
+/// AWS-reserved keys; immutable.
+const AWS_PREFIX: &str = "aws:";
+
+/// The tags a resource of the stack carries: its user tags plus the tracking tags, which win.
+pub fn desired_tags(user: &Tags, cluster: &str, stack: &str, resource_id: &str) -> Tags {
+    let mut tags = user.clone();
+    tags.insert(TAG_CLUSTER.to_owned(), cluster.to_owned());
+    tags.insert(TAG_INGRESS_STACK.to_owned(), stack.to_owned());
+    tags.insert(TAG_INGRESS_RESOURCE.to_owned(), resource_id.to_owned());
+    tags
+}
+
+/// Whether a resource's tags say it belongs to this cluster's stack.
+pub fn is_owned(tags: &Tags, cluster: &str, stack: &str) -> bool {
+    tags.get(TAG_CLUSTER).map(String::as_str) == Some(cluster)
+        && tags.get(TAG_INGRESS_STACK).map(String::as_str) == Some(stack)
+}
+
+/// The resource ID a resource of ours carries, if any.
+pub fn resource_id(tags: &Tags) -> Option<&str> {
+    tags.get(TAG_INGRESS_RESOURCE).map(String::as_str)
+}
+
+/// Tag changes for one resource.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagDiff {
+    /// Keys to set (new or with a different value).
+    pub add: Tags,
+    /// Keys to remove.
+    pub remove: Vec<String>,
+}
+
+impl TagDiff {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// Keys we leave alone: AWS's own, the legacy cluster tags, and `--external-managed-tags`.
+fn unmanaged(key: &str, external_managed: &BTreeSet<String>) -> bool {
+    key.starts_with(AWS_PREFIX)
+        || key.starts_with(LEGACY_CLUSTER_PREFIX)
+        || key == LEGACY_TAG_CLUSTER
+        || external_managed.contains(key)
+}
+
+/// What to add and remove so that `actual` matches `desired`, leaving unmanaged keys alone.
+pub fn diff_tags(desired: &Tags, actual: &Tags, external_managed: &BTreeSet<String>) -> TagDiff {
+    let add = desired
+        .iter()
+        .filter(|(k, v)| !unmanaged(k, external_managed) && actual.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = actual
+        .keys()
+        .filter(|k| !desired.contains_key(*k) && !unmanaged(k, external_managed))
+        .cloned()
+        .collect();
+    TagDiff { add, remove }
+}
