@@ -43,7 +43,7 @@ readme:
 bench:
 	$(CARGO) bench -p webhook --bench admission
 
-run: build
+run: venv build
 	$(CARGO) run -q --bin aws-load-balancer-controller -- run
 
 e2e: venv

@@ -115,26 +115,33 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         eprintln!("KUBECONFIG is set: serving against that cluster");
         return serve(args).await;
     }
-    eprintln!("No KUBECONFIG: running the embedded default over the bundled examples.");
-    let mut manifests = Manifests::default();
-    for (name, text) in EXAMPLES {
-        eprintln!("  reading {name}");
-        if let Err(error) = manifests.add_documents(Path::new(name), text) {
+    eprintln!("No KUBECONFIG: running the embedded default (moto + the bundled examples).");
+    let manifests = match embedded_examples() {
+        Ok(m) => m,
+        Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::FAILURE;
         }
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match crate::demo::run(repo, manifests, &args.controller).await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
-    let verdicts = admit_all(&manifests, &args.controller).await;
-    report(&verdicts);
-    // The bad example exists to be refused; everything else must pass.
-    let expected = verdicts
-        .iter()
-        .all(|(name, v)| v.allowed != name.contains("broken"));
-    if expected {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+}
+
+/// The bundled example manifests, without the offline `ClusterFacts` (the demo asks AWS).
+pub fn embedded_examples() -> Result<Manifests, crate::manifests::ManifestError> {
+    let mut manifests = Manifests::default();
+    for (name, text) in EXAMPLES {
+        if !name.contains("cluster-facts") {
+            manifests.add_documents(Path::new(name), text)?;
+        }
     }
+    Ok(manifests)
 }
 
 /// The webhook's verdict on every IngressClassParams, TargetGroupBinding and Ingress.
