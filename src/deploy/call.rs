@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use backon::{ExponentialBuilder, Retryable};
 
 use super::aws::AwsClients;
+use super::diff::{FieldChange, ResourceDiff, placeholder};
 use super::error::{AwsFailure, DeployError, ResourceRef};
 use super::{DeployConfig, ResourceChange};
 
@@ -24,13 +25,22 @@ pub(crate) struct Changes {
     pub deleted: Vec<ResourceChange>,
 }
 
+/// Whether a run changes AWS or only works out what it would change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Apply,
+    DryRun,
+}
+
 pub(crate) struct Ctx<'a> {
     pub clients: &'a AwsClients,
     pub config: &'a DeployConfig,
     pub stack_id: &'a str,
+    mode: Mode,
     mutation_limit: Option<usize>,
     mutations: AtomicUsize,
     changes: Mutex<Changes>,
+    plan: Mutex<Vec<ResourceDiff>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -38,22 +48,56 @@ impl<'a> Ctx<'a> {
         clients: &'a AwsClients,
         config: &'a DeployConfig,
         stack_id: &'a str,
+        mode: Mode,
         mutation_limit: Option<usize>,
     ) -> Self {
         Self {
             clients,
             config,
             stack_id,
+            mode,
             mutation_limit,
             mutations: AtomicUsize::new(0),
             changes: Mutex::new(Changes::default()),
+            plan: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn into_changes(self) -> Changes {
-        self.changes
+    /// What was changed, and what every step decided (in a dry run: what would be changed).
+    pub fn finish(self) -> (Changes, Vec<ResourceDiff>) {
+        let changes = self
+            .changes
             .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let plan = self
+            .plan
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        (changes, plan)
+    }
+
+    /// Whether this run only works out what it would do.
+    pub fn dry_run(&self) -> bool {
+        self.mode == Mode::DryRun
+    }
+
+    /// Records a decision about one resource (in both modes).
+    pub fn decided(&self, diff: ResourceDiff) {
+        self.plan
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .push(diff);
+    }
+
+    /// Records that a resource is to be created; in a dry run returns the placeholder that
+    /// stands in for its identity (the caller then skips the creation).
+    pub fn deciding_create(
+        &self,
+        resource: &ResourceRef,
+        fields: Vec<FieldChange>,
+    ) -> Option<String> {
+        self.decided(ResourceDiff::create(resource, fields));
+        self.dry_run().then(|| placeholder(resource))
     }
 
     fn note(
@@ -112,6 +156,12 @@ impl<'a> Ctx<'a> {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        if self.dry_run() {
+            return Err(DeployError::DryRunMutation {
+                operation,
+                resource: resource.clone(),
+            });
+        }
         let done = self.mutations.fetch_add(1, Ordering::SeqCst);
         if let Some(limit) = self.mutation_limit
             && done >= limit

@@ -224,7 +224,9 @@ fn only_changed_attributes_are_sent() {
 
 #[test]
 fn target_group_drift_and_replacement() {
-    use super::target_group::{health_check_drifted, replacement_reason};
+    use super::diff::FieldChange;
+    use super::fields::health_check_changes;
+    use super::target_group::{replacement, replacement_reason};
     let spec = TargetGroupSpec {
         name: "k8s-ns-svc-1".into(),
         target_type: TargetType::Ip,
@@ -274,12 +276,16 @@ fn target_group_drift_and_replacement() {
         replacement_reason(
             &TargetGroupSpec {
                 protocol_version: Some(ProtocolVersion::Grpc),
-                ..spec
+                ..spec.clone()
             },
             &actual,
             "vpc-1"
         ),
         Some("protocolVersion")
+    );
+    assert_eq!(
+        replacement(&TargetGroupSpec { port: 9090, ..spec }, &actual, "vpc-1").map(|r| r.change()),
+        Some(FieldChange::values("port", "8080", "9090"))
     );
 
     let hc = HealthCheckConfig {
@@ -296,32 +302,49 @@ fn target_group_drift_and_replacement() {
         healthy_threshold_count: None,
         unhealthy_threshold_count: None,
     };
-    assert!(
-        !health_check_drifted(&hc, &actual),
+    assert_eq!(
+        health_check_changes(&hc, &actual),
+        [],
         "unset fields are not compared"
     );
-    assert!(health_check_drifted(
-        &HealthCheckConfig {
-            path: Some("/healthz".into()),
-            ..hc.clone()
-        },
-        &actual
-    ));
-    assert!(health_check_drifted(
-        &HealthCheckConfig {
-            matcher: Some(HealthCheckMatcher {
-                http_code: Some("200-299".into()),
-                grpc_code: None
-            }),
-            ..hc
-        },
-        &actual
-    ));
+    assert_eq!(
+        health_check_changes(
+            &HealthCheckConfig {
+                path: Some("/healthz".into()),
+                ..hc.clone()
+            },
+            &actual
+        ),
+        [FieldChange::values("healthCheckPath", "/", "/healthz")]
+    );
+    assert_eq!(
+        health_check_changes(
+            &HealthCheckConfig {
+                matcher: Some(HealthCheckMatcher {
+                    http_code: Some("200-299".into()),
+                    grpc_code: None
+                }),
+                interval_seconds: Some(30),
+                ..hc
+            },
+            &actual
+        ),
+        [
+            FieldChange::values("healthCheckIntervalSeconds", "15", "30"),
+            FieldChange::new("matcher.httpCode", None, Some("200-299".into())),
+        ]
+    );
 }
 
 #[test]
 fn listener_drift_compares_only_what_the_spec_sets() {
-    use super::listener::listener_drifted;
+    use super::listener::listener_changes;
+    let fields = |spec: &ListenerSpec, actions: &[Action], actual: &sdk::Listener| -> Vec<String> {
+        listener_changes(spec, actions, actual)
+            .into_iter()
+            .map(|c| c.field)
+            .collect()
+    };
     let spec = ListenerSpec {
         load_balancer_arn: "arn:lb".into(),
         port: 443,
@@ -356,27 +379,45 @@ fn listener_drift_compares_only_what_the_spec_sets() {
         ))
         .alpn_policy("None")
         .build();
-    assert!(!listener_drifted(&spec, &spec.default_actions, &actual));
+    assert_eq!(
+        fields(&spec, &spec.default_actions, &actual),
+        Vec::<String>::new()
+    );
     let other_policy = ListenerSpec {
         ssl_policy: Some("ELBSecurityPolicy-TLS13-1-2-2021-06".into()),
         ..spec.clone()
     };
-    assert!(listener_drifted(
-        &other_policy,
-        &spec.default_actions,
-        &actual
-    ));
+    assert_eq!(
+        listener_changes(&other_policy, &spec.default_actions, &actual),
+        [super::diff::FieldChange::values(
+            "sslPolicy",
+            "ELBSecurityPolicy-2016-08",
+            "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        )]
+    );
     let other_cert = ListenerSpec {
         certificates: vec![Certificate {
             certificate_arn: "arn:cert-new".into(),
         }],
         ..spec.clone()
     };
-    assert!(listener_drifted(
-        &other_cert,
-        &spec.default_actions,
-        &actual
-    ));
+    assert_eq!(
+        fields(&other_cert, &spec.default_actions, &actual),
+        ["certificates.default"]
+    );
     let other_action = [Action::forward_to("arn:other-tg")];
-    assert!(listener_drifted(&spec, &other_action, &actual));
+    let changes = listener_changes(&spec, &other_action, &actual);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].field, "defaultActions");
+    assert!(
+        changes[0]
+            .from
+            .as_deref()
+            .is_some_and(|v| v.contains("arn:tg"))
+            && changes[0]
+                .to
+                .as_deref()
+                .is_some_and(|v| v.contains("arn:other-tg")),
+        "{changes:?}"
+    );
 }

@@ -9,7 +9,7 @@
 //!
 //! Everything returned is checked again against our cluster and stack tags.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types as ec2;
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
@@ -88,8 +88,7 @@ pub async fn owned(ctx: &Ctx<'_>) -> Result<Owned, DeployError> {
 async fn tagged_elbv2_arns(
     ctx: &Ctx<'_>,
 ) -> Result<(BTreeMap<String, Tags>, BTreeMap<String, Tags>), DeployError> {
-    let what = stack_ref(ctx);
-    let filters = [
+    let filters = vec![
         TagFilter::builder()
             .key(TAG_CLUSTER)
             .values(&ctx.config.cluster_name)
@@ -101,14 +100,34 @@ async fn tagged_elbv2_arns(
     ];
     let mut lbs = BTreeMap::new();
     let mut tgs = BTreeMap::new();
+    for (arn, tags) in tagged_elbv2(ctx, &stack_ref(ctx), filters).await? {
+        if !is_owned(&tags, &ctx.config.cluster_name, ctx.stack_id) {
+            continue;
+        }
+        if arn.contains(":loadbalancer/") {
+            lbs.insert(arn, tags);
+        } else if arn.contains(":targetgroup/") {
+            tgs.insert(arn, tags);
+        }
+    }
+    Ok((lbs, tgs))
+}
+
+/// Load balancers and target groups matching tag filters, with their tags.
+async fn tagged_elbv2(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    filters: Vec<TagFilter>,
+) -> Result<Vec<(String, Tags)>, DeployError> {
+    let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let page = ctx
-            .read("GetResources", &what, || {
+            .read("GetResources", what, || {
                 ctx.clients
                     .tagging
                     .get_resources()
-                    .set_tag_filters(Some(filters.to_vec()))
+                    .set_tag_filters(Some(filters.clone()))
                     .resource_type_filters(RESOURCE_TYPE_LB)
                     .resource_type_filters(RESOURCE_TYPE_TG)
                     .set_pagination_token(token.clone())
@@ -124,21 +143,57 @@ async fn tagged_elbv2_arns(
                 .iter()
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
                 .collect();
-            if !is_owned(&tags, &ctx.config.cluster_name, ctx.stack_id) {
-                continue;
-            }
-            if arn.contains(":loadbalancer/") {
-                lbs.insert(arn.to_owned(), tags);
-            } else if arn.contains(":targetgroup/") {
-                tgs.insert(arn.to_owned(), tags);
-            }
+            out.push((arn.to_owned(), tags));
         }
         match page.pagination_token() {
             Some(next) if !next.is_empty() => token = Some(next.to_owned()),
             _ => break,
         }
     }
-    Ok((lbs, tgs))
+    Ok(out)
+}
+
+/// The IDs of every stack of the cluster that owns a load balancer, target group or security
+/// group: the values of their `ingress.k8s.aws/stack` tags.
+pub async fn stack_ids(ctx: &Ctx<'_>) -> Result<BTreeSet<String>, DeployError> {
+    let cluster = ctx.config.cluster_name.as_str();
+    let what = ResourceRef::new(ResourceType::LoadBalancer, "");
+    let filters = vec![
+        TagFilter::builder()
+            .key(TAG_CLUSTER)
+            .values(cluster)
+            .build(),
+        TagFilter::builder().key(TAG_INGRESS_STACK).build(),
+    ];
+    let sg_filters = vec![
+        tag_filter(TAG_CLUSTER, cluster),
+        ec2::Filter::builder()
+            .name("tag-key")
+            .values(TAG_INGRESS_STACK)
+            .build(),
+    ];
+    let sg_what = ResourceRef::new(ResourceType::SecurityGroup, "");
+    let (elbv2, groups) = try_join(
+        tagged_elbv2(ctx, &what, filters),
+        describe_security_groups(ctx, &sg_what, sg_filters),
+    )
+    .await?;
+    let tag_sets = elbv2
+        .into_iter()
+        .map(|(_, tags)| tags)
+        .chain(groups.into_iter().map(|g| g.tags));
+    let mut ids = BTreeSet::new();
+    for tags in tag_sets {
+        if tags.get(TAG_CLUSTER).map(String::as_str) != Some(cluster) {
+            continue;
+        }
+        if let Some(stack) = tags.get(TAG_INGRESS_STACK)
+            && !stack.is_empty()
+        {
+            ids.insert(stack.clone());
+        }
+    }
+    Ok(ids)
 }
 
 fn ec2_tags(tags: &[ec2::Tag]) -> Tags {

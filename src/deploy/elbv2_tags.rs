@@ -1,22 +1,17 @@
 //! Tag reconciliation of ELBv2 resources (load balancers, target groups, listeners, rules).
 
-use crate::model::tags::Tags;
-
 use super::call::Ctx;
 use super::convert::sdk_tags;
 use super::error::{DeployError, ResourceRef};
-use super::tags::diff_tags;
+use super::tags::TagDiff;
 
-/// Adds and removes tags so that the resource carries `desired`; returns whether anything
-/// changed.
-pub async fn sync_tags(
+/// Adds and removes the tags of a [`TagDiff`](super::tags::diff_tags).
+pub async fn apply_tags(
     ctx: &Ctx<'_>,
     what: &ResourceRef,
     arn: &str,
-    desired: &Tags,
-    actual: &Tags,
-) -> Result<bool, DeployError> {
-    let diff = diff_tags(desired, actual, &ctx.config.external_managed_tags);
+    diff: &TagDiff,
+) -> Result<(), DeployError> {
     if !diff.add.is_empty() {
         let tags = sdk_tags(&diff.add);
         ctx.mutate("AddTags", what, || {
@@ -40,5 +35,5 @@ pub async fn sync_tags(
         })
         .await?;
     }
-    Ok(!diff.is_empty())
+    Ok(())
 }

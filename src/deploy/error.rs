@@ -11,10 +11,15 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use crate::model::stack::ResourceType;
 
 /// A resource of the stack: its type and resource ID (the `ingress.k8s.aws/resource` tag).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct ResourceRef {
+    #[serde(rename = "type", serialize_with = "type_name")]
     pub resource_type: ResourceType,
     pub id: String,
+}
+
+fn type_name<S: serde::Serializer>(t: &ResourceType, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(t.as_str())
 }
 
 impl ResourceRef {
@@ -264,6 +269,12 @@ pub enum DeployError {
         "deploy of stack {stack:?} stopped before mutating call {next}: mutation limit reached"
     )]
     Aborted { stack: String, next: usize },
+    /// A dry run reached a mutating call; dry runs only read, so this is a bug of ours.
+    #[error("dry run of {resource} reached the mutating call {operation}; nothing was changed")]
+    DryRunMutation {
+        operation: &'static str,
+        resource: ResourceRef,
+    },
     /// A call kept failing with a retryable-for-a-while error (`DependencyViolation` while ENIs
     /// release, `ResourceInUse` while a load balancer goes away) for longer than allowed.
     #[error("{operation} for {resource} kept failing for {waited:?}: {last}")]
@@ -311,7 +322,7 @@ impl DeployError {
             Self::Aws { category, .. } => *category,
             Self::InvalidStack { .. } => ErrorCategory::InvalidStack,
             Self::NotOwned { .. } => ErrorCategory::Conflict,
-            Self::Aborted { .. } => ErrorCategory::Aborted,
+            Self::Aborted { .. } | Self::DryRunMutation { .. } => ErrorCategory::Aborted,
             Self::TimedOut { last, .. } => last.category(),
         }
     }
@@ -331,7 +342,8 @@ impl DeployError {
             Self::Aws { resource, .. }
             | Self::InvalidStack { resource, .. }
             | Self::NotOwned { resource, .. }
-            | Self::TimedOut { resource, .. } => Some(resource),
+            | Self::TimedOut { resource, .. }
+            | Self::DryRunMutation { resource, .. } => Some(resource),
             Self::Aborted { .. } => None,
         }
     }

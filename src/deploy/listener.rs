@@ -11,12 +11,14 @@ use crate::model::stack::{
 
 use super::call::Ctx;
 use super::convert::{model_actions, sdk_actions, sdk_tags};
+use super::diff::{FieldChange, ResourceDiff};
 use super::discover::{Found, FoundListener};
-use super::elbv2_tags::sync_tags;
+use super::elbv2_tags::apply_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::fields::{attribute_fields, json, tag_fields, wanted};
 use super::normal::{changed_attributes, normalize_actions};
 use super::resolve::{LISTENER_ARN, Resolver};
-use super::tags::{desired_tags, is_owned};
+use super::tags::{TagDiff, desired_tags, diff_tags, is_owned};
 
 /// What the listener step leaves for the rules and the deletions.
 #[derive(Debug, Default)]
@@ -61,28 +63,68 @@ fn mutual_authentication_drifted(
                 != wanted.advertise_trust_store_ca_names.as_deref())
 }
 
-/// Whether the listener's own settings (not its SNI certificates or attributes) drifted.
-pub fn listener_drifted(
+/// The listener's own settings (not its SNI certificates or attributes) that drifted; any of
+/// them means one `ModifyListener`.
+pub fn listener_changes(
     spec: &ListenerSpec,
     actions: &[Action],
     listener: &elbv2::Listener,
-) -> bool {
+) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    wanted(
+        &mut out,
+        "protocol",
+        Some(spec.protocol.as_str()),
+        listener.protocol().map(|p| p.as_str()),
+    );
+    wanted(
+        &mut out,
+        "sslPolicy",
+        spec.ssl_policy.as_deref(),
+        listener.ssl_policy(),
+    );
+    wanted(
+        &mut out,
+        "certificates.default",
+        spec.certificates
+            .first()
+            .map(|c| c.certificate_arn.as_str()),
+        listener
+            .certificates()
+            .first()
+            .and_then(|a| a.certificate_arn()),
+    );
+    let wanted_actions = normalize_actions(actions);
     let actual_actions = model_actions(listener.default_actions()).map(|a| normalize_actions(&a));
-    listener.protocol().map(|p| p.as_str()) != Some(spec.protocol.as_str())
-        || (spec.ssl_policy.is_some() && listener.ssl_policy() != spec.ssl_policy.as_deref())
-        || spec.certificates.first().is_some_and(|c| {
-            listener
-                .certificates()
-                .first()
-                .and_then(|a| a.certificate_arn())
-                != Some(c.certificate_arn.as_str())
-        })
-        || actual_actions.as_deref() != Some(&normalize_actions(actions)[..])
-        || (!spec.alpn_policy.is_empty() && listener.alpn_policy() != spec.alpn_policy.as_slice())
-        || spec
-            .mutual_authentication
-            .as_ref()
-            .is_some_and(|m| mutual_authentication_drifted(m, listener.mutual_authentication()))
+    if actual_actions.as_deref() != Some(&wanted_actions[..]) {
+        out.push(FieldChange::new(
+            "defaultActions",
+            Some(
+                actual_actions
+                    .map(|a| json(&a))
+                    .unwrap_or_else(|| "(not expressible in the model)".to_owned()),
+            ),
+            Some(json(&wanted_actions)),
+        ));
+    }
+    if !spec.alpn_policy.is_empty() && listener.alpn_policy() != spec.alpn_policy.as_slice() {
+        out.push(FieldChange::values(
+            "alpnPolicy",
+            listener.alpn_policy().join(","),
+            spec.alpn_policy.join(","),
+        ));
+    }
+    if let Some(m) = &spec.mutual_authentication {
+        let actual = listener.mutual_authentication();
+        if mutual_authentication_drifted(m, actual) {
+            out.push(FieldChange::new(
+                "mutualAuthentication.mode",
+                actual.and_then(|a| a.mode()).map(str::to_owned),
+                Some(m.mode.clone()),
+            ));
+        }
+    }
+    out
 }
 
 fn takes_certificates(protocol: Protocol) -> bool {
@@ -133,14 +175,26 @@ pub async fn sync(
                         stack: ctx.stack_id.to_owned(),
                     });
                 }
-                update(ctx, id, spec, &actions, &what, &existing.listener).await?;
+                let listener = &existing.listener;
+                let update = plan_update(ctx, id, spec, &actions, &what, listener).await?;
+                ctx.decided(ResourceDiff::existing(
+                    &what,
+                    &listener.arn,
+                    update.fields.clone(),
+                ));
+                if !ctx.dry_run() {
+                    apply_update(ctx, spec, &actions, &what, &listener.arn, &update).await?;
+                }
                 outcome
                     .rules
                     .insert(existing.listener.arn.clone(), existing.rules);
                 existing.listener.arn
             }
             None => {
-                let arn = create(ctx, id, spec, &lb_arn, &actions, &what).await?;
+                let arn = match ctx.deciding_create(&what, Vec::new()) {
+                    Some(placeholder) => placeholder,
+                    None => create(ctx, id, spec, &lb_arn, &actions, &what).await?,
+                };
                 outcome.rules.insert(arn.clone(), Vec::new());
                 arn
             }
@@ -295,17 +349,110 @@ async fn sni_certificates(
     Ok(out)
 }
 
-async fn update(
+/// What an existing listener needs.
+#[derive(Default)]
+struct Update {
+    /// Its own settings drifted: one `ModifyListener` with all of them.
+    modify: bool,
+    add_certificates: Vec<String>,
+    remove_certificates: Vec<String>,
+    attributes: Vec<Attribute>,
+    tags: TagDiff,
+    fields: Vec<FieldChange>,
+}
+
+/// Works out what an existing listener needs (reads only).
+async fn plan_update(
     ctx: &Ctx<'_>,
     id: &str,
     spec: &ListenerSpec,
     actions: &[Action],
     what: &ResourceRef,
     listener: &Found<elbv2::Listener>,
-) -> Result<(), DeployError> {
+) -> Result<Update, DeployError> {
     let arn = listener.arn.as_str();
-    let mut changed = false;
-    if listener_drifted(spec, actions, &listener.item) {
+    let mut update = Update::default();
+    let own = listener_changes(spec, actions, &listener.item);
+    update.modify = !own.is_empty();
+    update.fields.extend(own);
+
+    if takes_certificates(spec.protocol) {
+        let actual = sni_certificates(ctx, what, arn).await?;
+        let default = spec
+            .certificates
+            .first()
+            .map(|c| c.certificate_arn.as_str());
+        let wanted: BTreeSet<&str> = spec
+            .certificates
+            .iter()
+            .skip(1)
+            .map(|c| c.certificate_arn.as_str())
+            .filter(|c| Some(*c) != default)
+            .collect();
+        update.add_certificates = wanted
+            .iter()
+            .filter(|c| !actual.contains(**c))
+            .map(|c| (*c).to_owned())
+            .collect();
+        update.remove_certificates = actual
+            .iter()
+            .filter(|c| !wanted.contains(c.as_str()) && Some(c.as_str()) != default)
+            .cloned()
+            .collect();
+        let added = update
+            .add_certificates
+            .iter()
+            .map(|c| FieldChange::new("certificates", None, Some(c.clone())));
+        let removed = update
+            .remove_certificates
+            .iter()
+            .map(|c| FieldChange::new("certificates", Some(c.clone()), None));
+        update.fields.extend(added.chain(removed));
+    }
+
+    if !spec.listener_attributes.is_empty() {
+        let out = ctx
+            .read("DescribeListenerAttributes", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_listener_attributes()
+                    .listener_arn(arn)
+                    .send()
+            })
+            .await?;
+        let actual: BTreeMap<String, String> = out
+            .attributes()
+            .iter()
+            .filter_map(|a| {
+                Some((
+                    a.key()?.to_owned(),
+                    a.value().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect();
+        update.attributes = changed_attributes(&spec.listener_attributes, &actual);
+        update
+            .fields
+            .extend(attribute_fields(&update.attributes, &actual));
+    }
+
+    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    update.tags = diff_tags(&tags, &listener.tags, &ctx.config.external_managed_tags);
+    update
+        .fields
+        .extend(tag_fields(&update.tags, &listener.tags));
+    Ok(update)
+}
+
+async fn apply_update(
+    ctx: &Ctx<'_>,
+    spec: &ListenerSpec,
+    actions: &[Action],
+    what: &ResourceRef,
+    arn: &str,
+    update: &Update,
+) -> Result<(), DeployError> {
+    if update.modify {
         let default_actions = sdk_actions(actions, what)?;
         ctx.mutate("ModifyListener", what, || {
             ctx.clients
@@ -330,80 +477,32 @@ async fn update(
                 .send()
         })
         .await?;
-        changed = true;
     }
-
-    if takes_certificates(spec.protocol) {
-        let actual = sni_certificates(ctx, what, arn).await?;
-        let default = spec
-            .certificates
-            .first()
-            .map(|c| c.certificate_arn.as_str());
-        let wanted: BTreeSet<&str> = spec
-            .certificates
+    if !update.add_certificates.is_empty() {
+        let add: Vec<&str> = update.add_certificates.iter().map(String::as_str).collect();
+        add_certificates(ctx, what, arn, &add).await?;
+    }
+    if !update.remove_certificates.is_empty() {
+        let remove: Vec<elbv2::Certificate> = update
+            .remove_certificates
             .iter()
-            .skip(1)
-            .map(|c| c.certificate_arn.as_str())
-            .filter(|c| Some(*c) != default)
-            .collect();
-        let add: Vec<&str> = wanted
-            .iter()
-            .copied()
-            .filter(|c| !actual.contains(*c))
-            .collect();
-        let remove: Vec<elbv2::Certificate> = actual
-            .iter()
-            .filter(|c| !wanted.contains(c.as_str()) && Some(c.as_str()) != default)
             .map(|c| certificate(c))
             .collect();
-        if !add.is_empty() {
-            add_certificates(ctx, what, arn, &add).await?;
-            changed = true;
-        }
-        if !remove.is_empty() {
-            ctx.mutate("RemoveListenerCertificates", what, || {
-                ctx.clients
-                    .elbv2
-                    .remove_listener_certificates()
-                    .listener_arn(arn)
-                    .set_certificates(Some(remove.clone()))
-                    .send()
-            })
-            .await?;
-            changed = true;
-        }
+        ctx.mutate("RemoveListenerCertificates", what, || {
+            ctx.clients
+                .elbv2
+                .remove_listener_certificates()
+                .listener_arn(arn)
+                .set_certificates(Some(remove.clone()))
+                .send()
+        })
+        .await?;
     }
-
-    if !spec.listener_attributes.is_empty() {
-        let out = ctx
-            .read("DescribeListenerAttributes", what, || {
-                ctx.clients
-                    .elbv2
-                    .describe_listener_attributes()
-                    .listener_arn(arn)
-                    .send()
-            })
-            .await?;
-        let actual: BTreeMap<String, String> = out
-            .attributes()
-            .iter()
-            .filter_map(|a| {
-                Some((
-                    a.key()?.to_owned(),
-                    a.value().unwrap_or_default().to_owned(),
-                ))
-            })
-            .collect();
-        let changes = changed_attributes(&spec.listener_attributes, &actual);
-        if !changes.is_empty() {
-            modify_attributes(ctx, what, arn, &changes).await?;
-            changed = true;
-        }
+    if !update.attributes.is_empty() {
+        modify_attributes(ctx, what, arn, &update.attributes).await?;
     }
-
-    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
-    changed |= sync_tags(ctx, what, arn, &tags, &listener.tags).await?;
-    if changed {
+    apply_tags(ctx, what, arn, &update.tags).await?;
+    if !update.fields.is_empty() {
         ctx.modified(what, arn);
     }
     Ok(())
@@ -416,6 +515,10 @@ pub async fn delete(
 ) -> Result<(), DeployError> {
     for listener in listeners {
         let what = listener.resource_ref(ResourceType::Listener);
+        ctx.decided(ResourceDiff::delete(&what, &listener.arn));
+        if ctx.dry_run() {
+            continue;
+        }
         let result = ctx
             .mutate("DeleteListener", &what, || {
                 ctx.clients

@@ -5,16 +5,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
-use crate::model::stack::{LoadBalancerSpec, ResourceType, Stack};
+use crate::model::stack::{Attribute, LoadBalancerSpec, ResourceType, Stack};
 
 use super::call::Ctx;
 use super::convert::sdk_tags;
+use super::diff::{FieldChange, ResourceDiff};
 use super::discover::{Found, elbv2_tags};
-use super::elbv2_tags::sync_tags;
+use super::elbv2_tags::apply_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::fields::{attribute_fields, set_change, tag_fields};
 use super::normal::changed_attributes;
 use super::resolve::{LB_ARN, LB_DNS_NAME, Resolver};
-use super::tags::{desired_tags, is_owned, resource_id};
+use super::tags::{TagDiff, desired_tags, diff_tags, is_owned, resource_id};
 
 /// What the load balancer step leaves for the next ones.
 #[derive(Debug, Default)]
@@ -27,13 +29,33 @@ pub struct Outcome {
     pub dns_name: Option<String>,
 }
 
+/// The immutable field (type or scheme) in which an existing load balancer differs from the
+/// spec, so that it must be replaced.
+pub fn replacement(spec: &LoadBalancerSpec, lb: &elbv2::LoadBalancer) -> Option<FieldChange> {
+    if let Some(t) = lb.r#type()
+        && t.as_str() != spec.load_balancer_type.as_str()
+    {
+        return Some(FieldChange::values(
+            "type",
+            t.as_str(),
+            spec.load_balancer_type.as_str(),
+        ));
+    }
+    if let Some(s) = lb.scheme()
+        && s.as_str() != spec.scheme.as_str()
+    {
+        return Some(FieldChange::values(
+            "scheme",
+            s.as_str(),
+            spec.scheme.as_str(),
+        ));
+    }
+    None
+}
+
 /// Whether an existing load balancer must be replaced (type and scheme cannot change).
 pub fn needs_replacement(spec: &LoadBalancerSpec, lb: &elbv2::LoadBalancer) -> bool {
-    lb.r#type()
-        .is_some_and(|t| t.as_str() != spec.load_balancer_type.as_str())
-        || lb
-            .scheme()
-            .is_some_and(|s| s.as_str() != spec.scheme.as_str())
+    replacement(spec, lb).is_some()
 }
 
 struct Desired<'a> {
@@ -43,7 +65,7 @@ struct Desired<'a> {
     security_groups: Vec<String>,
 }
 
-/// Brings the stack's load balancer in line.
+/// Brings the stack's load balancer in line (in a dry run: records what that takes).
 pub async fn sync(
     ctx: &Ctx<'_>,
     stack: &Stack,
@@ -70,40 +92,57 @@ pub async fn sync(
             .partition(|f| f.resource_id() == Some(id.as_str()));
         found = rest;
         let mut current = None;
+        let mut replacing = Vec::new();
+        // Load balancers deleted ahead of the create: not to be found by name again.
+        let mut gone = Vec::new();
         for candidate in candidates {
             if current.is_none() && !needs_replacement(spec, &candidate.item) {
                 current = Some(candidate);
-            } else if candidate.item.load_balancer_name() == Some(spec.name.as_str()) {
+                continue;
+            }
+            if replacing.is_empty() {
+                replacing.extend(replacement(spec, &candidate.item));
+            }
+            if candidate.item.load_balancer_name() == Some(spec.name.as_str()) {
                 // Its name is needed for the replacement: it goes first.
                 delete_one(ctx, &candidate).await?;
+                gone.push(candidate.arn);
             } else {
                 outcome.extras.push(candidate);
             }
         }
-        let lb = match current {
+        let current = match current {
+            Some(lb) => Some(lb),
+            None => find_by_name(ctx, &desired, &gone).await?,
+        };
+        let (arn, dns_name) = match current {
             Some(lb) => {
-                update(ctx, &desired, &lb).await?;
-                outcome.existing_arns.push(lb.arn.clone());
-                lb
-            }
-            None => match find_by_name(ctx, &desired).await? {
-                Some(lb) => {
-                    update(ctx, &desired, &lb).await?;
-                    outcome.existing_arns.push(lb.arn.clone());
-                    lb
+                let update = plan_update(ctx, &desired, &lb).await?;
+                ctx.decided(ResourceDiff::existing(
+                    &desired.what,
+                    &lb.arn,
+                    update.fields.clone(),
+                ));
+                if !ctx.dry_run() {
+                    apply_update(ctx, &desired, &lb.arn, &update).await?;
                 }
+                outcome.existing_arns.push(lb.arn.clone());
+                let dns_name = lb.item.dns_name().unwrap_or_default().to_owned();
+                (lb.arn, dns_name)
+            }
+            None => match ctx.deciding_create(&desired.what, replacing) {
+                Some(placeholder) => (placeholder.clone(), placeholder),
                 None => create(ctx, &desired).await?,
             },
         };
-        let dns_name = lb.item.dns_name().unwrap_or_default().to_owned();
-        resolver.set(ResourceType::LoadBalancer, id, LB_ARN, lb.arn.clone());
+        resolver.set(ResourceType::LoadBalancer, id, LB_ARN, arn.clone());
         resolver.set(
             ResourceType::LoadBalancer,
             id,
             LB_DNS_NAME,
             dns_name.clone(),
         );
-        outcome.arn = Some(lb.arn);
+        outcome.arn = Some(arn);
         outcome.dns_name = Some(dns_name);
     }
     outcome.extras.extend(found);
@@ -115,6 +154,7 @@ pub async fn sync(
 async fn find_by_name(
     ctx: &Ctx<'_>,
     desired: &Desired<'_>,
+    gone: &[String],
 ) -> Result<Option<Found<elbv2::LoadBalancer>>, DeployError> {
     let what = &desired.what;
     let out = ctx
@@ -126,8 +166,16 @@ async fn find_by_name(
                 .send()
         })
         .await;
-    let existing = match out {
-        Ok(out) => out.load_balancers().to_vec(),
+    let existing: Vec<elbv2::LoadBalancer> = match out {
+        Ok(out) => out
+            .load_balancers()
+            .iter()
+            .filter(|lb| {
+                !lb.load_balancer_arn()
+                    .is_some_and(|a| gone.iter().any(|g| g == a))
+            })
+            .cloned()
+            .collect(),
         Err(err) if err.category() == ErrorCategory::NotFound => return Ok(None),
         Err(err) => return Err(err),
     };
@@ -180,10 +228,9 @@ fn subnet_mappings(spec: &LoadBalancerSpec) -> Vec<elbv2::SubnetMapping> {
         .collect()
 }
 
-async fn create(
-    ctx: &Ctx<'_>,
-    desired: &Desired<'_>,
-) -> Result<Found<elbv2::LoadBalancer>, DeployError> {
+/// Creates the load balancer (with its tags), sets its attributes and capacity; returns its ARN
+/// and DNS name.
+async fn create(ctx: &Ctx<'_>, desired: &Desired<'_>) -> Result<(String, String), DeployError> {
     let spec = desired.spec;
     let what = &desired.what;
     let tags = desired_tags(
@@ -233,18 +280,14 @@ async fn create(
     if let Some(capacity) = &spec.minimum_load_balancer_capacity {
         modify_capacity(ctx, what, &arn, capacity.capacity_units).await?;
     }
-    Ok(Found {
-        item: lb,
-        arn,
-        tags,
-    })
+    Ok((arn, lb.dns_name().unwrap_or_default().to_owned()))
 }
 
 async fn modify_attributes(
     ctx: &Ctx<'_>,
     what: &ResourceRef,
     arn: &str,
-    attributes: &[crate::model::stack::Attribute],
+    attributes: &[Attribute],
 ) -> Result<(), DeployError> {
     let attributes: Vec<elbv2::LoadBalancerAttribute> = attributes
         .iter()
@@ -289,15 +332,30 @@ async fn modify_capacity(
     Ok(())
 }
 
-async fn update(
+/// What an existing load balancer needs.
+#[derive(Default)]
+struct Update {
+    security_groups: bool,
+    subnets: bool,
+    ip_address_type: bool,
+    ipam_pools: bool,
+    attributes: Vec<Attribute>,
+    capacity_units: Option<i32>,
+    tags: TagDiff,
+    fields: Vec<FieldChange>,
+}
+
+/// Works out what an existing load balancer needs (reads only).
+async fn plan_update(
     ctx: &Ctx<'_>,
     desired: &Desired<'_>,
     lb: &Found<elbv2::LoadBalancer>,
-) -> Result<(), DeployError> {
+) -> Result<Update, DeployError> {
     let spec = desired.spec;
     let what = &desired.what;
     let arn = lb.arn.as_str();
-    let mut changed = false;
+    let mut update = Update::default();
+    let fields = &mut update.fields;
 
     let actual_sgs: BTreeSet<&str> = lb
         .item
@@ -307,16 +365,8 @@ async fn update(
         .collect();
     let wanted_sgs: BTreeSet<&str> = desired.security_groups.iter().map(String::as_str).collect();
     if !wanted_sgs.is_empty() && actual_sgs != wanted_sgs {
-        ctx.mutate("SetSecurityGroups", what, || {
-            ctx.clients
-                .elbv2
-                .set_security_groups()
-                .load_balancer_arn(arn)
-                .set_security_groups(Some(desired.security_groups.clone()))
-                .send()
-        })
-        .await?;
-        changed = true;
+        update.security_groups = true;
+        fields.push(set_change("securityGroups", &actual_sgs, &wanted_sgs));
     }
 
     let actual_subnets: BTreeSet<&str> = lb
@@ -331,53 +381,31 @@ async fn update(
         .map(|m| m.subnet_id.as_str())
         .collect();
     if !wanted_subnets.is_empty() && actual_subnets != wanted_subnets {
-        ctx.mutate("SetSubnets", what, || {
-            ctx.clients
-                .elbv2
-                .set_subnets()
-                .load_balancer_arn(arn)
-                .set_subnet_mappings(Some(subnet_mappings(spec)))
-                .send()
-        })
-        .await?;
-        changed = true;
+        update.subnets = true;
+        fields.push(set_change("subnets", &actual_subnets, &wanted_subnets));
     }
 
-    if lb
-        .item
-        .ip_address_type()
-        .is_some_and(|t| t.as_str() != spec.ip_address_type.as_str())
+    if let Some(actual) = lb.item.ip_address_type()
+        && actual.as_str() != spec.ip_address_type.as_str()
     {
-        ctx.mutate("SetIpAddressType", what, || {
-            ctx.clients
-                .elbv2
-                .set_ip_address_type()
-                .load_balancer_arn(arn)
-                .ip_address_type(elbv2::IpAddressType::from(spec.ip_address_type.as_str()))
-                .send()
-        })
-        .await?;
-        changed = true;
+        update.ip_address_type = true;
+        fields.push(FieldChange::values(
+            "ipAddressType",
+            actual.as_str(),
+            spec.ip_address_type.as_str(),
+        ));
     }
 
-    if let Some(ipam) = &spec.ipam_configuration
-        && lb.item.ipam_pools().and_then(|p| p.ipv4_ipam_pool_id())
-            != Some(ipam.ipv4_ipam_pool_id.as_str())
-    {
-        ctx.mutate("ModifyIpPools", what, || {
-            ctx.clients
-                .elbv2
-                .modify_ip_pools()
-                .load_balancer_arn(arn)
-                .ipam_pools(
-                    elbv2::IpamPools::builder()
-                        .ipv4_ipam_pool_id(&ipam.ipv4_ipam_pool_id)
-                        .build(),
-                )
-                .send()
-        })
-        .await?;
-        changed = true;
+    if let Some(ipam) = &spec.ipam_configuration {
+        let actual = lb.item.ipam_pools().and_then(|p| p.ipv4_ipam_pool_id());
+        if actual != Some(ipam.ipv4_ipam_pool_id.as_str()) {
+            update.ipam_pools = true;
+            fields.push(FieldChange::new(
+                "ipamPools.ipv4IpamPoolId",
+                actual.map(str::to_owned),
+                Some(ipam.ipv4_ipam_pool_id.clone()),
+            ));
+        }
     }
 
     if !spec.load_balancer_attributes.is_empty() {
@@ -400,11 +428,8 @@ async fn update(
                 ))
             })
             .collect();
-        let changes = changed_attributes(&spec.load_balancer_attributes, &actual);
-        if !changes.is_empty() {
-            modify_attributes(ctx, what, arn, &changes).await?;
-            changed = true;
-        }
+        update.attributes = changed_attributes(&spec.load_balancer_attributes, &actual);
+        fields.extend(attribute_fields(&update.attributes, &actual));
     }
 
     if let Some(capacity) = &spec.minimum_load_balancer_capacity {
@@ -421,8 +446,12 @@ async fn update(
             .minimum_load_balancer_capacity()
             .and_then(|c| c.capacity_units());
         if actual != Some(capacity.capacity_units) {
-            modify_capacity(ctx, what, arn, capacity.capacity_units).await?;
-            changed = true;
+            update.capacity_units = Some(capacity.capacity_units);
+            fields.push(FieldChange::new(
+                "minimumLoadBalancerCapacity.capacityUnits",
+                actual.map(|a| a.to_string()),
+                Some(capacity.capacity_units.to_string()),
+            ));
         }
     }
 
@@ -432,8 +461,77 @@ async fn update(
         ctx.stack_id,
         desired.id,
     );
-    changed |= sync_tags(ctx, what, arn, &tags, &lb.tags).await?;
-    if changed {
+    update.tags = diff_tags(&tags, &lb.tags, &ctx.config.external_managed_tags);
+    update.fields.extend(tag_fields(&update.tags, &lb.tags));
+    Ok(update)
+}
+
+async fn apply_update(
+    ctx: &Ctx<'_>,
+    desired: &Desired<'_>,
+    arn: &str,
+    update: &Update,
+) -> Result<(), DeployError> {
+    let spec = desired.spec;
+    let what = &desired.what;
+    if update.security_groups {
+        ctx.mutate("SetSecurityGroups", what, || {
+            ctx.clients
+                .elbv2
+                .set_security_groups()
+                .load_balancer_arn(arn)
+                .set_security_groups(Some(desired.security_groups.clone()))
+                .send()
+        })
+        .await?;
+    }
+    if update.subnets {
+        ctx.mutate("SetSubnets", what, || {
+            ctx.clients
+                .elbv2
+                .set_subnets()
+                .load_balancer_arn(arn)
+                .set_subnet_mappings(Some(subnet_mappings(spec)))
+                .send()
+        })
+        .await?;
+    }
+    if update.ip_address_type {
+        ctx.mutate("SetIpAddressType", what, || {
+            ctx.clients
+                .elbv2
+                .set_ip_address_type()
+                .load_balancer_arn(arn)
+                .ip_address_type(elbv2::IpAddressType::from(spec.ip_address_type.as_str()))
+                .send()
+        })
+        .await?;
+    }
+    if update.ipam_pools
+        && let Some(ipam) = &spec.ipam_configuration
+    {
+        ctx.mutate("ModifyIpPools", what, || {
+            ctx.clients
+                .elbv2
+                .modify_ip_pools()
+                .load_balancer_arn(arn)
+                .ipam_pools(
+                    elbv2::IpamPools::builder()
+                        .ipv4_ipam_pool_id(&ipam.ipv4_ipam_pool_id)
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+    }
+    if !update.attributes.is_empty() {
+        modify_attributes(ctx, what, arn, &update.attributes).await?;
+    }
+    if let Some(units) = update.capacity_units {
+        modify_capacity(ctx, what, arn, units).await?;
+    }
+    apply_tags(ctx, what, arn, &update.tags).await?;
+    if !update.fields.is_empty() {
         ctx.modified(what, arn);
     }
     Ok(())
@@ -444,6 +542,10 @@ async fn delete_one(ctx: &Ctx<'_>, lb: &Found<elbv2::LoadBalancer>) -> Result<()
         return Ok(());
     }
     let what = lb.resource_ref(ResourceType::LoadBalancer);
+    ctx.decided(ResourceDiff::delete(&what, &lb.arn));
+    if ctx.dry_run() {
+        return Ok(());
+    }
     let result = ctx
         .mutate("DeleteLoadBalancer", &what, || {
             ctx.clients

@@ -18,6 +18,10 @@
 //! tags (or by name, for the kinds AWS names uniquely). Deleting a stack is deploying an
 //! empty stack with the same ID ([`Deployer::delete`]).
 //!
+//! A dry run ([`Deployer::diff`]) takes the same steps with the same comparisons, but records
+//! each decision (create / modify with the drifted fields / delete / unchanged) instead of
+//! making the call; it only reads. See [`diff`].
+//!
 //! TargetGroupBindings are Kubernetes objects: they are not deployed here, but the report
 //! carries the target group ARNs by resource ID so that the controller can fill them in.
 
@@ -26,9 +30,11 @@ mod call;
 pub mod convert;
 #[cfg(test)]
 mod convert_tests;
+pub mod diff;
 mod discover;
 mod elbv2_tags;
 pub mod error;
+mod fields;
 mod listener;
 mod load_balancer;
 pub mod normal;
@@ -48,9 +54,10 @@ use std::time::Duration;
 use crate::model::stack::Stack;
 
 pub use aws::{AwsClients, AwsSettings, CallCounter, CallSnapshot, is_mutating};
+pub use diff::{ChangeKind, DiffSummary, FieldChange, ResourceDiff, StackDiff};
 pub use error::{DeployError, ErrorCategory, ResourceRef};
 
-use call::Ctx;
+use call::{Ctx, Mode};
 
 /// Our own retries of a call, on top of the SDK's: jittered exponential backoff while AWS
 /// throttles or fails on its side.
@@ -182,24 +189,67 @@ impl Deployer {
         stack: &Stack,
         options: &DeployOptions,
     ) -> Result<DeployReport, DeployError> {
-        let (result, calls) = aws::with_call_tally(self.run(stack, options)).await;
-        let mut report = result?;
+        let (result, calls) =
+            aws::with_call_tally(self.run(stack, Mode::Apply, options.mutation_limit)).await;
+        let (mut report, _) = result?;
         report.calls_by_operation = calls;
         Ok(report)
     }
 
+    /// What [`Deployer::deploy`] would do to AWS for this stack, worked out with read calls
+    /// only: every resource it would create, modify (with the fields that drifted), delete or
+    /// leave alone, in the order it would act.
+    pub async fn diff(&self, stack: &Stack) -> Result<StackDiff, DeployError> {
+        let (result, calls) = aws::with_call_tally(self.run(stack, Mode::DryRun, Some(0))).await;
+        let (_, resources) = result?;
+        Ok(StackDiff {
+            stack_id: stack.id.clone(),
+            no_longer_planned: false,
+            resources,
+            calls_by_operation: calls,
+        })
+    }
+
+    /// What [`Deployer::delete`] would delete: for a group that no longer exists but still
+    /// owns AWS resources.
+    pub async fn diff_deleted(&self, stack_id: &str) -> Result<StackDiff, DeployError> {
+        let mut diff = self.diff(&Stack::new(stack_id)).await?;
+        diff.no_longer_planned = true;
+        Ok(diff)
+    }
+
+    /// The IDs of every stack of this cluster that owns a load balancer, target group or
+    /// security group in AWS (by the `ingress.k8s.aws/stack` tag).
+    pub async fn stack_ids(&self) -> Result<BTreeSet<String>, DeployError> {
+        let ctx = Ctx::new(&self.clients, &self.config, "", Mode::DryRun, Some(0));
+        discover::stack_ids(&ctx).await
+    }
+
+    /// The diffs of the planned stacks, then those of this cluster's stacks in AWS that are not
+    /// planned any more (everything of theirs would be deleted), by stack ID.
+    pub async fn diff_all(&self, planned: &[Stack]) -> Result<Vec<StackDiff>, DeployError> {
+        let mut out = Vec::new();
+        for stack in planned {
+            out.push(self.diff(stack).await?);
+        }
+        let wanted: BTreeSet<&str> = planned.iter().map(|s| s.id.as_str()).collect();
+        for id in self.stack_ids().await? {
+            if !wanted.contains(id.as_str()) {
+                out.push(self.diff_deleted(&id).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One deploy (or dry run): the report and every decision taken.
     async fn run(
         &self,
         stack: &Stack,
-        options: &DeployOptions,
-    ) -> Result<DeployReport, DeployError> {
+        mode: Mode,
+        mutation_limit: Option<usize>,
+    ) -> Result<(DeployReport, Vec<ResourceDiff>), DeployError> {
         validate(stack)?;
-        let ctx = Ctx::new(
-            &self.clients,
-            &self.config,
-            &stack.id,
-            options.mutation_limit,
-        );
+        let ctx = Ctx::new(&self.clients, &self.config, &stack.id, mode, mutation_limit);
         let owned = discover::owned(&ctx).await?;
         let mut resolver = resolve::Resolver::default();
 
@@ -224,8 +274,8 @@ impl Deployer {
         target_group::delete(&ctx, stale_tgs).await?;
         security_group::delete(&ctx, stale_sgs).await?;
 
-        let changes = ctx.into_changes();
-        Ok(DeployReport {
+        let (changes, decisions) = ctx.finish();
+        let report = DeployReport {
             stack_id: stack.id.clone(),
             dns_name: lb.dns_name,
             load_balancer_arn: lb.arn,
@@ -234,7 +284,8 @@ impl Deployer {
             modified: changes.modified,
             deleted: changes.deleted,
             calls_by_operation: CallSnapshot::default(),
-        })
+        };
+        Ok((report, decisions))
     }
 }
 

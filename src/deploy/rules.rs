@@ -1,5 +1,5 @@
-//! Listener rules: applying each listener's [`RulePlan`](super::rule_plan::RulePlan) and, at
-//! the end of a deploy, deleting the stale rules.
+//! Listener rules: recording and (unless in a dry run) applying each listener's [`RulePlan`]
+//! and, at the end of a deploy, deleting the stale rules.
 
 use std::collections::BTreeMap;
 
@@ -9,12 +9,14 @@ use crate::model::stack::{Action, ListenerRuleSpec, ResourceType, Stack};
 
 use super::call::Ctx;
 use super::convert::{sdk_actions, sdk_conditions, sdk_tags, sdk_transforms};
+use super::diff::{FieldChange, ResourceDiff};
 use super::discover::Found;
-use super::elbv2_tags::sync_tags;
+use super::elbv2_tags::apply_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::fields::{rule_content_fields, tag_fields};
 use super::resolve::Resolver;
-use super::rule_plan::{ExistingRule, RuleContent, plan_rules};
-use super::tags::{desired_tags, is_owned};
+use super::rule_plan::{ExistingRule, RuleContent, RulePlan, plan_rules};
+use super::tags::{TagDiff, desired_tags, diff_tags, is_owned};
 
 /// ALB rule priorities.
 const PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 1..=50_000;
@@ -125,6 +127,91 @@ async fn sync_listener(
     let rule = |d: usize| desired.get(d);
     let found = |e: usize| existing.get(e).map(|(f, _)| f);
 
+    // Tags of the rules that stay (a moved rule gets its new resource ID).
+    let moved: Vec<(usize, usize)> = plan.moves.iter().flatten().copied().collect();
+    let mut retag: Vec<(usize, usize, TagDiff)> = Vec::new();
+    for &(d, e) in plan.keep.iter().chain(&moved).chain(&plan.modify) {
+        let (Some(r), Some(f)) = (rule(d), found(e)) else {
+            continue;
+        };
+        let tags = desired_tags(&r.spec.tags, cluster, ctx.stack_id, r.id);
+        let diff = diff_tags(&tags, &f.tags, &ctx.config.external_managed_tags);
+        retag.push((d, e, diff));
+    }
+
+    record_decisions(ctx, desired, &existing, &planned, &plan, &retag);
+    if !ctx.dry_run() {
+        apply(ctx, listener_arn, desired, &existing, &plan, &retag).await?;
+    }
+
+    let mut existing = existing;
+    let mut stale = Vec::new();
+    // Highest index first so that removal keeps the other indices valid.
+    for &e in plan.delete.iter().rev() {
+        if e < existing.len() {
+            stale.push(existing.swap_remove(e).0);
+        }
+    }
+    Ok(stale)
+}
+
+/// Records what happens to each desired rule of one listener, in the order of the stack.
+fn record_decisions(
+    ctx: &Ctx<'_>,
+    desired: &[DesiredRule<'_>],
+    existing: &[(Found<elbv2::Rule>, ExistingRule)],
+    planned: &[(u32, RuleContent)],
+    plan: &RulePlan,
+    retag: &[(usize, usize, TagDiff)],
+) {
+    let moved: BTreeMap<usize, usize> = plan.moves.iter().flatten().copied().collect();
+    let modified: BTreeMap<usize, usize> = plan.modify.iter().copied().collect();
+    let mut decisions: Vec<(usize, ResourceDiff)> = Vec::new();
+    for (d, e, tags) in retag {
+        let (Some(r), Some((f, view)), Some((priority, content))) =
+            (desired.get(*d), existing.get(*e), planned.get(*d))
+        else {
+            continue;
+        };
+        let mut fields = Vec::new();
+        if moved.get(d) == Some(e) {
+            fields.push(FieldChange::values(
+                "priority",
+                view.priority.to_string(),
+                priority.to_string(),
+            ));
+        }
+        if modified.get(d) == Some(e) {
+            fields.extend(rule_content_fields(view.content.as_ref(), content));
+        }
+        fields.extend(tag_fields(tags, &f.tags));
+        decisions.push((*d, ResourceDiff::existing(&r.what, &f.arn, fields)));
+    }
+    for &d in &plan.create {
+        if let Some(r) = desired.get(d) {
+            decisions.push((d, ResourceDiff::create(&r.what, Vec::new())));
+        }
+    }
+    decisions.sort_by_key(|(d, _)| *d);
+    for (_, decision) in decisions {
+        ctx.decided(decision);
+    }
+}
+
+/// Makes the calls of one listener's [`RulePlan`]: moves, in-place modifications, creations,
+/// then the tags of the rules that stay. Stale rules are deleted later.
+async fn apply(
+    ctx: &Ctx<'_>,
+    listener_arn: &str,
+    desired: &[DesiredRule<'_>],
+    existing: &[(Found<elbv2::Rule>, ExistingRule)],
+    plan: &RulePlan,
+    retag: &[(usize, usize, TagDiff)],
+) -> Result<(), DeployError> {
+    let cluster = &ctx.config.cluster_name;
+    let rule = |d: usize| desired.get(d);
+    let found = |e: usize| existing.get(e).map(|(f, _)| f);
+
     let what = ResourceRef::new(ResourceType::ListenerRule, listener_arn);
     for wave in &plan.moves {
         let pairs: Vec<elbv2::RulePriorityPair> = wave
@@ -208,27 +295,16 @@ async fn sync_listener(
         ctx.created(&r.what, arn);
     }
 
-    // Tags of the rules that stay (a moved rule gets its new resource ID).
-    let moved = plan.moves.iter().flatten();
-    for &(d, e) in plan.keep.iter().chain(moved).chain(&plan.modify) {
-        let (Some(r), Some(f)) = (rule(d), found(e)) else {
+    for (d, e, diff) in retag {
+        let (Some(r), Some(f)) = (rule(*d), found(*e)) else {
             continue;
         };
-        let tags = desired_tags(&r.spec.tags, cluster, ctx.stack_id, r.id);
-        if sync_tags(ctx, &r.what, &f.arn, &tags, &f.tags).await? {
+        if !diff.is_empty() {
+            apply_tags(ctx, &r.what, &f.arn, diff).await?;
             ctx.modified(&r.what, &f.arn);
         }
     }
-
-    let mut existing = existing;
-    let mut stale = Vec::new();
-    // Highest index first so that removal keeps the other indices valid.
-    for &e in plan.delete.iter().rev() {
-        if e < existing.len() {
-            stale.push(existing.swap_remove(e).0);
-        }
-    }
-    Ok(stale)
+    Ok(())
 }
 
 /// Deletes stale rules (of listeners that stay).
@@ -238,6 +314,10 @@ pub async fn delete(ctx: &Ctx<'_>, rules: Vec<Found<elbv2::Rule>>) -> Result<(),
             continue;
         }
         let what = rule.resource_ref(ResourceType::ListenerRule);
+        ctx.decided(ResourceDiff::delete(&what, &rule.arn));
+        if ctx.dry_run() {
+            continue;
+        }
         let result = ctx
             .mutate("DeleteRule", &what, || {
                 ctx.clients.elbv2.delete_rule().rule_arn(&rule.arn).send()

@@ -6,11 +6,15 @@ use crate::model::stack::{ResourceType, SecurityGroupSpec, Stack};
 use crate::model::tags::Tags;
 
 use super::call::Ctx;
+use super::diff::{FieldChange, ResourceDiff};
 use super::discover::{Found, describe_security_groups};
 use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::fields::{permission_fields, tag_fields};
 use super::resolve::{Resolver, SG_GROUP_ID};
-use super::sg_rules::{actual_permissions, desired_permissions, ec2_permissions, plan_permissions};
-use super::tags::{desired_tags, diff_tags, is_owned, resource_id};
+use super::sg_rules::{
+    PermissionPlan, actual_permissions, desired_permissions, ec2_permissions, plan_permissions,
+};
+use super::tags::{TagDiff, desired_tags, diff_tags, is_owned, resource_id};
 
 const DUPLICATE_GROUP: &str = "InvalidGroup.Duplicate";
 const GROUP_NOT_FOUND: &str = "InvalidGroup.NotFound";
@@ -22,8 +26,8 @@ fn ec2_tag_list(tags: &Tags) -> Vec<ec2::Tag> {
         .collect()
 }
 
-/// Brings the stack's security groups in line; returns the ones to delete once nothing uses
-/// them.
+/// Brings the stack's security groups in line (in a dry run: records what that takes); returns
+/// the ones to delete once nothing uses them.
 pub async fn sync(
     ctx: &Ctx<'_>,
     stack: &Stack,
@@ -43,18 +47,44 @@ pub async fn sync(
             .iter()
             .position(|f| f.item.group_name() == Some(spec.group_name.as_str()))
             .map(|i| candidates.remove(i));
+        let replacing: Vec<FieldChange> = candidates
+            .first()
+            .map(|old| {
+                FieldChange::values(
+                    "groupName",
+                    old.item.group_name().unwrap_or_default(),
+                    &spec.group_name,
+                )
+            })
+            .into_iter()
+            .collect();
         extras.extend(candidates);
-        let group = match current {
-            Some(group) => group,
-            None => create(ctx, id, spec, &what).await?,
+        let group_id = match current {
+            Some(group) => {
+                let update = plan_update(ctx, id, spec, &group);
+                ctx.decided(ResourceDiff::existing(
+                    &what,
+                    &group.arn,
+                    update.fields.clone(),
+                ));
+                if !ctx.dry_run() {
+                    apply_update(ctx, &what, &group.arn, &update).await?;
+                }
+                group.arn
+            }
+            None => match ctx.deciding_create(&what, replacing) {
+                Some(placeholder) => placeholder,
+                None => {
+                    // A new group has no inbound rules; one adopted from an interrupted run
+                    // has whatever it has.
+                    let group = create(ctx, id, spec, &what).await?;
+                    let update = plan_update(ctx, id, spec, &group);
+                    apply_update(ctx, &what, &group.arn, &update).await?;
+                    group.arn
+                }
+            },
         };
-        update(ctx, id, spec, &what, &group).await?;
-        resolver.set(
-            ResourceType::SecurityGroup,
-            id,
-            SG_GROUP_ID,
-            group.arn.clone(),
-        );
+        resolver.set(ResourceType::SecurityGroup, id, SG_GROUP_ID, group_id);
     }
     extras.extend(found);
     Ok(extras)
@@ -138,20 +168,42 @@ async fn create(
     }
 }
 
-async fn update(
+/// What an existing security group needs.
+struct Update {
+    permissions: PermissionPlan,
+    tags: TagDiff,
+    fields: Vec<FieldChange>,
+}
+
+/// Works out what a security group needs, from what discovery read.
+fn plan_update(
     ctx: &Ctx<'_>,
     id: &str,
     spec: &SecurityGroupSpec,
-    what: &ResourceRef,
     group: &Found<ec2::SecurityGroup>,
-) -> Result<(), DeployError> {
-    let group_id = group.arn.as_str();
-    let mut changed = false;
-
-    let plan = plan_permissions(
+) -> Update {
+    let permissions = plan_permissions(
         &desired_permissions(&spec.ingress),
         &actual_permissions(group.item.ip_permissions()),
     );
+    let desired = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let tags = diff_tags(&desired, &group.tags, &ctx.config.external_managed_tags);
+    let mut fields = permission_fields(&permissions);
+    fields.extend(tag_fields(&tags, &group.tags));
+    Update {
+        permissions,
+        tags,
+        fields,
+    }
+}
+
+async fn apply_update(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    group_id: &str,
+    update: &Update,
+) -> Result<(), DeployError> {
+    let plan = &update.permissions;
     // A group created a moment ago may not be visible to the next call yet.
     let authorize = |perms: Vec<ec2::IpPermission>| async move {
         ctx.mutate_until_free(
@@ -173,7 +225,6 @@ async fn update(
     };
     if !plan.authorize_first.is_empty() {
         authorize(ec2_permissions(&plan.authorize_first)).await?;
-        changed = true;
     }
     if !plan.revoke.is_empty() {
         let perms = ec2_permissions(&plan.revoke);
@@ -186,15 +237,12 @@ async fn update(
                 .send()
         })
         .await?;
-        changed = true;
     }
     if !plan.authorize_after_revoke.is_empty() {
         authorize(ec2_permissions(&plan.authorize_after_revoke)).await?;
-        changed = true;
     }
 
-    let desired = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
-    let diff = diff_tags(&desired, &group.tags, &ctx.config.external_managed_tags);
+    let diff = &update.tags;
     if !diff.add.is_empty() {
         ctx.mutate("CreateTags", what, || {
             ctx.clients
@@ -205,7 +253,6 @@ async fn update(
                 .send()
         })
         .await?;
-        changed = true;
     }
     if !diff.remove.is_empty() {
         let keys: Vec<ec2::Tag> = diff
@@ -222,9 +269,8 @@ async fn update(
                 .send()
         })
         .await?;
-        changed = true;
     }
-    if changed {
+    if !update.fields.is_empty() {
         ctx.modified(what, group_id);
     }
     Ok(())
@@ -240,6 +286,10 @@ pub async fn delete(
             continue;
         }
         let what = group.resource_ref(ResourceType::SecurityGroup);
+        ctx.decided(ResourceDiff::delete(&what, &group.arn));
+        if ctx.dry_run() {
+            continue;
+        }
         let result = ctx
             .mutate_until_free(
                 "DeleteSecurityGroup",

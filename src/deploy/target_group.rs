@@ -1,94 +1,116 @@
 //! Target groups: create with tags, replace when an immutable field changes, reconcile health
-//! checks, attributes and tags, delete once no rule or listener forwards to them.
+//! checks, attributes and tags, delete once no rule or listener forwards to them. Each existing
+//! target group's needs are worked out first ([`plan_update`]), then applied (not in a dry run).
 
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
 use crate::model::stack::{
-    HealthCheckConfig, ProtocolVersion, ResourceType, Stack, TargetGroupSpec, int_or_string,
+    Attribute, HealthCheckConfig, ProtocolVersion, ResourceType, Stack, TargetGroupSpec,
+    int_or_string,
 };
 
 use super::call::Ctx;
 use super::convert::sdk_tags;
+use super::diff::{FieldChange, ResourceDiff};
 use super::discover::{Found, elbv2_tags};
-use super::elbv2_tags::sync_tags;
+use super::elbv2_tags::apply_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
+use super::fields::{attribute_fields, health_check_changes, tag_fields};
 use super::normal::changed_attributes;
 use super::resolve::{Resolver, TG_ARN};
-use super::tags::{desired_tags, is_owned, resource_id};
+use super::tags::{TagDiff, desired_tags, diff_tags, is_owned, resource_id};
 
 const RESOURCE_IN_USE: &str = "ResourceInUse";
 
+/// An immutable field in which an existing target group differs from the spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replacement {
+    pub field: &'static str,
+    pub actual: String,
+    pub wanted: String,
+}
+
+impl Replacement {
+    fn new(field: &'static str, actual: impl ToString, wanted: impl ToString) -> Option<Self> {
+        Some(Self {
+            field,
+            actual: actual.to_string(),
+            wanted: wanted.to_string(),
+        })
+    }
+
+    /// The change as a create that replaces an existing resource reports it.
+    pub fn change(&self) -> FieldChange {
+        FieldChange::values(self.field, &self.actual, &self.wanted)
+    }
+}
+
 /// The first immutable field in which an existing target group differs from the spec (so it
 /// must be replaced), if any. Fields AWS did not report are not held against it.
-pub fn replacement_reason(
+pub fn replacement(
     spec: &TargetGroupSpec,
     tg: &elbv2::TargetGroup,
     vpc_id: &str,
-) -> Option<&'static str> {
-    let differs = |actual: Option<&str>, wanted: &str| actual.is_some_and(|a| a != wanted);
-    if tg.target_group_name() != Some(spec.name.as_str()) {
-        return Some("name");
+) -> Option<Replacement> {
+    let name = tg.target_group_name().unwrap_or_default();
+    if name != spec.name {
+        return Replacement::new("name", name, &spec.name);
     }
-    if differs(
-        tg.target_type().map(|t| t.as_str()),
-        spec.target_type.as_str(),
-    ) {
-        return Some("targetType");
+    if let Some(t) = tg.target_type()
+        && t.as_str() != spec.target_type.as_str()
+    {
+        return Replacement::new("targetType", t.as_str(), spec.target_type);
     }
-    if differs(tg.protocol().map(|p| p.as_str()), spec.protocol.as_str()) {
-        return Some("protocol");
+    if let Some(p) = tg.protocol()
+        && p.as_str() != spec.protocol.as_str()
+    {
+        return Replacement::new("protocol", p.as_str(), spec.protocol);
     }
-    if tg.port().is_some_and(|p| p != spec.port) {
-        return Some("port");
+    if let Some(p) = tg.port()
+        && p != spec.port
+    {
+        return Replacement::new("port", p, spec.port);
     }
-    if differs(tg.vpc_id(), vpc_id) {
-        return Some("vpcID");
+    if let Some(v) = tg.vpc_id()
+        && v != vpc_id
+    {
+        return Replacement::new("vpcID", v, vpc_id);
     }
     if let Some(version) = spec.protocol_version {
         let actual = tg
             .protocol_version()
             .unwrap_or(ProtocolVersion::Http1.as_str());
         if actual != version.as_str() {
-            return Some("protocolVersion");
+            return Replacement::new("protocolVersion", actual, version);
         }
     }
     if let Some(family) = spec.ip_address_type {
         let actual = tg.ip_address_type().map(|t| t.as_str()).unwrap_or("ipv4");
         if actual != family.as_str() {
-            return Some("ipAddressType");
+            return Replacement::new("ipAddressType", actual, family);
         }
     }
     if let Some(port) = spec.target_control_port
         && tg.target_control_port() != Some(port)
     {
-        return Some("targetControlPort");
+        let actual = tg
+            .target_control_port()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        return Replacement::new("targetControlPort", actual, port);
     }
     None
 }
 
-/// Whether a health-check setting the spec names differs from AWS's.
-pub fn health_check_drifted(hc: &HealthCheckConfig, tg: &elbv2::TargetGroup) -> bool {
-    fn differs<T: PartialEq>(wanted: Option<T>, actual: Option<T>) -> bool {
-        wanted.is_some() && wanted != actual
-    }
-    let matcher = tg.matcher();
-    differs(
-        hc.port.as_ref().map(int_or_string).as_deref(),
-        tg.health_check_port(),
-    ) || differs(
-        hc.protocol.map(|p| p.as_str()),
-        tg.health_check_protocol().map(|p| p.as_str()),
-    ) || differs(hc.path.as_deref(), tg.health_check_path())
-        || differs(hc.interval_seconds, tg.health_check_interval_seconds())
-        || differs(hc.timeout_seconds, tg.health_check_timeout_seconds())
-        || differs(hc.healthy_threshold_count, tg.healthy_threshold_count())
-        || differs(hc.unhealthy_threshold_count, tg.unhealthy_threshold_count())
-        || hc.matcher.as_ref().is_some_and(|m| {
-            differs(m.http_code.as_deref(), matcher.and_then(|x| x.http_code()))
-                || differs(m.grpc_code.as_deref(), matcher.and_then(|x| x.grpc_code()))
-        })
+/// The name of the first immutable field that forces a replacement, if any.
+pub fn replacement_reason(
+    spec: &TargetGroupSpec,
+    tg: &elbv2::TargetGroup,
+    vpc_id: &str,
+) -> Option<&'static str> {
+    replacement(spec, tg, vpc_id).map(|r| r.field)
 }
 
 fn sdk_matcher(hc: &HealthCheckConfig) -> Option<elbv2::Matcher> {
@@ -100,8 +122,8 @@ fn sdk_matcher(hc: &HealthCheckConfig) -> Option<elbv2::Matcher> {
     })
 }
 
-/// Brings the stack's target groups in line. Returns their ARNs by resource ID and the target
-/// groups to delete once nothing forwards to them.
+/// Brings the stack's target groups in line (in a dry run: records what that takes). Returns
+/// their ARNs by resource ID and the target groups to delete once nothing forwards to them.
 pub async fn sync(
     ctx: &Ctx<'_>,
     stack: &Stack,
@@ -110,6 +132,7 @@ pub async fn sync(
 ) -> Result<(BTreeMap<String, String>, Vec<Found<elbv2::TargetGroup>>), DeployError> {
     let mut arns = BTreeMap::new();
     let mut extras = Vec::new();
+    let vpc_id = ctx.config.vpc_id.as_str();
     for (id, resource) in &stack.resources.target_groups {
         let spec = &resource.spec;
         let what = ResourceRef::new(ResourceType::TargetGroup, id.as_str());
@@ -119,19 +142,40 @@ pub async fn sync(
         found = rest;
         let current = candidates
             .iter()
-            .position(|f| replacement_reason(spec, &f.item, &ctx.config.vpc_id).is_none())
+            .position(|f| replacement(spec, &f.item, vpc_id).is_none())
             .map(|i| candidates.remove(i));
+        let replacing: Vec<FieldChange> = candidates
+            .first()
+            .and_then(|c| replacement(spec, &c.item, vpc_id))
+            .map(|r| r.change())
+            .into_iter()
+            .collect();
         // Replaced ones go once the rules point at the new one.
         extras.extend(candidates);
-        let tg = match current {
-            Some(tg) => {
-                update(ctx, id, spec, &what, &tg).await?;
-                tg
-            }
-            None => create(ctx, id, spec, &what).await?,
+        let current = match current {
+            Some(tg) => Some(tg),
+            None => find_by_name(ctx, id, spec, &what).await?,
         };
-        resolver.set(ResourceType::TargetGroup, id, TG_ARN, tg.arn.clone());
-        arns.insert(id.clone(), tg.arn);
+        let arn = match current {
+            Some(tg) => {
+                let update = plan_update(ctx, id, spec, &what, &tg).await?;
+                ctx.decided(ResourceDiff::existing(
+                    &what,
+                    &tg.arn,
+                    update.fields.clone(),
+                ));
+                if !ctx.dry_run() {
+                    apply_update(ctx, &what, &tg.arn, &update).await?;
+                }
+                tg.arn
+            }
+            None => match ctx.deciding_create(&what, replacing) {
+                Some(placeholder) => placeholder,
+                None => create(ctx, id, spec, &what).await?,
+            },
+        };
+        resolver.set(ResourceType::TargetGroup, id, TG_ARN, arn.clone());
+        arns.insert(id.clone(), arn);
     }
     extras.extend(found);
     Ok((arns, extras))
@@ -192,16 +236,13 @@ async fn find_by_name(
     }))
 }
 
+/// Creates the target group (with its tags) and sets its attributes; returns its ARN.
 async fn create(
     ctx: &Ctx<'_>,
     id: &str,
     spec: &TargetGroupSpec,
     what: &ResourceRef,
-) -> Result<Found<elbv2::TargetGroup>, DeployError> {
-    if let Some(existing) = find_by_name(ctx, id, spec, what).await? {
-        update(ctx, id, spec, what, &existing).await?;
-        return Ok(existing);
-    }
+) -> Result<String, DeployError> {
     let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
     let hc = spec
         .health_check_config
@@ -264,18 +305,14 @@ async fn create(
         )
         .await?;
     }
-    Ok(Found {
-        item: tg,
-        arn,
-        tags,
-    })
+    Ok(arn)
 }
 
 async fn modify_attributes(
     ctx: &Ctx<'_>,
     what: &ResourceRef,
     arn: &str,
-    attributes: &[crate::model::stack::Attribute],
+    attributes: &[Attribute],
 ) -> Result<(), DeployError> {
     let attributes: Vec<elbv2::TargetGroupAttribute> = attributes
         .iter()
@@ -298,18 +335,74 @@ async fn modify_attributes(
     Ok(())
 }
 
-async fn update(
+/// What an existing target group needs.
+struct Update<'s> {
+    /// The health check to set, when it drifted.
+    health_check: Option<&'s HealthCheckConfig>,
+    attributes: Vec<Attribute>,
+    tags: TagDiff,
+    fields: Vec<FieldChange>,
+}
+
+/// Works out what an existing target group needs (reads only).
+async fn plan_update<'s>(
     ctx: &Ctx<'_>,
     id: &str,
-    spec: &TargetGroupSpec,
+    spec: &'s TargetGroupSpec,
     what: &ResourceRef,
     tg: &Found<elbv2::TargetGroup>,
+) -> Result<Update<'s>, DeployError> {
+    let mut fields = Vec::new();
+    let mut health_check = None;
+    if let Some(hc) = &spec.health_check_config {
+        let changes = health_check_changes(hc, &tg.item);
+        if !changes.is_empty() {
+            health_check = Some(hc);
+            fields.extend(changes);
+        }
+    }
+    let mut attributes = Vec::new();
+    if !spec.target_group_attributes.is_empty() {
+        let out = ctx
+            .read("DescribeTargetGroupAttributes", what, || {
+                ctx.clients
+                    .elbv2
+                    .describe_target_group_attributes()
+                    .target_group_arn(&tg.arn)
+                    .send()
+            })
+            .await?;
+        let actual: BTreeMap<String, String> = out
+            .attributes()
+            .iter()
+            .filter_map(|a| {
+                Some((
+                    a.key()?.to_owned(),
+                    a.value().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect();
+        attributes = changed_attributes(&spec.target_group_attributes, &actual);
+        fields.extend(attribute_fields(&attributes, &actual));
+    }
+    let desired = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let tags = diff_tags(&desired, &tg.tags, &ctx.config.external_managed_tags);
+    fields.extend(tag_fields(&tags, &tg.tags));
+    Ok(Update {
+        health_check,
+        attributes,
+        tags,
+        fields,
+    })
+}
+
+async fn apply_update(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    arn: &str,
+    update: &Update<'_>,
 ) -> Result<(), DeployError> {
-    let arn = tg.arn.as_str();
-    let mut changed = false;
-    if let Some(hc) = &spec.health_check_config
-        && health_check_drifted(hc, &tg.item)
-    {
+    if let Some(hc) = update.health_check {
         ctx.mutate("ModifyTargetGroup", what, || {
             ctx.clients
                 .elbv2
@@ -328,37 +421,12 @@ async fn update(
                 .send()
         })
         .await?;
-        changed = true;
     }
-    if !spec.target_group_attributes.is_empty() {
-        let out = ctx
-            .read("DescribeTargetGroupAttributes", what, || {
-                ctx.clients
-                    .elbv2
-                    .describe_target_group_attributes()
-                    .target_group_arn(arn)
-                    .send()
-            })
-            .await?;
-        let actual: BTreeMap<String, String> = out
-            .attributes()
-            .iter()
-            .filter_map(|a| {
-                Some((
-                    a.key()?.to_owned(),
-                    a.value().unwrap_or_default().to_owned(),
-                ))
-            })
-            .collect();
-        let changes = changed_attributes(&spec.target_group_attributes, &actual);
-        if !changes.is_empty() {
-            modify_attributes(ctx, what, arn, &changes).await?;
-            changed = true;
-        }
+    if !update.attributes.is_empty() {
+        modify_attributes(ctx, what, arn, &update.attributes).await?;
     }
-    let desired = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
-    changed |= sync_tags(ctx, what, arn, &desired, &tg.tags).await?;
-    if changed {
+    apply_tags(ctx, what, arn, &update.tags).await?;
+    if !update.fields.is_empty() {
         ctx.modified(what, arn);
     }
     Ok(())
@@ -375,6 +443,10 @@ pub async fn delete(
             continue;
         }
         let what = tg.resource_ref(ResourceType::TargetGroup);
+        ctx.decided(ResourceDiff::delete(&what, &tg.arn));
+        if ctx.dry_run() {
+            continue;
+        }
         let result = ctx
             .mutate_until_free(
                 "DeleteTargetGroup",

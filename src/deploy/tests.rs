@@ -379,3 +379,121 @@ fn a_deploy_can_move_between_runtime_threads() {
     let delete = deployer.delete("ns/ing");
     assert_send(&delete);
 }
+
+fn sample_diff() -> super::diff::StackDiff {
+    use super::diff::{FieldChange, ResourceDiff, StackDiff};
+    let tg = ResourceRef::new(ResourceType::TargetGroup, "ns/ing-svc:80");
+    let rule = ResourceRef::new(ResourceType::ListenerRule, "80:2");
+    let old = ResourceRef::new(ResourceType::TargetGroup, "ns/ing-old:80");
+    let lb = ResourceRef::new(ResourceType::LoadBalancer, "LoadBalancer");
+    StackDiff {
+        stack_id: "ns/ing".into(),
+        no_longer_planned: false,
+        resources: vec![
+            ResourceDiff::existing(&lb, "arn:lb", vec![]),
+            ResourceDiff::existing(
+                &tg,
+                "arn:tg",
+                vec![FieldChange::values("healthCheckPath", "/", "/healthz")],
+            ),
+            ResourceDiff::create(&rule, vec![]),
+            ResourceDiff::delete(&old, "arn:old"),
+        ],
+        calls_by_operation: CallSnapshot::default(),
+    }
+}
+
+#[test]
+fn diff_counts_and_renders_changes_and_only_counts_unchanged() {
+    use super::diff::{ChangeKind, DiffSummary, table};
+    let diff = sample_diff();
+    assert!(diff.has_changes());
+    assert_eq!(
+        diff.summary(),
+        DiffSummary {
+            create: 1,
+            modify: 1,
+            delete: 1,
+            unchanged: 1
+        }
+    );
+    assert_eq!(diff.of_kind(ChangeKind::Unchanged).count(), 1);
+    let text = table(std::slice::from_ref(&diff));
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            "IngressGroup ns/ing: + 1 to create, ~ 1 to modify, - 1 to delete, = 1 unchanged",
+            "  ~ TargetGroup   ns/ing-svc:80                    arn:tg",
+            "      healthCheckPath: \"/\" -> \"/healthz\"",
+            "  + ListenerRule  80:2",
+            "  - TargetGroup   ns/ing-old:80                    arn:old",
+            "",
+        ]
+    );
+}
+
+#[test]
+fn diff_json_names_type_id_and_fields() {
+    let diff = sample_diff();
+    let json = serde_json::to_value(&diff).expect("serialisable");
+    assert_eq!(json["stackID"], "ns/ing");
+    assert_eq!(json["noLongerPlanned"], false);
+    assert_eq!(
+        json["resources"][1],
+        serde_json::json!({
+            "change": "modify",
+            "type": "AWS::ElasticLoadBalancingV2::TargetGroup",
+            "id": "ns/ing-svc:80",
+            "awsID": "arn:tg",
+            "fields": [{"field": "healthCheckPath", "from": "/", "to": "/healthz"}],
+        })
+    );
+    assert_eq!(
+        json["resources"][2],
+        serde_json::json!({"change": "create", "type": "AWS::ElasticLoadBalancingV2::ListenerRule", "id": "80:2"})
+    );
+}
+
+#[test]
+fn placeholders_are_unique_per_resource_and_recognisable() {
+    use super::diff::{is_placeholder, placeholder};
+    let a = placeholder(&ResourceRef::new(ResourceType::Listener, "80"));
+    let b = placeholder(&ResourceRef::new(ResourceType::Listener, "443"));
+    assert_eq!(a, "<new Listener 80>");
+    assert_ne!(a, b);
+    assert!(is_placeholder(&a) && !is_placeholder("arn:aws:elasticloadbalancing:x"));
+}
+
+#[test]
+fn field_changes_of_tags_and_inbound_rules() {
+    use super::diff::FieldChange;
+    use super::fields::{permission_fields, tag_fields};
+    let actual = tags(&[("owner", "a"), ("stale", "x")]);
+    let diff = diff_tags(&tags(&[("owner", "b")]), &actual, &BTreeSet::new());
+    assert_eq!(
+        tag_fields(&diff, &actual),
+        [
+            FieldChange::values("tags.owner", "a", "b"),
+            FieldChange::new("tags.stale", Some("x".into()), None),
+        ]
+    );
+    let perm = |cidr: &str| Permission {
+        protocol: "tcp".into(),
+        from_port: Some(80),
+        to_port: Some(80),
+        source: Source::Ipv4(cidr.into()),
+        description: String::new(),
+    };
+    let plan = plan_permissions(
+        &[perm("10.0.0.0/8")].into_iter().collect(),
+        &[perm("0.0.0.0/0")].into_iter().collect(),
+    );
+    assert_eq!(
+        permission_fields(&plan),
+        [
+            FieldChange::new("ingress", Some("tcp 80 from 0.0.0.0/0".into()), None),
+            FieldChange::new("ingress", None, Some("tcp 80 from 10.0.0.0/8".into())),
+        ]
+    );
+}
