@@ -93,6 +93,103 @@ pub struct ServeArgs {
     /// Address of the Prometheus `/metrics` endpoint.
     #[arg(long, env = "METRICS_BIND_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_bind_addr: SocketAddr,
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+}
+
+/// The reconciling controllers' flags (upstream's names).
+#[derive(Clone, Debug, Args)]
+pub struct ReconcileArgs {
+    /// Elect a leader among replicas; only the leader reconciles (`--enable-leader-election=false`
+    /// makes every replica reconcile).
+    #[arg(long, env = "ENABLE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_leader_election: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(
+        long,
+        env = "LEADER_ELECTION_ID",
+        default_value = "aws-load-balancer-controller-leader"
+    )]
+    pub leader_election_id: String,
+    /// Namespace of the Lease; default: the pod's namespace.
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// How often every IngressGroup and TargetGroupBinding is reconciled regardless of changes
+    /// (catches drift made outside Kubernetes), e.g. `10h`, `30m`, `90s`.
+    #[arg(long, env = "SYNC_PERIOD", default_value = "10h", value_parser = parse_duration)]
+    pub sync_period: std::time::Duration,
+    /// Tags added to every AWS resource (`k1=v1,k2=v2`).
+    #[arg(long, env = "DEFAULT_TAGS", value_delimiter = ',', value_parser = parse_tag)]
+    pub default_tags: Vec<(String, String)>,
+    /// AWS region; default: from the environment (`AWS_REGION`, profile).
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+    /// Address of the plain-HTTP health probes (`/healthz`, `/readyz`).
+    #[arg(long, env = "HEALTH_PROBE_BIND_ADDR", default_value = "0.0.0.0:61779")]
+    pub health_probe_bind_addr: SocketAddr,
+    /// Concurrent IngressGroup reconciles.
+    #[arg(long, env = "INGRESS_MAX_CONCURRENT_RECONCILES", default_value_t = 3)]
+    pub ingress_max_concurrent_reconciles: usize,
+    /// Concurrent TargetGroupBinding reconciles.
+    #[arg(
+        long,
+        env = "TARGETGROUPBINDING_MAX_CONCURRENT_RECONCILES",
+        default_value_t = 3
+    )]
+    pub targetgroupbinding_max_concurrent_reconciles: usize,
+    /// Inject `target-health.elbv2.k8s.aws/<binding>` readiness gates into new pods.
+    #[arg(long, env = "ENABLE_POD_READINESS_GATE_INJECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_pod_readiness_gate_inject: bool,
+}
+
+/// Parses `10h`, `30m`, `90s`, `1h30m`, `500ms` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let value: u64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}: want e.g. 10h, 30m, 90s"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let step = match unit {
+            "h" => std::time::Duration::from_secs(value.saturating_mul(3600)),
+            "m" => std::time::Duration::from_secs(value.saturating_mul(60)),
+            "s" => std::time::Duration::from_secs(value),
+            "ms" => std::time::Duration::from_millis(value),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {unit:?} (h, m, s, ms)"
+                ));
+            }
+        };
+        total = total.saturating_add(step);
+        rest = next;
+    }
+    if total.is_zero() {
+        return Err(format!("invalid duration {text:?}: must be positive"));
+    }
+    Ok(total)
+}
+
+/// Parses one `key=value` tag.
+pub fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("invalid tag {text:?}: want key=value")),
+    }
 }
 
 #[derive(Clone, Debug, Args)]
@@ -114,4 +211,71 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", default_value = "table", value_parser = ["table", "json"])]
     pub output: String,
+    /// Compare with AWS: show what deploying the planned stacks would create, modify and delete
+    /// (and which stacks of the cluster in AWS are no longer planned), with read calls only.
+    /// Needs credentials; the endpoint may be set with `AWS_ENDPOINT_URL`.
+    #[arg(long)]
+    pub diff: bool,
+    /// AWS region for `--diff`; default: from the environment (`AWS_REGION`, profile).
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+}
+
+#[cfg(test)]
+mod reconcile_flag_tests {
+    use std::time::Duration;
+
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn durations_and_tags_parse() {
+        assert_eq!(parse_duration("10h"), Ok(Duration::from_secs(36_000)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("10d").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_tag("team=web"), Ok(("team".into(), "web".into())));
+        assert!(parse_tag("=x").is_err());
+        assert!(parse_tag("novalue").is_err());
+    }
+
+    #[test]
+    fn reconcile_flags_have_upstream_defaults_and_accept_overrides() {
+        let cli = Cli::try_parse_from(["lbc", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        let r = &args.reconcile;
+        assert!(r.enable_leader_election);
+        assert_eq!(r.leader_election_id, "aws-load-balancer-controller-leader");
+        assert_eq!(r.sync_period, Duration::from_secs(36_000));
+        assert_eq!(r.ingress_max_concurrent_reconciles, 3);
+        assert_eq!(r.health_probe_bind_addr.port(), 61779);
+        let cli = Cli::try_parse_from([
+            "lbc",
+            "serve",
+            "--enable-leader-election=false",
+            "--sync-period=30m",
+            "--default-tags=a=1,b=2",
+            "--targetgroupbinding-max-concurrent-reconciles=7",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert!(!args.reconcile.enable_leader_election);
+        assert_eq!(args.reconcile.sync_period, Duration::from_secs(1800));
+        assert_eq!(
+            args.reconcile.default_tags,
+            [("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+        assert_eq!(
+            args.reconcile.targetgroupbinding_max_concurrent_reconciles,
+            7
+        );
+    }
 }

@@ -10,9 +10,11 @@ use webhook::cluster::StaticCluster;
 use webhook::local::{self, LocalVerdict};
 
 use crate::cli::{CheckArgs, ControllerArgs, PlanArgs, ServeArgs};
+use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
 use crate::facts;
 use crate::manifests::Manifests;
 use crate::model::ClusterFacts;
+use crate::model::stack::Stack;
 
 /// The bundled examples `run` uses when no cluster is configured.
 const EXAMPLES: &[(&str, &str)] = &[
@@ -59,8 +61,9 @@ pub async fn check(args: CheckArgs) -> ExitCode {
     report(&admit_all(&manifests, &args.controller).await)
 }
 
-/// Validate like the webhook, then print the planned stacks. Exit 1 on a denial or a build
-/// error, 2 when the manifests cannot be read.
+/// Validate like the webhook, then print the planned stacks (with `--diff`: what deploying them
+/// would change in AWS). Exit 1 on a denial or a build error, 2 when the manifests cannot be
+/// read.
 pub async fn plan(args: PlanArgs) -> ExitCode {
     let manifests = match Manifests::load(&args.files) {
         Ok(m) => m,
@@ -88,6 +91,7 @@ pub async fn plan(args: PlanArgs) -> ExitCode {
         }
     };
     match crate::model::plan::plan(&manifests, &facts) {
+        Ok(stacks) if args.diff => plan_diff(&args, &facts, &stacks).await,
         Ok(stacks) if args.output == "json" => match serde_json::to_string_pretty(&stacks) {
             Ok(json) => {
                 println!("{json}");
@@ -107,6 +111,61 @@ pub async fn plan(args: PlanArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `plan --diff`: what deploying the planned stacks would do to AWS, and what of this cluster's
+/// stacks that are no longer planned would be deleted, found with read calls only. Exit 1 when
+/// AWS cannot be read, 2 when the cluster name or VPC is unknown.
+async fn plan_diff(args: &PlanArgs, facts: &ClusterFacts, stacks: &[Stack]) -> ExitCode {
+    if facts.cluster_name.is_empty() || facts.vpc_id.is_empty() {
+        eprintln!(
+            "error: --diff needs the cluster name and VPC ID (--cluster-name and --aws-vpc-id, or \
+             clusterName and vpcId in a ClusterFacts document): AWS resources are ours by their \
+             elbv2.k8s.aws/cluster tag"
+        );
+        return ExitCode::from(2);
+    }
+    let settings = AwsSettings {
+        region: args.aws_region.clone(),
+        max_attempts: 3,
+        ..AwsSettings::default()
+    };
+    let clients = AwsClients::from_env(&settings).await;
+    let mut config = DeployConfig::new(facts.cluster_name.clone(), facts.vpc_id.clone());
+    config.external_managed_tags = facts.external_managed_tags.clone();
+    let deployer = Deployer::new(clients.clone(), config);
+    // Boxed: the deployer's future is deep enough to overflow the compiler's layout queries
+    // when nested in `main`'s.
+    let diffs = match Box::pin(deployer.diff_all(stacks)).await {
+        Ok(diffs) => diffs,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let calls = clients.calls().snapshot();
+    if calls.mutating_total() > 0 {
+        eprintln!("error: the comparison made mutating AWS calls ({calls}); this is a bug");
+        return ExitCode::FAILURE;
+    }
+    if args.output == "json" {
+        return match serde_json::to_string_pretty(&diffs) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    print!("{}", crate::deploy::diff::table(&diffs));
+    eprintln!(
+        "compared with {} AWS read calls, 0 mutating",
+        calls.read_total()
+    );
+    ExitCode::SUCCESS
 }
 
 /// With KUBECONFIG set: serve against that cluster. Without: the embedded default.

@@ -10,6 +10,11 @@
 
 pub mod cli;
 pub mod commands;
+pub mod controller;
+pub mod demo;
+pub mod deploy;
+pub mod facts;
 pub mod manifests;
 pub mod model;
+pub mod plan_output;
 pub mod runtime;

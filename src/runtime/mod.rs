@@ -1,5 +1,8 @@
 //! Wiring to the Kubernetes API: watches, caches and the servers of the running process.
 
 pub mod cluster_view;
+pub mod controllers;
+pub mod launch;
+pub mod leader;
 pub mod serve;
 pub mod target_groups;

@@ -24,6 +24,13 @@ pub enum ServeError {
     Client(#[from] kube::Error),
     #[error(transparent)]
     Webhook(#[from] server::ServerError),
+    #[error(transparent)]
+    Controllers(#[from] crate::runtime::launch::LaunchError),
+    #[error("cannot listen for health probes on {addr}: {source}")]
+    ProbeBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen for metrics on {addr}: {source}")]
     MetricsBind {
         addr: std::net::SocketAddr,
@@ -40,11 +47,18 @@ struct Admin {
 /// Run until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let client = kube::Client::try_default().await?;
-    let (view, watches) = StoreView::start(client);
+    let (view, watches) = StoreView::start(client.clone());
     tokio::spawn(watches);
 
     let mut registry = Registry::with_prefix("");
     let metrics = Arc::new(WebhookMetrics::register(&mut registry));
+    // The reconciling controllers (when --cluster-name is set); `stop` ends them on shutdown.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Type-erased: the launch future (AWS configuration loading) is too deep for layout queries.
+    let launch: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> = Box::pin(
+        crate::runtime::launch::launch(client, &args, &mut registry, stopped),
+    );
+    let controllers = launch.await?;
     let admission = Admission {
         cluster: Arc::new(view.clone()),
         target_groups: Arc::new(NoTargetGroupLookup),
@@ -81,7 +95,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             tracing::error!(%error, "admin server stopped");
         }
     });
+    spawn_health_probes(args.reconcile.health_probe_bind_addr, ready.clone()).await?;
     tokio::spawn(async move {
+        if let Some(controllers) = &controllers {
+            controllers.wait_ready().await;
+        }
         match view.wait_until_ready().await {
             Ok(()) => {
                 ready.store(true, Ordering::Release);
@@ -97,6 +115,39 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             shutdown_signal(),
         )
         .await;
+    stop.send_replace(true);
+    Ok(())
+}
+
+/// Upstream's probe endpoints on `--health-probe-bind-addr`: `/healthz` always, `/readyz` once
+/// the caches are synced and the webhook is bound.
+async fn spawn_health_probes(
+    addr: std::net::SocketAddr,
+    ready: Arc<AtomicBool>,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::ProbeBind { addr, source })?;
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.load(Ordering::Acquire);
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+                    }
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "health probe server stopped");
+        }
+    });
     Ok(())
 }
 

@@ -1,0 +1,295 @@
+//! The real backends behind the controller's traits: the model builder, the AWS deployer, an
+//! ELBv2 target registrar, and a loader of the VPC facts the builder needs.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+
+use crate::controller::backends::{
+    BackendError, BoxFuture, BuildRequest, DeployReport, StackBuilder, StackDeployer,
+    TargetRegistrar,
+};
+use crate::controller::targets::{Target, TargetHealth, TargetState};
+use crate::deploy::error::AwsFailure;
+use crate::deploy::{Deployer, ResourceChange};
+use crate::model::ClusterFacts;
+use crate::model::builder::{self, GroupInputs, Member};
+use crate::model::stack::{ResourceType, Stack};
+use crate::model::subnets::{RouteTable, Subnet, SubnetLocale};
+
+/// The pure model builder over facts that can be refreshed.
+pub struct ModelBuilder {
+    facts: Arc<RwLock<ClusterFacts>>,
+}
+
+impl ModelBuilder {
+    pub fn new(facts: ClusterFacts) -> Self {
+        Self {
+            facts: Arc::new(RwLock::new(facts)),
+        }
+    }
+
+    /// The shared facts (replace them to refresh subnets, certificates, ...).
+    pub fn facts(&self) -> Arc<RwLock<ClusterFacts>> {
+        self.facts.clone()
+    }
+}
+
+impl StackBuilder for ModelBuilder {
+    fn build<'a>(
+        &'a self,
+        request: BuildRequest<'a>,
+    ) -> BoxFuture<'a, Result<Stack, BackendError>> {
+        let facts = self
+            .facts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let members = request.members;
+        let result = builder::build(&GroupInputs {
+            group: members.id.clone(),
+            members: members
+                .active
+                .iter()
+                .map(|m| Member {
+                    ingress: &m.ingress,
+                    params: m.params.as_ref().map(|p| &p.spec),
+                })
+                .collect(),
+            inactive_members: members.inactive.iter().map(AsRef::as_ref).collect(),
+            services: request.services,
+            secrets: request.secrets,
+            facts: &facts,
+            existing_lb: None,
+        })
+        .map_err(|error| BackendError::new(error.category(), error.to_string()));
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// Security group IDs the deploy reported (created or modified ones).
+fn security_groups(changes: &[&[ResourceChange]]) -> impl Iterator<Item = (String, String)> {
+    changes
+        .iter()
+        .flat_map(|c| c.iter())
+        .filter(|c| c.resource.resource_type == ResourceType::SecurityGroup)
+        .map(|c| (c.resource.id.clone(), c.aws_id.clone()))
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+impl StackDeployer for Deployer {
+    fn deploy<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<DeployReport, BackendError>> {
+        Box::pin(async move {
+            let report = Deployer::deploy(self, stack)
+                .await
+                .map_err(|error| BackendError::new(error.category().as_str(), error.to_string()))?;
+            Ok(DeployReport {
+                dns_name: report.dns_name.clone(),
+                target_group_arns: report.target_group_arns.clone(),
+                security_group_ids: security_groups(&[&report.created, &report.modified]).collect(),
+            })
+        })
+    }
+}
+
+/// Registers targets with the ELBv2 API.
+#[derive(Clone, Debug)]
+pub struct AwsRegistrar {
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl AwsRegistrar {
+    pub fn new(elbv2: aws_sdk_elasticloadbalancingv2::Client) -> Self {
+        Self { elbv2 }
+    }
+}
+
+fn aws_error<E>(
+    operation: &str,
+    error: &aws_sdk_elasticloadbalancingv2::error::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> BackendError
+where
+    E: aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let failure = AwsFailure::from_sdk(error);
+    BackendError::new(
+        failure.category.as_str(),
+        format!("{operation}: {} {}", failure.code, failure.message)
+            .trim()
+            .to_owned(),
+    )
+}
+
+fn descriptions(targets: &[Target]) -> Vec<TargetDescription> {
+    targets
+        .iter()
+        .map(|t| TargetDescription::builder().id(&t.id).port(t.port).build())
+        .collect()
+}
+
+impl TargetRegistrar for AwsRegistrar {
+    fn describe<'a>(
+        &'a self,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TargetHealth>, BackendError>> {
+        Box::pin(async move {
+            let out = self
+                .elbv2
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeTargetHealth", &e))?;
+            Ok(out
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| {
+                    let target = d.target()?;
+                    let health = d.target_health();
+                    Some(TargetHealth {
+                        target: Target::new(
+                            target.id().unwrap_or_default(),
+                            target.port().unwrap_or_default(),
+                        ),
+                        state: health
+                            .and_then(|h| h.state())
+                            .map(|s| TargetState::from_wire(s.as_str()))
+                            .unwrap_or(TargetState::Other(String::new())),
+                        reason: health
+                            .and_then(|h| h.reason())
+                            .map(|r| r.as_str().to_owned()),
+                        description: health.and_then(|h| h.description()).map(str::to_owned),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn register<'a>(
+        &'a self,
+        arn: &'a str,
+        targets: &'a [Target],
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.elbv2
+                .register_targets()
+                .target_group_arn(arn)
+                .set_targets(Some(descriptions(targets)))
+                .send()
+                .await
+                .map_err(|e| aws_error("RegisterTargets", &e))?;
+            Ok(())
+        })
+    }
+
+    fn deregister<'a>(
+        &'a self,
+        arn: &'a str,
+        targets: &'a [Target],
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.elbv2
+                .deregister_targets()
+                .target_group_arn(arn)
+                .set_targets(Some(descriptions(targets)))
+                .send()
+                .await
+                .map_err(|e| aws_error("DeregisterTargets", &e))?;
+            Ok(())
+        })
+    }
+}
+
+/// Fills `facts` with the VPC's subnets and route tables from EC2.
+pub async fn load_vpc_facts(
+    ec2: &aws_sdk_ec2::Client,
+    facts: &mut ClusterFacts,
+) -> Result<(), BackendError> {
+    use aws_sdk_ec2::types::Filter;
+    let vpc = Filter::builder()
+        .name("vpc-id")
+        .values(&facts.vpc_id)
+        .build();
+    let mut subnets = Vec::new();
+    let mut pages = ec2
+        .describe_subnets()
+        .filters(vpc.clone())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            let f = AwsFailure::from_sdk(&e);
+            BackendError::new(
+                f.category.as_str(),
+                format!("DescribeSubnets: {} {}", f.code, f.message),
+            )
+        })?;
+        for s in page.subnets() {
+            subnets.push(Subnet {
+                id: s.subnet_id().unwrap_or_default().to_owned(),
+                az: s.availability_zone().unwrap_or_default().to_owned(),
+                az_id: s.availability_zone_id().map(str::to_owned),
+                vpc_id: s.vpc_id().unwrap_or_default().to_owned(),
+                available_ips: i64::from(s.available_ip_address_count().unwrap_or_default()),
+                tags: s
+                    .tags()
+                    .iter()
+                    .filter_map(|t| {
+                        Some((
+                            t.key()?.to_owned(),
+                            t.value().unwrap_or_default().to_owned(),
+                        ))
+                    })
+                    .collect(),
+                ipv6_cidrs: s
+                    .ipv6_cidr_block_association_set()
+                    .iter()
+                    .filter_map(|a| a.ipv6_cidr_block().map(str::to_owned))
+                    .collect(),
+                locale: if s.outpost_arn().is_some() {
+                    SubnetLocale::Outpost
+                } else {
+                    SubnetLocale::AvailabilityZone
+                },
+            });
+        }
+    }
+    let mut tables = Vec::new();
+    let mut pages = ec2
+        .describe_route_tables()
+        .filters(vpc)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            let f = AwsFailure::from_sdk(&e);
+            BackendError::new(
+                f.category.as_str(),
+                format!("DescribeRouteTables: {} {}", f.code, f.message),
+            )
+        })?;
+        for t in page.route_tables() {
+            tables.push(RouteTable {
+                id: t.route_table_id().unwrap_or_default().to_owned(),
+                main: t.associations().iter().any(|a| a.main().unwrap_or(false)),
+                subnet_ids: t
+                    .associations()
+                    .iter()
+                    .filter_map(|a| a.subnet_id().map(str::to_owned))
+                    .collect(),
+                gateway_ids: t
+                    .routes()
+                    .iter()
+                    .filter_map(|r| r.gateway_id().map(str::to_owned))
+                    .collect(),
+            });
+        }
+    }
+    facts.subnets = subnets;
+    facts.route_tables = Some(tables);
+    Ok(())
+}

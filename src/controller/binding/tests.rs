@@ -1,0 +1,254 @@
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use webhook::crd::TargetType;
+
+use super::*;
+use crate::controller::endpoints::tests::{binding, endpoint, node, pod, service, slice};
+use crate::controller::fakes::{FakeRegistrar, Journal, RecordingOps};
+
+struct Rig {
+    journal: Journal,
+    registrar: Arc<FakeRegistrar>,
+    reconciler: BindingReconciler,
+}
+
+fn rig(b: TargetGroupBinding, service_type: Option<&str>) -> Rig {
+    let journal = Journal::default();
+    let registrar = Arc::new(FakeRegistrar::new(journal.clone()));
+    let reconciler = BindingReconciler {
+        bindings: Cache::from_objects([b]),
+        services: Cache::from_objects(service_type.map(service)),
+        slices: Cache::new(),
+        pods: Cache::new(),
+        nodes: Cache::new(),
+        registrar: registrar.clone(),
+        ops: Arc::new(RecordingOps::new(journal.clone())),
+        metrics: ControllerMetrics::default(),
+    };
+    Rig {
+        journal,
+        registrar,
+        reconciler,
+    }
+}
+
+fn key() -> ObjKey {
+    ObjKey::new("ns", "tgb")
+}
+
+fn ip_binding() -> TargetGroupBinding {
+    let mut b = binding("tgb", TargetType::Ip, IntOrString::String("http".into()));
+    b.metadata.generation = Some(3);
+    b
+}
+
+#[tokio::test]
+async fn registers_ready_endpoints_once_and_records_the_generation() {
+    let r = rig(ip_binding(), Some("ClusterIP"));
+    r.reconciler.slices.insert(Arc::new(slice(
+        "s1",
+        "IPv4",
+        vec![
+            endpoint("10.0.0.1", Some(true), false, None),
+            endpoint("10.0.0.2", Some(true), false, None),
+            endpoint("10.0.0.3", Some(false), false, None),
+        ],
+    )));
+    let out = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!(out.registered, 2);
+    assert_eq!(out.requeue_after, None);
+    assert_eq!(
+        r.registrar.targets("arn:tg/tgb"),
+        [Target::new("10.0.0.1", 8080), Target::new("10.0.0.2", 8080)]
+            .into_iter()
+            .collect()
+    );
+    let entries = r.journal.entries();
+    assert_eq!(entries[0], "add-finalizer ns/tgb elbv2.k8s.aws/resources");
+    assert!(
+        entries.contains(&"observed ns/tgb 3".to_string()),
+        "{entries:?}"
+    );
+    // Nothing changed: the second run only describes.
+    r.journal.clear();
+    let again = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!((again.registered, again.deregistered), (0, 0));
+    assert!(r.journal.matching("register").is_empty());
+}
+
+#[tokio::test]
+async fn only_the_difference_is_sent_in_batches() {
+    let r = rig(ip_binding(), Some("ClusterIP"));
+    let endpoints = (0..450)
+        .map(|i| {
+            endpoint(
+                &format!("10.1.{}.{}", i / 200, i % 200),
+                Some(true),
+                false,
+                None,
+            )
+        })
+        .collect();
+    r.reconciler
+        .slices
+        .insert(Arc::new(slice("s1", "IPv4", endpoints)));
+    // One stale target and one already registered.
+    let stale = [Target::new("10.9.9.9", 8080), Target::new("10.1.0.0", 8080)];
+    r.registrar
+        .register("arn:tg/tgb", &stale)
+        .await
+        .expect("seeded");
+    r.journal.clear();
+    let out = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!((out.registered, out.deregistered), (449, 1));
+    assert_eq!(
+        r.journal.matching("register"),
+        [
+            "register arn:tg/tgb 200",
+            "register arn:tg/tgb 200",
+            "register arn:tg/tgb 49"
+        ]
+    );
+    assert_eq!(
+        r.journal.matching("deregister"),
+        ["deregister arn:tg/tgb 1"]
+    );
+    assert!(
+        r.journal.position("deregister").expect("deregistered")
+            < r.journal.position("register ").expect("registered")
+    );
+    assert_eq!(r.registrar.targets("arn:tg/tgb").len(), 450);
+}
+
+#[tokio::test]
+async fn readiness_gate_follows_target_health() {
+    let r = rig(ip_binding(), Some("ClusterIP"));
+    r.reconciler.pods.insert(Arc::new(pod(
+        "p1",
+        &["target-health.elbv2.k8s.aws/tgb"],
+        true,
+        "n1",
+    )));
+    r.reconciler.nodes.insert(Arc::new(node("n1", true, &[])));
+    r.reconciler.slices.insert(Arc::new(slice(
+        "s1",
+        "IPv4",
+        vec![endpoint("10.0.0.1", Some(false), false, Some("p1"))],
+    )));
+    let first = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!(
+        first.registered, 1,
+        "registered although not ready: it waits for our gate"
+    );
+    assert_eq!(first.requeue_after, Some(READINESS_REQUEUE));
+    assert_eq!(
+        r.journal.matching("pod-condition"),
+        ["pod-condition ns/p1 target-health.elbv2.k8s.aws/tgb False"]
+    );
+    // The fake reports registered targets healthy on the next describe.
+    r.journal.clear();
+    let second = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!(second.requeue_after, None);
+    assert_eq!(
+        r.journal.matching("pod-condition"),
+        ["pod-condition ns/p1 target-health.elbv2.k8s.aws/tgb True"]
+    );
+    // Unhealthy again: False with AWS's reason.
+    r.registrar.set_state(
+        "arn:tg/tgb",
+        &Target::new("10.0.0.1", 8080),
+        TargetState::Unhealthy,
+    );
+    let third = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!(third.requeue_after, Some(READINESS_REQUEUE));
+}
+
+#[tokio::test]
+async fn deletion_deregisters_everything_then_removes_the_finalizer() {
+    let mut b = ip_binding();
+    b.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    b.metadata.deletion_timestamp = Some(now());
+    let r = rig(b, Some("ClusterIP"));
+    r.reconciler.pods.insert(Arc::new(pod(
+        "p1",
+        &["target-health.elbv2.k8s.aws/tgb"],
+        true,
+        "n1",
+    )));
+    let registered = [Target::new("10.0.0.1", 8080), Target::new("10.0.0.2", 8080)];
+    r.registrar
+        .register("arn:tg/tgb", &registered)
+        .await
+        .expect("seeded");
+    r.journal.clear();
+    let out = r.reconciler.reconcile(&key()).await.expect("cleans up");
+    assert_eq!(out.deregistered, 2);
+    assert!(r.registrar.targets("arn:tg/tgb").is_empty());
+    let entries = r.journal.entries();
+    let dereg = r.journal.position("deregister").expect("deregistered");
+    let gate = r
+        .journal
+        .position("pod-condition ns/p1 target-health.elbv2.k8s.aws/tgb True")
+        .expect("released");
+    let fin = r
+        .journal
+        .position("remove-finalizer ns/tgb elbv2.k8s.aws/resources")
+        .expect("finalizer");
+    assert!(dereg < gate && gate < fin, "{entries:?}");
+}
+
+#[tokio::test]
+async fn deletion_of_a_binding_whose_target_group_is_gone_still_finishes() {
+    let mut b = ip_binding();
+    b.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    b.metadata.deletion_timestamp = Some(now());
+    let r = rig(b, None);
+    r.registrar.remove_group("arn:tg/tgb");
+    r.reconciler.reconcile(&key()).await.expect("cleans up");
+    assert_eq!(r.journal.matching("remove-finalizer").len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_service_deregisters_and_warns() {
+    let r = rig(ip_binding(), None);
+    r.registrar
+        .register("arn:tg/tgb", &[Target::new("10.0.0.1", 8080)])
+        .await
+        .expect("seeded");
+    r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert!(r.registrar.targets("arn:tg/tgb").is_empty());
+    assert_eq!(
+        r.journal.matching("event"),
+        ["event ns/tgb Warning BackendNotFound backend not found: service ns/web not found"]
+    );
+}
+
+#[tokio::test]
+async fn instance_mode_registers_nodes_and_errors_become_events() {
+    let b = binding("tgb", TargetType::Instance, IntOrString::Int(80));
+    let r = rig(b, Some("NodePort"));
+    r.reconciler.nodes.insert(Arc::new(node("n1", true, &[])));
+    r.reconciler.nodes.insert(Arc::new(node("n2", false, &[])));
+    r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!(
+        r.registrar.targets("arn:tg/tgb"),
+        [Target::new("i-n1", 30080)].into_iter().collect()
+    );
+
+    let r = rig(
+        binding("tgb", TargetType::Instance, IntOrString::Int(80)),
+        Some("ClusterIP"),
+    );
+    let err = r
+        .reconciler
+        .reconcile(&key())
+        .await
+        .expect_err("wrong service type");
+    assert_eq!(err.category(), "endpoints");
+    assert_eq!(
+        r.journal.matching("event"),
+        [
+            "event ns/tgb Warning FailedReconcile service type must be either 'NodePort' or 'LoadBalancer': ns/web"
+        ]
+    );
+    assert_eq!(r.reconciler.metrics.error_count(CONTROLLER, "endpoints"), 1);
+}

@@ -1,0 +1,581 @@
+//! Wiring of the reconciling controllers: the watches (caches that keep only the fields we
+//! use), what each change enqueues, and the leader-gated workers.
+//!
+//! | watch | enqueues |
+//! |---|---|
+//! | Ingress | the groups it joins or leaves (via the [`GroupIndex`]) |
+//! | IngressClass, IngressClassParams, Namespace | groups whose membership or parameters changed |
+//! | Service | groups referencing it; bindings of it |
+//! | TargetGroupBinding | itself |
+//! | EndpointSlice | bindings of its Service |
+//! | Node | `instance` bindings, when readiness, labels, taints or provider ID change |
+//! | Pod | bindings named by its readiness gates, when its conditions change |
+//!
+//! Every replica keeps the caches warm; only the leader's workers reconcile.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::Client;
+use kube::runtime::watcher;
+use tokio::sync::watch;
+use webhook::cluster::ClusterView;
+use webhook::crd::{IngressClassParams, TargetGroupBinding, TargetType};
+
+use crate::controller::FIELD_MANAGER;
+use crate::controller::backends::{StackBuilder, StackDeployer, TargetRegistrar};
+use crate::controller::backoff::BackoffPolicy;
+use crate::controller::binding::{self, BindingError, BindingReconciler};
+use crate::controller::cache::{self, Cache, Change};
+use crate::controller::endpoints::{READINESS_GATE_PREFIX, SERVICE_NAME_LABEL, node_is_ready};
+use crate::controller::events::EventRecorder;
+use crate::controller::group::{self, GroupReconciler, ReconcileError};
+use crate::controller::index::GroupIndex;
+use crate::controller::keys::ObjKey;
+use crate::controller::kube_ops::{KubeOps, LiveOps};
+use crate::controller::metrics::ControllerMetrics;
+use crate::controller::queue::WorkQueue;
+use crate::controller::runner::{self, RunnerConfig, Step};
+use crate::model::group::GroupId;
+
+/// How the controllers run.
+#[derive(Clone, Debug)]
+pub struct ControllerSettings {
+    /// `--ingress-class`.
+    pub ingress_class: String,
+    /// `--sync-period`: every group and binding is reconciled this often.
+    pub sync_period: Duration,
+    /// `--ingress-max-concurrent-reconciles`.
+    pub ingress_concurrency: usize,
+    /// `--targetgroupbinding-max-concurrent-reconciles`.
+    pub binding_concurrency: usize,
+    /// Backoff of failed group reconciles.
+    pub ingress_backoff: BackoffPolicy,
+    /// Backoff of failed binding reconciles (`--targetgroupbinding-max-exponential-backoff-delay`).
+    pub binding_backoff: BackoffPolicy,
+    /// This replica's name in events (the pod name).
+    pub instance: String,
+}
+
+impl Default for ControllerSettings {
+    fn default() -> Self {
+        Self {
+            ingress_class: "alb".to_owned(),
+            sync_period: Duration::from_secs(10 * 3600),
+            ingress_concurrency: 3,
+            binding_concurrency: 3,
+            ingress_backoff: BackoffPolicy::default(),
+            binding_backoff: BackoffPolicy::default(),
+            instance: FIELD_MANAGER.to_owned(),
+        }
+    }
+}
+
+/// What the reconcilers drive.
+#[derive(Clone)]
+pub struct Backends {
+    pub builder: Arc<dyn StackBuilder>,
+    pub deployer: Arc<dyn StackDeployer>,
+    pub registrar: Arc<dyn TargetRegistrar>,
+}
+
+/// The [`ClusterView`] of class resolution over the controller's own caches, so that a class
+/// or parameters change is visible to the index when its watch reports it.
+#[derive(Clone, Default)]
+pub struct CacheView {
+    pub classes: Cache<IngressClass>,
+    pub params: Cache<IngressClassParams>,
+    pub namespaces: Cache<Namespace>,
+    pub bindings: Cache<TargetGroupBinding>,
+}
+
+impl ClusterView for CacheView {
+    fn ingress_class(&self, name: &str) -> Option<Arc<IngressClass>> {
+        self.classes.get(&ObjKey::new("", name))
+    }
+
+    fn ingress_classes(&self) -> Vec<Arc<IngressClass>> {
+        self.classes.values()
+    }
+
+    fn ingress_class_params(&self, name: &str) -> Option<Arc<IngressClassParams>> {
+        self.params.get(&ObjKey::new("", name))
+    }
+
+    fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces
+            .get(&ObjKey::new("", namespace))
+            .map(|ns| ns.metadata.labels.clone().unwrap_or_default())
+    }
+
+    fn target_group_bindings(&self) -> Vec<Arc<TargetGroupBinding>> {
+        self.bindings.values()
+    }
+}
+
+/// Handles on the running controllers.
+#[derive(Clone)]
+pub struct Controllers {
+    pub view: CacheView,
+    pub index: Arc<RwLock<GroupIndex>>,
+    pub ingresses: Cache<Ingress>,
+    pub services: Cache<Service>,
+    pub slices: Cache<EndpointSlice>,
+    pub pods: Cache<Pod>,
+    pub nodes: Cache<Node>,
+    pub groups: WorkQueue<GroupId>,
+    pub bindings: WorkQueue<ObjKey>,
+}
+
+impl Controllers {
+    /// Whether every cache has its initial list.
+    pub fn is_ready(&self) -> bool {
+        self.view.classes.is_ready()
+            && self.view.params.is_ready()
+            && self.view.namespaces.is_ready()
+            && self.view.bindings.is_ready()
+            && self.ingresses.is_ready()
+            && self.services.is_ready()
+            && self.slices.is_ready()
+            && self.pods.is_ready()
+            && self.nodes.is_ready()
+    }
+
+    /// Resolves once every cache has its initial list.
+    pub async fn wait_ready(&self) {
+        self.view.classes.wait_ready().await;
+        self.view.params.wait_ready().await;
+        self.view.namespaces.wait_ready().await;
+        self.view.bindings.wait_ready().await;
+        self.ingresses.wait_ready().await;
+        self.services.wait_ready().await;
+        self.slices.wait_ready().await;
+        self.pods.wait_ready().await;
+        self.nodes.wait_ready().await;
+    }
+
+    /// Stops handing out work (in-flight reconciles finish).
+    pub fn shutdown(&self) {
+        self.groups.shutdown();
+        self.bindings.shutdown();
+    }
+}
+
+/// Starts the watches and, once they are synced, the workers. The returned future runs until
+/// the queues are shut down.
+pub fn start(
+    client: Client,
+    leader: watch::Receiver<bool>,
+    backends: Backends,
+    settings: ControllerSettings,
+    metrics: ControllerMetrics,
+) -> (Controllers, impl Future<Output = ()> + Send) {
+    let recorder = Arc::new(EventRecorder::new(
+        client.clone(),
+        FIELD_MANAGER,
+        settings.instance.clone(),
+    ));
+    let ops: Arc<dyn KubeOps> = Arc::new(LiveOps::new(client.clone(), leader.clone(), recorder));
+    let controllers = Controllers {
+        view: CacheView::default(),
+        index: Arc::new(RwLock::new(GroupIndex::new(settings.ingress_class.clone()))),
+        ingresses: Cache::new(),
+        services: Cache::new(),
+        slices: Cache::new(),
+        pods: Cache::new(),
+        nodes: Cache::new(),
+        groups: WorkQueue::new(),
+        bindings: WorkQueue::new(),
+    };
+    let watches = watches(client, &controllers);
+    let workers = workers(
+        controllers.clone(),
+        leader,
+        backends,
+        ops,
+        settings,
+        metrics,
+    );
+    let run = async move {
+        tokio::join!(watches, workers);
+    };
+    (controllers, run)
+}
+
+fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send + use<> {
+    let all = watcher::Config::default;
+    let reclassify = {
+        let (index, view, groups) = (c.index.clone(), c.view.clone(), c.groups.clone());
+        move || {
+            let affected = index
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .reclassify(&view);
+            groups.add_all(affected);
+        }
+    };
+    let classes = {
+        let reclassify = reclassify.clone();
+        cache::watch_into(
+            client.clone(),
+            all(),
+            c.view.classes.clone(),
+            cache::strip,
+            move |_| reclassify(),
+        )
+    };
+    let params = {
+        let reclassify = reclassify.clone();
+        cache::watch_into(
+            client.clone(),
+            all(),
+            c.view.params.clone(),
+            cache::strip,
+            move |_| reclassify(),
+        )
+    };
+    let namespaces = cache::watch_into(
+        client.clone(),
+        all(),
+        c.view.namespaces.clone(),
+        strip_namespace,
+        move |changes| {
+            if changes.iter().any(|ch| match ch {
+                Change::Applied {
+                    old: Some(old),
+                    new,
+                } => old.metadata.labels != new.metadata.labels,
+                _ => true,
+            }) {
+                reclassify();
+            }
+        },
+    );
+    let ingresses = {
+        let (index, view, groups) = (c.index.clone(), c.view.clone(), c.groups.clone());
+        cache::watch_into(
+            client.clone(),
+            all(),
+            c.ingresses.clone(),
+            cache::strip,
+            move |changes| {
+                let mut index = index.write().unwrap_or_else(PoisonError::into_inner);
+                for change in changes {
+                    let affected = match change {
+                        Change::Applied { new, .. } => index.apply(new, &view),
+                        Change::Deleted(old) => ObjKey::of(old.as_ref())
+                            .map(|k| index.delete(&k))
+                            .unwrap_or_default(),
+                    };
+                    groups.add_all(affected);
+                }
+            },
+        )
+    };
+    let services = {
+        let (index, groups, bindings, queue) = (
+            c.index.clone(),
+            c.groups.clone(),
+            c.view.bindings.clone(),
+            c.bindings.clone(),
+        );
+        cache::watch_into(
+            client.clone(),
+            all(),
+            c.services.clone(),
+            cache::strip,
+            move |changes| {
+                for change in changes {
+                    let Some(key) = ObjKey::of(change.object().as_ref()) else {
+                        continue;
+                    };
+                    groups.add_all(
+                        index
+                            .read()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .groups_for_service(&key),
+                    );
+                    queue.add_all(bindings_of_service(&bindings, &key.namespace, &key.name));
+                }
+            },
+        )
+    };
+    let tgbs = {
+        let queue = c.bindings.clone();
+        cache::watch_into(
+            client.clone(),
+            all(),
+            c.view.bindings.clone(),
+            cache::strip,
+            move |changes| {
+                for change in changes {
+                    let relevant = match &change {
+                        Change::Applied {
+                            old: Some(old),
+                            new,
+                        } => {
+                            old.spec != new.spec
+                                || old.metadata.deletion_timestamp.is_some()
+                                    != new.metadata.deletion_timestamp.is_some()
+                        }
+                        _ => true,
+                    };
+                    if relevant {
+                        queue.extend_key(change.object().as_ref());
+                    }
+                }
+            },
+        )
+    };
+    let slices = {
+        let (bindings, queue) = (c.view.bindings.clone(), c.bindings.clone());
+        cache::watch_into(
+            client.clone(),
+            all(),
+            c.slices.clone(),
+            cache::strip,
+            move |changes| {
+                for change in changes {
+                    let slice = change.object();
+                    let Some(service) = slice
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                    else {
+                        continue;
+                    };
+                    let namespace = slice.metadata.namespace.clone().unwrap_or_default();
+                    queue.add_all(bindings_of_service(&bindings, &namespace, service));
+                }
+            },
+        )
+    };
+    let nodes = {
+        let (bindings, queue) = (c.view.bindings.clone(), c.bindings.clone());
+        cache::watch_into(
+            client.clone(),
+            all(),
+            c.nodes.clone(),
+            cache::strip_node,
+            move |changes| {
+                let relevant = changes.iter().any(|ch| match ch {
+                    Change::Applied {
+                        old: Some(old),
+                        new,
+                    } => {
+                        // Heartbeat timestamps change often; only readiness matters.
+                        old.metadata.labels != new.metadata.labels
+                            || old.spec != new.spec
+                            || node_is_ready(old) != node_is_ready(new)
+                    }
+                    _ => true,
+                });
+                if relevant {
+                    queue.add_all(
+                        bindings
+                            .filter(|b| b.spec.target_type == Some(TargetType::Instance))
+                            .iter()
+                            .filter_map(|b| ObjKey::of(b.as_ref())),
+                    );
+                }
+            },
+        )
+    };
+    let pods = {
+        let queue = c.bindings.clone();
+        cache::watch_into(
+            client,
+            all(),
+            c.pods.clone(),
+            cache::strip_pod,
+            move |changes| {
+                for change in changes {
+                    let conditions_changed = match &change {
+                        Change::Applied {
+                            old: Some(old),
+                            new,
+                        } => {
+                            old.status.as_ref().map(|s| &s.conditions)
+                                != new.status.as_ref().map(|s| &s.conditions)
+                        }
+                        _ => true,
+                    };
+                    if !conditions_changed {
+                        continue;
+                    }
+                    let pod = change.object();
+                    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+                    let gates = pod.spec.as_ref().and_then(|s| s.readiness_gates.as_ref());
+                    for gate in gates.into_iter().flatten() {
+                        if let Some(name) = gate.condition_type.strip_prefix(READINESS_GATE_PREFIX)
+                        {
+                            queue.add(ObjKey::new(namespace.clone(), name));
+                        }
+                    }
+                }
+            },
+        )
+    };
+    async move {
+        tokio::join!(
+            classes, params, namespaces, ingresses, services, tgbs, slices, nodes, pods
+        );
+    }
+}
+
+trait QueueExt {
+    fn extend_key(&self, binding: &TargetGroupBinding);
+}
+
+impl QueueExt for WorkQueue<ObjKey> {
+    fn extend_key(&self, binding: &TargetGroupBinding) {
+        if let Some(key) = ObjKey::of(binding) {
+            self.add(key);
+        }
+    }
+}
+
+/// Keys of the bindings of the Service `namespace/name`.
+fn bindings_of_service(
+    bindings: &Cache<TargetGroupBinding>,
+    namespace: &str,
+    name: &str,
+) -> Vec<ObjKey> {
+    bindings
+        .filter(|b| {
+            b.metadata.namespace.as_deref() == Some(namespace) && b.spec.service_ref.name == name
+        })
+        .iter()
+        .filter_map(|b| ObjKey::of(b.as_ref()))
+        .collect()
+}
+
+/// Namespaces: only the labels matter (IngressClassParams namespaceSelector).
+fn strip_namespace(ns: &mut Namespace) {
+    cache::strip_meta(&mut ns.metadata);
+    ns.metadata.annotations = None;
+    ns.spec = None;
+    ns.status = None;
+}
+
+async fn workers(
+    c: Controllers,
+    leader: watch::Receiver<bool>,
+    backends: Backends,
+    ops: Arc<dyn KubeOps>,
+    settings: ControllerSettings,
+    metrics: ControllerMetrics,
+) {
+    c.wait_ready().await;
+    tracing::info!(
+        ingresses = c.ingresses.len(),
+        bindings = c.view.bindings.len(),
+        "controller caches synced"
+    );
+    let groups = GroupReconciler {
+        index: c.index.clone(),
+        services: c.services.clone(),
+        bindings: c.view.bindings.clone(),
+        builder: backends.builder,
+        deployer: backends.deployer,
+        ops: ops.clone(),
+        metrics: metrics.clone(),
+    };
+    let tgbs = BindingReconciler {
+        bindings: c.view.bindings.clone(),
+        services: c.services.clone(),
+        slices: c.slices.clone(),
+        pods: c.pods.clone(),
+        nodes: c.nodes.clone(),
+        registrar: backends.registrar,
+        ops,
+        metrics,
+    };
+    let index = c.index.clone();
+    let group_keys = move || {
+        index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .groups()
+            .into_iter()
+            .collect()
+    };
+    c.groups.add_all(group_keys());
+    let binding_cache = c.view.bindings.clone();
+    let binding_keys = move || {
+        binding_cache
+            .values()
+            .iter()
+            .filter_map(|b| ObjKey::of(b.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    c.bindings.add_all(binding_keys());
+
+    let group_workers = runner::run_workers(
+        group::CONTROLLER,
+        c.groups.clone(),
+        RunnerConfig {
+            concurrency: settings.ingress_concurrency,
+            backoff: settings.ingress_backoff,
+        },
+        leader.clone(),
+        move |key: GroupId| {
+            let reconciler = groups.clone();
+            async move {
+                match reconciler.reconcile(&key).await {
+                    Ok(outcome) => {
+                        tracing::info!(group = %key, ?outcome, "reconciled group");
+                        Step::Done
+                    }
+                    Err(ReconcileError::NotLeader) => Step::Paused,
+                    Err(error) => Step::Failed(error.to_string()),
+                }
+            }
+        },
+    );
+    let binding_workers = runner::run_workers(
+        binding::CONTROLLER,
+        c.bindings.clone(),
+        RunnerConfig {
+            concurrency: settings.binding_concurrency,
+            backoff: settings.binding_backoff,
+        },
+        leader.clone(),
+        move |key: ObjKey| {
+            let reconciler = tgbs.clone();
+            async move {
+                match reconciler.reconcile(&key).await {
+                    Ok(outcome) => match outcome.requeue_after {
+                        Some(delay) => Step::RequeueAfter(delay),
+                        None => Step::Done,
+                    },
+                    Err(BindingError::NotLeader) => Step::Paused,
+                    Err(error) => Step::Failed(error.to_string()),
+                }
+            }
+        },
+    );
+    let group_resync = runner::resync(
+        c.groups.clone(),
+        settings.sync_period,
+        leader.clone(),
+        group_keys,
+    );
+    let binding_resync = runner::resync(
+        c.bindings.clone(),
+        settings.sync_period,
+        leader,
+        binding_keys,
+    );
+    tokio::select! {
+        () = async { tokio::join!(group_workers, binding_workers); } => {}
+        () = group_resync => {}
+        () = binding_resync => {}
+    }
+}

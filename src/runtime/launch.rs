@@ -1,0 +1,129 @@
+//! Starting the controllers for `serve`: the real AWS backends, the VPC facts, leader
+//! election, and the controllers of [`crate::runtime::controllers`].
+
+use std::sync::Arc;
+
+use kube::Client;
+use tokio::sync::watch;
+
+use crate::controller::FIELD_MANAGER;
+use crate::controller::metrics::ControllerMetrics;
+use crate::runtime::controllers::{Backends, ControllerSettings, Controllers, start};
+
+/// Why the controllers could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(
+        "--aws-vpc-id is required to run the controllers (VPC discovery from instance metadata is not implemented)"
+    )]
+    NoVpc,
+}
+
+/// The namespace this pod runs in: `POD_NAMESPACE`, else the service account's, else `default`.
+pub fn pod_namespace() -> String {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok()
+        })
+        .map(|ns| ns.trim().to_owned())
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// This replica's identity: `POD_NAME`, else `HOSTNAME`, else a fixed name.
+pub fn pod_name() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| FIELD_MANAGER.to_owned())
+}
+
+/// Starts leader election and the controllers for `serve`, with the real AWS backends; `None`
+/// when `--cluster-name` is empty (the process then only serves the webhook). `stop` ends the
+/// election (releasing the lease) and the workers.
+pub async fn launch(
+    client: Client,
+    args: &crate::cli::ServeArgs,
+    registry: &mut prometheus_client::registry::Registry,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<Controllers>, LaunchError> {
+    use crate::controller::adapters::{AwsRegistrar, ModelBuilder, load_vpc_facts};
+    use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
+    use crate::model::ClusterFacts;
+    use crate::model::stack::TargetType as ModelTargetType;
+
+    let controller = &args.controller;
+    let reconcile = &args.reconcile;
+    if controller.cluster_name.is_empty() {
+        tracing::warn!("--cluster-name is empty: controllers disabled, serving the webhook only");
+        return Ok(None);
+    }
+    let vpc_id = controller.aws_vpc_id.clone().ok_or(LaunchError::NoVpc)?;
+    let clients = AwsClients::from_env(&AwsSettings {
+        region: reconcile.aws_region.clone(),
+        ..AwsSettings::default()
+    })
+    .await;
+    clients.calls().register(registry);
+
+    let mut facts = ClusterFacts::new(controller.cluster_name.clone(), vpc_id.clone());
+    facts.ingress_class = controller.ingress_class.clone();
+    facts.default_tags = reconcile.default_tags.iter().cloned().collect();
+    facts.external_managed_tags = controller.external_managed_tags.iter().cloned().collect();
+    if controller.default_target_type == "ip" {
+        facts.default_target_type = ModelTargetType::Ip;
+    }
+    if let Err(error) = load_vpc_facts(&clients.ec2, &mut facts).await {
+        tracing::warn!(%error, "cannot read the VPC's subnets; builds needing subnet discovery will fail");
+    }
+    let mut deploy_config = DeployConfig::new(controller.cluster_name.clone(), vpc_id);
+    deploy_config.external_managed_tags = facts.external_managed_tags.clone();
+    let backends = Backends {
+        builder: Arc::new(ModelBuilder::new(facts)),
+        deployer: Arc::new(Deployer::new(clients.clone(), deploy_config)),
+        registrar: Arc::new(AwsRegistrar::new(clients.elbv2.clone())),
+    };
+
+    let identity = pod_name();
+    let leader = if reconcile.enable_leader_election {
+        let namespace = reconcile
+            .leader_election_namespace
+            .clone()
+            .unwrap_or_else(pod_namespace);
+        let settings = crate::runtime::leader::LeaseSettings::new(
+            reconcile.leader_election_id.clone(),
+            namespace,
+            identity.clone(),
+        );
+        let (elector, leader) =
+            crate::runtime::leader::LeaderElector::new(client.clone(), settings);
+        let mut stop = stop.clone();
+        tokio::spawn(elector.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+        leader
+    } else {
+        crate::runtime::leader::always_leader()
+    };
+
+    let settings = ControllerSettings {
+        ingress_class: controller.ingress_class.clone(),
+        sync_period: reconcile.sync_period,
+        ingress_concurrency: reconcile.ingress_max_concurrent_reconciles,
+        binding_concurrency: reconcile.targetgroupbinding_max_concurrent_reconciles,
+        instance: identity,
+        ..ControllerSettings::default()
+    };
+    let metrics = ControllerMetrics::register(registry);
+    let (controllers, run) = start(client, leader, backends, settings, metrics);
+    tokio::spawn(run);
+    let handle = controllers.clone();
+    let mut stop = stop;
+    tokio::spawn(async move {
+        let _ = stop.wait_for(|s| *s).await;
+        handle.shutdown();
+    });
+    Ok(Some(controllers))
+}

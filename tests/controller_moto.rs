@@ -1,0 +1,256 @@
+//! The reconcilers over in-memory stores with the real backends against moto: the model
+//! builder, the AWS deployer, the ELBv2 target registrar and the VPC facts loader. The
+//! Kubernetes writes are recorded (no API server).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use aws_load_balancer_controller::controller::adapters::{
+    AwsRegistrar, ModelBuilder, load_vpc_facts,
+};
+use aws_load_balancer_controller::controller::binding::BindingReconciler;
+use aws_load_balancer_controller::controller::cache::Cache;
+use aws_load_balancer_controller::controller::fakes::{IngressBuilder, Journal, RecordingOps};
+use aws_load_balancer_controller::controller::group::{GroupReconciler, Outcome};
+use aws_load_balancer_controller::controller::index::GroupIndex;
+use aws_load_balancer_controller::controller::keys::ObjKey;
+use aws_load_balancer_controller::controller::metrics::ControllerMetrics;
+use aws_load_balancer_controller::controller::targets::Target;
+use aws_load_balancer_controller::deploy::Deployer;
+use aws_load_balancer_controller::model::ClusterFacts;
+use aws_load_balancer_controller::model::group::GroupId;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use serde_json::json;
+use support::moto::Account;
+use webhook::cluster::StaticCluster;
+
+const CLUSTER: &str = "ctl-moto";
+
+fn view() -> StaticCluster {
+    StaticCluster {
+        ingress_classes: vec![Arc::new(
+            serde_json::from_value::<IngressClass>(json!({
+                "metadata": {"name": "alb"}, "spec": {"controller": "ingress.k8s.aws/alb"}
+            }))
+            .unwrap(),
+        )],
+        namespaces: BTreeMap::from([("ns".to_string(), BTreeMap::new())]),
+        ..StaticCluster::default()
+    }
+}
+
+fn web_service() -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "ns", "uid": "00000000-0000-4000-8000-000000000001"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+    }))
+    .unwrap()
+}
+
+fn web_ingress(path_suffix: &str, finalized: bool, deleting: bool) -> Ingress {
+    let mut b = IngressBuilder::new("ns", "web")
+        .class("alb")
+        .annotation("alb.ingress.kubernetes.io/target-type", "ip")
+        .backend("web", 80);
+    if finalized {
+        b = b.finalizer("ingress.k8s.aws/resources");
+    }
+    if deleting {
+        b = b.deleting();
+    }
+    let mut ing = b.build();
+    if let Some(path) = ing
+        .spec
+        .as_mut()
+        .and_then(|s| s.rules.as_mut())
+        .and_then(|r| r.first_mut())
+        .and_then(|r| r.http.as_mut())
+        .and_then(|h| h.paths.first_mut())
+    {
+        path.path = Some(format!("/web{path_suffix}"));
+    }
+    ing
+}
+
+async fn load_balancers(account: &Account) -> Vec<String> {
+    account
+        .clients
+        .elbv2
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()
+        .iter()
+        .filter_map(|lb| lb.dns_name().map(str::to_owned))
+        .collect()
+}
+
+async fn target_groups(account: &Account) -> usize {
+    account
+        .clients
+        .elbv2
+        .describe_target_groups()
+        .send()
+        .await
+        .unwrap()
+        .target_groups()
+        .len()
+}
+
+#[tokio::test]
+async fn ingress_to_alb_targets_and_back_against_moto() {
+    let account = Account::new().await;
+    let net = support::network(&account.clients).await;
+    for subnet in &net.subnets {
+        account
+            .clients
+            .ec2
+            .create_tags()
+            .resources(subnet)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("kubernetes.io/role/internal-elb")
+                    .value("1")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut facts = ClusterFacts::new(CLUSTER, net.vpc_id.clone());
+    facts.backend_security_group = Some(net.backend_sg.clone());
+    load_vpc_facts(&account.clients.ec2, &mut facts)
+        .await
+        .unwrap();
+    assert_eq!(facts.subnets.len(), 3, "subnets loaded from EC2");
+    assert!(
+        facts.route_tables.as_ref().is_some_and(|t| !t.is_empty()),
+        "route tables loaded"
+    );
+
+    let journal = Journal::default();
+    let ops = Arc::new(RecordingOps::new(journal.clone()));
+    let view = view();
+    let mut index = GroupIndex::new("alb");
+    index.apply(Arc::new(web_ingress("", false, false)), &view);
+    let groups = GroupReconciler {
+        index: Arc::new(RwLock::new(index)),
+        services: Cache::from_objects([web_service()]),
+        bindings: Cache::new(),
+        builder: Arc::new(ModelBuilder::new(facts)),
+        deployer: Arc::new(Deployer::new(
+            account.clients.clone(),
+            support::deploy_config(CLUSTER, &net),
+        )),
+        ops: ops.clone(),
+        metrics: ControllerMetrics::default(),
+    };
+    let group = GroupId::implicit("ns", "web");
+
+    // Create.
+    let outcome = groups.reconcile(&group).await.unwrap();
+    let Outcome::Deployed {
+        dns_name: Some(dns),
+    } = outcome
+    else {
+        panic!("deployed with a DNS name: {outcome:?}")
+    };
+    assert_eq!(load_balancers(&account).await, std::slice::from_ref(&dns));
+    assert_eq!(target_groups(&account).await, 1);
+    assert!(
+        journal.position("add-finalizer ns/web").unwrap()
+            < journal.position("apply-binding").unwrap()
+    );
+    assert_eq!(
+        journal.matching("status"),
+        [format!("status ns/web {}", dns.to_ascii_lowercase())]
+    );
+    let binding = ops
+        .applied_bindings
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .expect("a binding applied");
+    let arn = binding.spec.target_group_arn.clone().expect("resolved ARN");
+    assert!(arn.starts_with("arn:aws:elasticloadbalancing:"), "{arn}");
+
+    // Reconciling again changes nothing in AWS and creates no duplicate.
+    groups.reconcile(&group).await.unwrap();
+    assert_eq!(load_balancers(&account).await.len(), 1);
+    assert_eq!(target_groups(&account).await, 1);
+
+    // The binding registers the Service's endpoints through the ELBv2 API.
+    let mut binding = binding;
+    binding.metadata.generation = Some(1);
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": "web-1", "namespace": "ns", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": ["10.0.1.10"], "conditions": {"ready": true}},
+            {"addresses": ["10.0.2.10"], "conditions": {"ready": true}},
+            {"addresses": ["10.0.3.10"], "conditions": {"ready": false}}
+        ],
+        "ports": [{"name": "http", "port": 8080}]
+    }))
+    .unwrap();
+    let binding_name = binding.metadata.name.clone().unwrap();
+    let registrar = Arc::new(AwsRegistrar::new(account.clients.elbv2.clone()));
+    let tgbs = BindingReconciler {
+        bindings: Cache::from_objects([binding]),
+        services: Cache::from_objects([web_service()]),
+        slices: Cache::from_objects([slice]),
+        pods: Cache::new(),
+        nodes: Cache::new(),
+        registrar: registrar.clone(),
+        ops: ops.clone(),
+        metrics: ControllerMetrics::default(),
+    };
+    let outcome = tgbs
+        .reconcile(&ObjKey::new("ns", binding_name.clone()))
+        .await
+        .unwrap();
+    assert_eq!(outcome.registered, 2);
+    use aws_load_balancer_controller::controller::backends::TargetRegistrar as _;
+    let registered: Vec<Target> = registrar
+        .describe(&arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.target)
+        .collect();
+    assert_eq!(registered.len(), 2);
+    assert!(registered.contains(&Target::new("10.0.1.10", 8080)));
+    let again = tgbs
+        .reconcile(&ObjKey::new("ns", binding_name))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.registered, again.deregistered),
+        (0, 0),
+        "nothing to send the second time"
+    );
+
+    // Delete: the ALB and the target group go, then the finalizer.
+    groups
+        .index
+        .write()
+        .unwrap()
+        .apply(Arc::new(web_ingress("", true, true)), &view);
+    journal.clear();
+    let outcome = groups.reconcile(&group).await.unwrap();
+    assert_eq!(outcome, Outcome::Deleted);
+    assert!(load_balancers(&account).await.is_empty());
+    assert_eq!(target_groups(&account).await, 0);
+    assert_eq!(
+        journal.matching("remove-finalizer"),
+        ["remove-finalizer ns/web ingress.k8s.aws/resources"]
+    );
+}
