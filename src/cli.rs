@@ -102,7 +102,8 @@ pub struct ServeArgs {
 pub struct ReconcileArgs {
     /// Elect a leader among replicas; only the leader reconciles (`--enable-leader-election=false`
     /// makes every replica reconcile).
-    #[arg(long, env = "ENABLE_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ENABLE_LEADER_ELECTION", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_leader_election: bool,
     /// Name of the Lease used for leader election.
     #[arg(
@@ -138,7 +139,8 @@ pub struct ReconcileArgs {
     )]
     pub targetgroupbinding_max_concurrent_reconciles: usize,
     /// Inject `target-health.elbv2.k8s.aws/<binding>` readiness gates into new pods.
-    #[arg(long, env = "ENABLE_POD_READINESS_GATE_INJECT", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ENABLE_POD_READINESS_GATE_INJECT", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_pod_readiness_gate_inject: bool,
 }
 

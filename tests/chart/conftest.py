@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "charts" / "aws-load-balancer-controller"
 RELEASE = "aws-load-balancer-controller"
 NAMESPACE = "kube-system"
-BASE_VALUES: dict[str, Any] = {"clusterName": "test-cluster"}
+BASE_VALUES: dict[str, Any] = {"clusterName": "test-cluster", "vpcId": "vpc-0aaaabbbbccccdddd"}
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +204,8 @@ def _flags_of(source: str, struct: str) -> dict[str, CliFlag]:
             continue
         explicit = re.search(r'long\s*=\s*"([^"]+)"', attrs)
         flag = "--" + (explicit.group(1) if explicit else name.replace("_", "-"))
-        flags[flag] = CliFlag(flag, ty.strip() == "bool")
+        # A bool with `ArgAction::Set` takes an explicit value (`--flag=false`), like Go's flags.
+        flags[flag] = CliFlag(flag, ty.strip() == "bool" and "ArgAction::Set" not in attrs)
     return flags
 
 

@@ -12,7 +12,8 @@ EXPECTED_CLUSTER = {
     *(("", r, v) for r in ("services", "endpoints", "pods", "nodes", "namespaces") for v in ("get", "list", "watch")),
     ("", "pods/status", "patch"),
     *(("discovery.k8s.io", "endpointslices", v) for v in ("get", "list", "watch")),
-    *(("", "events", v) for v in ("create", "patch")),
+    # The controller records events.k8s.io/v1 Events (kube-rs style), not core/v1 ones.
+    *(("events.k8s.io", "events", v) for v in ("create", "patch")),
     *(("elbv2.k8s.aws", "targetgroupbindings", v)
       for v in ("get", "list", "watch", "create", "update", "patch", "delete")),
     *(("elbv2.k8s.aws", "targetgroupbindings/status", v) for v in ("patch", "update")),
@@ -25,6 +26,8 @@ SECRETS = {("", "secrets", v) for v in ("get", "list", "watch")}
 UPSTREAM_CLUSTER = {
     *(("", r, v) for r in ("endpoints", "namespaces", "nodes", "pods") for v in ("get", "list", "watch")),
     *(("", "events", v) for v in ("create", "patch")),
+    # The same Event objects through their other API group: not a broader grant.
+    *(("events.k8s.io", "events", v) for v in ("create", "patch")),
     *(("", r, v) for r in ("pods/status", "services/status") for v in ("patch", "update")),
     *(("", "services", v) for v in ("get", "list", "patch", "update", "watch")),
     *(("", "configmaps", v) for v in ("create", "delete", "get", "update")),

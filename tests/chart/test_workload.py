@@ -8,7 +8,7 @@ from conftest import NAMESPACE
 
 # Flags the chart passes that src/cli.rs does not declare yet (leader election is coming).
 # Remove a flag from here when cli.rs gains it; the second test below says when.
-PENDING_FLAGS = {"--enable-leader-election", "--leader-election-id", "--leader-election-namespace"}
+PENDING_FLAGS: set[str] = set()
 
 NON_DEFAULT = {
     "region": "eu-west-1",
@@ -60,12 +60,24 @@ def test_default_arguments(render):
     assert rendered.flag("--cluster-name") == "test-cluster"
     assert rendered.flag("--ingress-class") == "alb"
     assert rendered.flag("--default-target-type") == "instance"
-    assert rendered.flag("--aws-vpc-id") is None
+    assert rendered.flag("--aws-vpc-id") == "vpc-0aaaabbbbccccdddd"
     assert rendered.flag("--webhook-bind-port") == "9443"
     assert rendered.flag("--metrics-bind-addr") == "0.0.0.0:8080"
-    assert "--enable-leader-election" in rendered.args()
+    assert rendered.flag("--enable-leader-election") == "true"
     assert "--disable-ingress-class-annotation" not in rendered.args()
     assert "env" not in rendered.container()
+
+
+def test_vpc_id_is_required(render):
+    with pytest.raises(Exception, match="vpcId is required"):
+        render({"vpcId": ""})
+
+
+def test_leader_election_off_is_passed_explicitly(render):
+    # The binary elects a leader unless told otherwise, so "off" must reach it as a value.
+    rendered = render({"leaderElection": {"enabled": False}})
+    assert rendered.flag("--enable-leader-election") == "false"
+    assert rendered.flag("--leader-election-id") is None
 
 
 def test_non_default_arguments_and_environment(render):
