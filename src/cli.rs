@@ -63,6 +63,7 @@ impl ControllerArgs {
             disable_ingress_group_name_annotation: self.disable_ingress_group_name_annotation,
             external_managed_tags: self.external_managed_tags.clone(),
             vpc_id: self.aws_vpc_id.clone(),
+            enable_pod_readiness_gate_inject: true,
         }
     }
 }

@@ -332,5 +332,19 @@ pub fn static_cluster(manifests: &Manifests) -> StaticCluster {
             .map(Arc::new)
             .collect(),
         target_groups: Vec::new(),
+        service_selectors: manifests
+            .services
+            .iter()
+            .filter_map(|svc| {
+                let key = (
+                    svc.metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".to_string()),
+                    svc.metadata.name.clone()?,
+                );
+                Some((key, svc.spec.as_ref()?.selector.clone().unwrap_or_default()))
+            })
+            .collect(),
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::IngressClass;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -26,6 +26,7 @@ pub struct StoreView {
     params: Store<IngressClassParams>,
     namespaces: Store<PartialObjectMeta<Namespace>>,
     bindings: Store<TargetGroupBinding>,
+    services: Store<Service>,
 }
 
 impl StoreView {
@@ -34,6 +35,7 @@ impl StoreView {
         let (classes, classes_driver) = reflect(Api::<IngressClass>::all(client.clone()));
         let (params, params_driver) = reflect(Api::<IngressClassParams>::all(client.clone()));
         let (bindings, bindings_driver) = reflect(Api::<TargetGroupBinding>::all(client.clone()));
+        let (services, services_driver) = reflect(Api::<Service>::all(client.clone()));
         // Metadata only: `Api<PartialObjectMeta<_>>` makes metadata-only requests.
         let (ns_reader, namespaces_driver) =
             reflect(Api::<PartialObjectMeta<Namespace>>::all(client));
@@ -42,7 +44,8 @@ impl StoreView {
                 classes_driver,
                 params_driver,
                 bindings_driver,
-                namespaces_driver
+                namespaces_driver,
+                services_driver
             );
         };
         let view = StoreView {
@@ -50,6 +53,7 @@ impl StoreView {
             params,
             namespaces: ns_reader,
             bindings,
+            services,
         };
         (view, drive)
     }
@@ -59,6 +63,7 @@ impl StoreView {
         self.classes.wait_until_ready().await?;
         self.params.wait_until_ready().await?;
         self.namespaces.wait_until_ready().await?;
+        self.services.wait_until_ready().await?;
         self.bindings.wait_until_ready().await
     }
 }
@@ -111,5 +116,16 @@ impl ClusterView for StoreView {
 
     fn target_group_bindings(&self) -> Vec<Arc<TargetGroupBinding>> {
         self.bindings.state()
+    }
+
+    fn service_selector(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        self.services
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|svc| {
+                svc.spec
+                    .as_ref()
+                    .and_then(|s| s.selector.clone())
+                    .unwrap_or_default()
+            })
     }
 }

@@ -116,6 +116,11 @@ impl ClusterView for CacheView {
     fn target_group_bindings(&self) -> Vec<Arc<TargetGroupBinding>> {
         self.bindings.values()
     }
+
+    /// Class resolution never asks; the pod webhook uses the webhook's own view.
+    fn service_selector(&self, _namespace: &str, _name: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
 }
 
 /// Handles on the running controllers.

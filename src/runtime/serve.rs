@@ -62,7 +62,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let admission = Admission {
         cluster: Arc::new(view.clone()),
         target_groups: Arc::new(NoTargetGroupLookup),
-        config: Arc::new(args.controller.webhook_config()),
+        config: Arc::new(webhook::admission::WebhookConfig {
+            enable_pod_readiness_gate_inject: args.reconcile.enable_pod_readiness_gate_inject,
+            ..args.controller.webhook_config()
+        }),
     };
     let tls = TlsSettings {
         cert_dir: args.webhook_cert_dir.clone(),

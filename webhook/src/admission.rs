@@ -9,6 +9,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use json_patch::Patch;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::Ingress;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -27,15 +28,17 @@ pub enum Endpoint {
     ValidateIngressClassParams,
     MutateTargetGroupBinding,
     ValidateTargetGroupBinding,
+    MutatePod,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::ValidateIngress,
         Endpoint::MutateIngress,
         Endpoint::ValidateIngressClassParams,
         Endpoint::MutateTargetGroupBinding,
         Endpoint::ValidateTargetGroupBinding,
+        Endpoint::MutatePod,
     ];
 
     /// The HTTP path the API server calls.
@@ -52,6 +55,7 @@ impl Endpoint {
             Endpoint::ValidateTargetGroupBinding => {
                 "/validate-elbv2-k8s-aws-v1beta1-targetgroupbinding"
             }
+            Endpoint::MutatePod => "/mutate-v1-pod",
         }
     }
 
@@ -63,6 +67,7 @@ impl Endpoint {
             Endpoint::ValidateIngressClassParams => "vingressclassparams.elbv2.k8s.aws",
             Endpoint::MutateTargetGroupBinding => "mtargetgroupbinding.elbv2.k8s.aws",
             Endpoint::ValidateTargetGroupBinding => "vtargetgroupbinding.elbv2.k8s.aws",
+            Endpoint::MutatePod => "mpod.elbv2.k8s.aws",
         }
     }
 
@@ -74,6 +79,7 @@ impl Endpoint {
             Endpoint::MutateTargetGroupBinding | Endpoint::ValidateTargetGroupBinding => {
                 "TargetGroupBinding"
             }
+            Endpoint::MutatePod => "Pod",
         }
     }
 
@@ -137,6 +143,8 @@ pub struct WebhookConfig {
     pub external_managed_tags: Vec<String>,
     /// `--aws-vpc-id`: the cluster's VPC, the default for a TargetGroupBinding's `vpcID`.
     pub vpc_id: Option<String>,
+    /// `--enable-pod-readiness-gate-inject`.
+    pub enable_pod_readiness_gate_inject: bool,
 }
 
 impl Default for WebhookConfig {
@@ -148,6 +156,7 @@ impl Default for WebhookConfig {
             disable_ingress_group_name_annotation: false,
             external_managed_tags: Vec::new(),
             vpc_id: None,
+            enable_pod_readiness_gate_inject: true,
         }
     }
 }
@@ -194,6 +203,11 @@ impl Admission {
             // Deletes and connects are never refused: refusing a delete strands finalizers.
             _ => return Answer::allow(),
         };
+        if endpoint == Endpoint::MutatePod
+            && (op != Op::Create || !self.config.enable_pod_readiness_gate_inject)
+        {
+            return Answer::allow();
+        }
         let expected = endpoint.kind();
         if !request.kind.kind.eq_ignore_ascii_case(expected) {
             return Answer::deny(
@@ -259,6 +273,18 @@ impl Admission {
                         format!("{}: {message}", object_name("TargetGroupBinding", request)),
                     ),
                 }
+            }
+            Endpoint::MutatePod => {
+                let (pod, _) = match decode::<Pod>(request, op) {
+                    Ok(objects) => objects,
+                    Err(answer) => return answer,
+                };
+                // The request's namespace: a new pod's own metadata may not carry one yet.
+                let namespace = request.namespace.clone().unwrap_or_default();
+                let bindings = self.cluster.target_group_bindings();
+                let selector = |service: &str| self.cluster.service_selector(&namespace, service);
+                let patch = mutate::pod::mutate(&pod, &namespace, &bindings, &selector);
+                Answer::allow().with_patch(patch)
             }
             Endpoint::ValidateTargetGroupBinding => {
                 let (new, old) = match decode::<TargetGroupBinding>(request, op) {

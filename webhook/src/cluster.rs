@@ -25,6 +25,8 @@ pub trait ClusterView: Send + Sync {
     fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
     /// Every TargetGroupBinding in the cluster.
     fn target_group_bindings(&self) -> Vec<Arc<TargetGroupBinding>>;
+    /// The pod selector of a Service; `None` when the Service is unknown.
+    fn service_selector(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>>;
 }
 
 /// What AWS says about a target group, as far as the TargetGroupBinding webhooks care.
@@ -80,6 +82,8 @@ pub struct StaticCluster {
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     pub target_group_bindings: Vec<Arc<TargetGroupBinding>>,
     pub target_groups: Vec<TargetGroupInfo>,
+    /// Service selectors by (namespace, name).
+    pub service_selectors: BTreeMap<(String, String), BTreeMap<String, String>>,
 }
 
 impl ClusterView for StaticCluster {
@@ -107,6 +111,12 @@ impl ClusterView for StaticCluster {
 
     fn target_group_bindings(&self) -> Vec<Arc<TargetGroupBinding>> {
         self.target_group_bindings.clone()
+    }
+
+    fn service_selector(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        self.service_selectors
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 }
 

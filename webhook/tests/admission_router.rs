@@ -601,3 +601,55 @@ async fn target_group_binding_without_a_target_group_is_refused() {
             .contains("must provide either TargetGroupARN or TargetGroupName")
     );
 }
+
+#[tokio::test]
+async fn new_pods_behind_an_ip_binding_get_its_readiness_gate() {
+    let mut cluster = cluster();
+    let binding: webhook::crd::TargetGroupBinding = serde_json::from_value(json!({
+        "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
+        "metadata": {"name": "web-tgb", "namespace": "shop"},
+        "spec": {"targetGroupARN": TG_ARN, "targetType": "ip",
+                 "serviceRef": {"name": "web", "port": 80}}
+    }))
+    .unwrap();
+    cluster.target_group_bindings.push(Arc::new(binding));
+    cluster.service_selectors.insert(
+        ("shop".to_string(), "web".to_string()),
+        BTreeMap::from([("app".to_string(), "web".to_string())]),
+    );
+    let cluster = Arc::new(cluster);
+    let router = webhook::server::router(
+        Admission {
+            cluster: cluster.clone(),
+            target_groups: cluster,
+            config: Arc::new(WebhookConfig::default()),
+        },
+        Arc::new(WebhookMetrics::default()),
+    );
+    let pod = |labels: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"generateName": "web-", "labels": labels},
+               "spec": {"containers": [{"name": "app", "image": "nginx"}]}})
+    };
+    let request = |uid: &str, object: Value| {
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+               "request": {"uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                           "namespace": "shop", "operation": "CREATE", "object": object}})
+    };
+    let matching = pod(json!({"app": "web"}));
+    let response = review(
+        &router,
+        "/mutate-v1-pod",
+        &request("pod-1", matching.clone()),
+    )
+    .await;
+    let gated = patched(&matching, &response);
+    assert_eq!(
+        gated["spec"]["readinessGates"],
+        json!([{"conditionType": "target-health.elbv2.k8s.aws/web-tgb"}])
+    );
+    let other = pod(json!({"app": "db"}));
+    let response = review(&router, "/mutate-v1-pod", &request("pod-2", other)).await;
+    assert_eq!(response["allowed"], true);
+    assert!(response.get("patch").is_none(), "{response}");
+}
