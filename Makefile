@@ -40,8 +40,12 @@ crds:
 readme:
 	UPDATE_README=1 $(CARGO) test -q -p webhook --test readme_reference
 
-bench:
+# Figures, not assertions: admission over TLS, model build, AWS deploy against moto, controller.
+bench: venv
 	$(CARGO) bench -p webhook --bench admission
+	$(CARGO) bench -p aws-load-balancer-controller --bench model
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) bench -p aws-load-balancer-controller --bench deploy
+	$(CARGO) bench -p aws-load-balancer-controller --bench controller
 
 run: venv build
 	$(CARGO) run -q --bin aws-load-balancer-controller -- run
