@@ -1,0 +1,213 @@
+//! `plan`: manifests in, the desired stack of every IngressGroup they define out.
+//!
+//! The same decisions the controller makes, over files instead of watches: which Ingresses are
+//! ours (`webhook::class::classify`), which group each joins (IngressClassParams
+//! `group.name`, else the `group.name` annotation, else its own implicit group), which
+//! Ingresses are leaving a group (being deleted, or carrying the finalizer of a group they no
+//! longer resolve to), and then [`builder::build`] per group. No AWS: subnets, certificates and
+//! security groups come from the [`ClusterFacts`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use webhook::annotations::{Annotations, IngressAnnotations, PREFIX};
+use webhook::class::{ClassError, Classification, classify};
+use webhook::cluster::StaticCluster;
+use webhook::crd::IngressClassParams;
+
+use crate::manifests::Manifests;
+use crate::model::ClusterFacts;
+use crate::model::builder::{self, BuildError, GroupInputs, Member, ObjectMap};
+use crate::model::group::GroupId;
+use crate::model::stack::Stack;
+
+/// Why a plan could not be made.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    /// The class of an Ingress that already belongs to a group cannot be resolved.
+    #[error("Ingress {ingress}: Ingress has invalid IngressClass configuration: {error}")]
+    Class { ingress: String, error: ClassError },
+    /// A group's stack cannot be built.
+    #[error("IngressGroup {group}: {error}")]
+    Build { group: String, error: BuildError },
+}
+
+impl PlanError {
+    /// A stable category: the class error's or the build error's.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Class { error, .. } => error.category(),
+            Self::Build { error, .. } => error.category(),
+        }
+    }
+}
+
+fn namespaced<
+    T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+>(
+    object: &T,
+) -> (String, String) {
+    let meta = object.metadata();
+    (
+        meta.namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned()),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The explicit group an Ingress asks for by annotation: `Some(Ok(name))`, `Some(Err(_))` when
+/// the annotation is invalid, `None` when absent.
+fn annotated_group_name(ingress: &Ingress) -> Option<Result<String, ()>> {
+    let key = format!("{PREFIX}group.name");
+    let raw = ingress.metadata.annotations.as_ref()?.get(&key)?;
+    let only: Annotations = BTreeMap::from([(key, raw.clone())]);
+    Some(
+        IngressAnnotations::parse(&only)
+            .ok()
+            .and_then(|a| a.group_name)
+            .ok_or(()),
+    )
+}
+
+/// The groups named by an Ingress's finalizers.
+fn finalizer_groups(ingress: &Ingress) -> Vec<GroupId> {
+    let (namespace, name) = namespaced(ingress);
+    ingress
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .filter_map(|f| GroupId::from_finalizer(f, &namespace, &name))
+        .collect()
+}
+
+#[derive(Default)]
+struct GroupMembers<'a> {
+    active: Vec<(&'a Ingress, Option<Arc<IngressClassParams>>)>,
+    inactive: Vec<&'a Ingress>,
+}
+
+/// The stacks of every IngressGroup the manifests define (including groups that only have
+/// leaving members: their stacks are empty), by group ID.
+pub fn plan(manifests: &Manifests, facts: &ClusterFacts) -> Result<Vec<Stack>, PlanError> {
+    let cluster = static_cluster(manifests);
+    let mut groups: BTreeMap<GroupId, GroupMembers<'_>> = BTreeMap::new();
+    for ingress in &manifests.ingresses {
+        let (namespace, name) = namespaced(ingress);
+        let finalized = finalizer_groups(ingress);
+        let current = if ingress.metadata.deletion_timestamp.is_some() {
+            None
+        } else {
+            match classify(ingress, &cluster, &facts.ingress_class, true) {
+                Ok(Classification::NotOurs) => None,
+                Ok(Classification::Ours(config)) => {
+                    let params = config.params;
+                    let from_params = params
+                        .as_ref()
+                        .and_then(|p| p.spec.group.as_ref())
+                        .map(|g| GroupId::explicit(g.name.clone()).map_err(drop));
+                    let group = match from_params.or_else(|| {
+                        annotated_group_name(ingress)
+                            .map(|r| r.and_then(|n| GroupId::explicit(n).map_err(drop)))
+                    }) {
+                        Some(Ok(group)) => Some(group),
+                        // An invalid group name makes the Ingress leave its group.
+                        Some(Err(())) => None,
+                        None => Some(GroupId::implicit(namespace.clone(), name.clone())),
+                    };
+                    group.map(|g| (g, params))
+                }
+                // Upstream tolerates a broken class on an Ingress that joined no group yet.
+                Err(_) if finalized.is_empty() => None,
+                Err(error) => {
+                    return Err(PlanError::Class {
+                        ingress: format!("{namespace}/{name}"),
+                        error,
+                    });
+                }
+            }
+        };
+        if let Some((group, params)) = &current {
+            groups
+                .entry(group.clone())
+                .or_default()
+                .active
+                .push((ingress, params.clone()));
+        }
+        for group in finalized {
+            if current.as_ref().is_some_and(|(g, _)| *g == group) {
+                continue;
+            }
+            groups.entry(group).or_default().inactive.push(ingress);
+        }
+    }
+
+    let services: ObjectMap<Service> = manifests
+        .services
+        .iter()
+        .map(|s| (namespaced(s), s.clone()))
+        .collect();
+    let secrets: ObjectMap<Secret> = ObjectMap::new();
+    let mut stacks = Vec::with_capacity(groups.len());
+    for (group, members) in &groups {
+        let inputs = GroupInputs {
+            group: group.clone(),
+            members: members
+                .active
+                .iter()
+                .map(|(ingress, params)| Member {
+                    ingress,
+                    params: params.as_ref().map(|p| &p.spec),
+                })
+                .collect(),
+            inactive_members: members.inactive.clone(),
+            services: &services,
+            secrets: &secrets,
+            facts,
+            existing_lb: None,
+        };
+        let stack = builder::build(&inputs).map_err(|error| PlanError::Build {
+            group: group.to_string(),
+            error,
+        })?;
+        stacks.push(stack);
+    }
+    Ok(stacks)
+}
+
+/// The cluster objects class resolution consults, with every namespace an Ingress uses
+/// (namespaces without a manifest have no labels).
+fn static_cluster(manifests: &Manifests) -> StaticCluster {
+    let mut namespaces: BTreeMap<String, BTreeMap<String, String>> = manifests
+        .namespaces
+        .iter()
+        .filter_map(|ns| {
+            Some((
+                ns.metadata.name.clone()?,
+                ns.metadata.labels.clone().unwrap_or_default(),
+            ))
+        })
+        .collect();
+    for ingress in &manifests.ingresses {
+        namespaces.entry(namespaced(ingress).0).or_default();
+    }
+    StaticCluster {
+        ingress_classes: manifests
+            .ingress_classes
+            .iter()
+            .cloned()
+            .map(Arc::new)
+            .collect(),
+        ingress_class_params: manifests
+            .ingress_class_params
+            .iter()
+            .cloned()
+            .map(Arc::new)
+            .collect(),
+        namespaces,
+        ..StaticCluster::default()
+    }
+}
