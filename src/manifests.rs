@@ -10,6 +10,10 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use webhook::cluster::StaticCluster;
 use webhook::crd::{IngressClassParams, TargetGroupBinding};
 
 /// The objects found in a set of manifests, in file order.
@@ -114,6 +118,72 @@ impl Manifests {
             _ => self.skipped.push(kind),
         }
         Ok(())
+    }
+}
+
+impl Manifests {
+    /// The cluster as the manifests describe it. Namespaces that no manifest defines still carry
+    /// the `kubernetes.io/metadata.name` label the API server puts on every namespace.
+    pub fn static_cluster(&self) -> StaticCluster {
+        let manifests = self;
+        let mut namespaces: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut note = |name: &str, labels: Option<&BTreeMap<String, String>>| {
+            let entry = namespaces.entry(name.to_string()).or_default();
+            entry.insert("kubernetes.io/metadata.name".to_string(), name.to_string());
+            entry.extend(
+                labels
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        };
+        for ns in &manifests.namespaces {
+            if let Some(name) = ns.metadata.name.as_deref() {
+                note(name, ns.metadata.labels.as_ref());
+            }
+        }
+        for ingress in &manifests.ingresses {
+            note(
+                ingress.metadata.namespace.as_deref().unwrap_or("default"),
+                None,
+            );
+        }
+        StaticCluster {
+            ingress_classes: manifests
+                .ingress_classes
+                .iter()
+                .cloned()
+                .map(Arc::new)
+                .collect(),
+            ingress_class_params: manifests
+                .ingress_class_params
+                .iter()
+                .cloned()
+                .map(Arc::new)
+                .collect(),
+            namespaces,
+            target_group_bindings: manifests
+                .target_group_bindings
+                .iter()
+                .cloned()
+                .map(Arc::new)
+                .collect(),
+            target_groups: Vec::new(),
+            service_selectors: manifests
+                .services
+                .iter()
+                .filter_map(|svc| {
+                    let key = (
+                        svc.metadata
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| "default".to_string()),
+                        svc.metadata.name.clone()?,
+                    );
+                    Some((key, svc.spec.as_ref()?.selector.clone().unwrap_or_default()))
+                })
+                .collect(),
+        }
     }
 }
 

@@ -14,7 +14,6 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use webhook::annotations::{Annotations, IngressAnnotations, PREFIX};
 use webhook::class::{ClassError, Classification, classify};
-use webhook::cluster::StaticCluster;
 use webhook::crd::IngressClassParams;
 
 use crate::manifests::Manifests;
@@ -93,7 +92,7 @@ struct GroupMembers<'a> {
 /// The stacks of every IngressGroup the manifests define (including groups that only have
 /// leaving members: their stacks are empty), by group ID.
 pub fn plan(manifests: &Manifests, facts: &ClusterFacts) -> Result<Vec<Stack>, PlanError> {
-    let cluster = static_cluster(manifests);
+    let cluster = manifests.static_cluster();
     let mut groups: BTreeMap<GroupId, GroupMembers<'_>> = BTreeMap::new();
     for ingress in &manifests.ingresses {
         let (namespace, name) = namespaced(ingress);
@@ -176,38 +175,4 @@ pub fn plan(manifests: &Manifests, facts: &ClusterFacts) -> Result<Vec<Stack>, P
         stacks.push(stack);
     }
     Ok(stacks)
-}
-
-/// The cluster objects class resolution consults, with every namespace an Ingress uses
-/// (namespaces without a manifest have no labels).
-fn static_cluster(manifests: &Manifests) -> StaticCluster {
-    let mut namespaces: BTreeMap<String, BTreeMap<String, String>> = manifests
-        .namespaces
-        .iter()
-        .filter_map(|ns| {
-            Some((
-                ns.metadata.name.clone()?,
-                ns.metadata.labels.clone().unwrap_or_default(),
-            ))
-        })
-        .collect();
-    for ingress in &manifests.ingresses {
-        namespaces.entry(namespaced(ingress).0).or_default();
-    }
-    StaticCluster {
-        ingress_classes: manifests
-            .ingress_classes
-            .iter()
-            .cloned()
-            .map(Arc::new)
-            .collect(),
-        ingress_class_params: manifests
-            .ingress_class_params
-            .iter()
-            .cloned()
-            .map(Arc::new)
-            .collect(),
-        namespaces,
-        ..StaticCluster::default()
-    }
 }
