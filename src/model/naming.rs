@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
 use crate::model::group::GroupId;
-use crate::model::stack::{Protocol, ProtocolVersion, Scheme, TargetType, int_or_string};
+use crate::model::stack::{Protocol, ProtocolVersion, Scheme, TargetType};
 
 /// The longest name ELBv2 accepts for a load balancer or target group.
 pub const MAX_ELBV2_NAME_LENGTH: usize = 32;
@@ -20,12 +20,16 @@ fn hex_sha256<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
     for part in parts {
         hasher.update(part);
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = hasher.finalize();
-    let mut hex = String::with_capacity(digest.len() * 2);
-    for byte in digest {
-        hex.push(char::from(HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    hex(&hasher.finalize())
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     hex
 }
@@ -117,32 +121,46 @@ pub struct TargetGroupNameInput<'a> {
 /// hashing cluster, group ID, Ingress namespace and name, Service UID, backend port, target
 /// port, target type, protocol, protocol version and (when set) the target control port.
 pub fn target_group_name(input: &TargetGroupNameInput<'_>) -> String {
-    let group_id = input.group.to_string();
-    let service_port = int_or_string(input.service_port);
-    let target_port = input.target_port.to_string();
-    let control_port = input.target_control_port.map(|p| p.to_string());
-    let mut parts: Vec<&[u8]> = vec![
-        input.cluster_name.as_bytes(),
-        group_id.as_bytes(),
-        input.ingress_namespace.as_bytes(),
-        input.ingress_name.as_bytes(),
-        input.service_uid.as_bytes(),
-        service_port.as_bytes(),
-        target_port.as_bytes(),
-        input.target_type.as_str().as_bytes(),
-        input.protocol.as_str().as_bytes(),
-        input.protocol_version.as_str().as_bytes(),
-    ];
-    if let Some(port) = &control_port {
-        parts.push(port.as_bytes());
+    // Built without intermediate strings: this runs once per target group of every build.
+    let mut hasher = Sha256::new();
+    hasher.update(input.cluster_name);
+    match input.group {
+        GroupId::Explicit { name } => hasher.update(name),
+        GroupId::Implicit { namespace, name } => {
+            hasher.update(namespace);
+            hasher.update("/");
+            hasher.update(name);
+        }
     }
-    let hash = hex_sha256(parts);
-    format!(
-        "k8s-{}-{}-{}",
-        cut(&sanitize(input.service_namespace), 8),
-        cut(&sanitize(input.service_name), 8),
-        cut(&hash, 10)
-    )
+    hasher.update(input.ingress_namespace);
+    hasher.update(input.ingress_name);
+    hasher.update(input.service_uid);
+    match input.service_port {
+        IntOrString::Int(port) => hasher.update(port.to_string()),
+        IntOrString::String(name) => hasher.update(name),
+    }
+    hasher.update(input.target_port.to_string());
+    hasher.update(input.target_type.as_str());
+    hasher.update(input.protocol.as_str());
+    hasher.update(input.protocol_version.as_str());
+    if let Some(port) = input.target_control_port {
+        hasher.update(port.to_string());
+    }
+    let hash = hex(&hasher.finalize());
+    let mut name = String::with_capacity(MAX_ELBV2_NAME_LENGTH);
+    name.push_str("k8s-");
+    push_sanitized(&mut name, input.service_namespace, 8);
+    name.push('-');
+    push_sanitized(&mut name, input.service_name, 8);
+    name.push('-');
+    name.push_str(cut(&hash, 10));
+    name
+}
+
+/// Appends the first `max` ASCII letters and digits of `s` (what `cut(&sanitize(s), max)`
+/// gives, without the intermediate string).
+fn push_sanitized(out: &mut String, s: &str, max: usize) {
+    out.extend(s.chars().filter(char::is_ascii_alphanumeric).take(max));
 }
 
 #[cfg(test)]

@@ -77,8 +77,6 @@ impl fmt::Display for ResourceType {
 
 /// Resource IDs as upstream assigns them; they become the `ingress.k8s.aws/resource` tag.
 pub mod resource_id {
-    use std::fmt::Write;
-
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     /// The group's load balancer (also the ID of its WAF/Shield associations).
@@ -104,9 +102,21 @@ pub mod resource_id {
         service_name: &str,
         service_port: &IntOrString,
     ) -> String {
-        let mut id = format!("{ingress_namespace}/{ingress_name}-{service_name}:");
-        // Writing into a String cannot fail.
-        let _ = write!(id, "{}", super::int_or_string(service_port));
+        let port = super::int_or_string(service_port);
+        let mut id = String::with_capacity(
+            ingress_namespace.len() + ingress_name.len() + service_name.len() + port.len() + 3,
+        );
+        for part in [
+            ingress_namespace,
+            "/",
+            ingress_name,
+            "-",
+            service_name,
+            ":",
+            &port,
+        ] {
+            id.push_str(part);
+        }
         id
     }
 }

@@ -14,7 +14,7 @@ use super::errors::{BuildError, Origin, go_list};
 use super::{MemberCtx, Task};
 use crate::model::stack::{
     Action, Attribute, Certificate, FixedResponseConfig, ListenerSpec, MutualAuthentication,
-    Protocol, RedirectConfig, Ref, resource_id,
+    Protocol, Ref, resource_id,
 };
 
 const HTTP_PORT: u16 = 80;
@@ -416,59 +416,6 @@ impl Task<'_> {
         })
     }
 
-    /// The group's SSL-redirect port, checked against its listeners.
-    pub(crate) fn ssl_redirect_port(
-        &self,
-        ports: &BTreeMap<u16, PortConfig>,
-    ) -> Result<Option<u16>, BuildError> {
-        let mut chosen: BTreeMap<i64, Origin> = BTreeMap::new();
-        for member in &self.members {
-            let (value, origin) = match member
-                .params
-                .as_ref()
-                .and_then(|p| p.ssl_redirect_port.as_ref())
-            {
-                Some(raw) => match raw.trim().parse::<i32>() {
-                    Ok(port) => (i64::from(port), member.class_params("sslRedirectPort")),
-                    // Upstream's quirk: a non-integer value silently disables the redirect.
-                    Err(_) => return Ok(None),
-                },
-                None => match member.parsed.ssl_redirect {
-                    Some(port) => (i64::from(port), member.annotation("ssl-redirect")),
-                    None => continue,
-                },
-            };
-            chosen.entry(value).or_insert(origin);
-            if chosen.len() > 1 {
-                let values: Vec<String> = chosen.keys().map(ToString::to_string).collect();
-                let origin = chosen
-                    .values()
-                    .last()
-                    .cloned()
-                    .unwrap_or_else(|| member.annotation("ssl-redirect"));
-                return Err(BuildError::conflict(
-                    origin,
-                    format!("conflicting sslRedirect port: {}", go_list(&values)),
-                ));
-            }
-        }
-        let Some((&port, origin)) = chosen.iter().next() else {
-            return Ok(None);
-        };
-        let config = u16::try_from(port).ok().and_then(|p| ports.get(&p));
-        match config {
-            None => Err(BuildError::invalid(
-                origin.clone(),
-                format!("listener does not exist for SSLRedirect port: {port}"),
-            )),
-            Some(c) if c.protocol != Protocol::Https => Err(BuildError::invalid(
-                origin.clone(),
-                format!("listener protocol non-SSL for SSLRedirect port: {port}"),
-            )),
-            Some(_) => Ok(u16::try_from(port).ok()),
-        }
-    }
-
     pub(crate) fn build_listener(
         &mut self,
         port: u16,
@@ -520,7 +467,7 @@ impl Task<'_> {
         ssl_redirect: Option<u16>,
     ) -> Result<Vec<Action>, BuildError> {
         if let (Some(https_port), Protocol::Http) = (ssl_redirect, config.protocol) {
-            return Ok(vec![ssl_redirect_action(https_port)]);
+            return Ok(vec![super::ssl_redirect::redirect_action(https_port)]);
         }
         let with_default: Vec<usize> = config
             .members
@@ -623,17 +570,4 @@ impl Task<'_> {
             .map(|(key, value)| Attribute { key, value })
             .collect())
     }
-}
-
-/// Redirect to HTTPS on `port`, status 301: the default action of HTTP listeners with SSL
-/// redirect.
-fn ssl_redirect_action(port: u16) -> Action {
-    Action::redirect(RedirectConfig {
-        host: None,
-        path: None,
-        port: Some(port.to_string()),
-        protocol: Some("HTTPS".to_owned()),
-        query: None,
-        status_code: "HTTP_301".to_owned(),
-    })
 }

@@ -23,6 +23,7 @@ mod load_balancer;
 mod params;
 mod rules;
 mod security_groups;
+mod ssl_redirect;
 mod target_groups;
 #[cfg(test)]
 mod tests;
@@ -259,7 +260,8 @@ pub(crate) struct Task<'a> {
     pub backend_source: Option<StringToken>,
     /// Backend annotations by member index and Service name (`None`: the Ingress's alone).
     pub backend_annotations: HashMap<(usize, Option<String>), Rc<BackendAnnotations>>,
-    /// User tags of the group-wide resources, `--default-tags` applied.
+    /// Tags template of the group-wide resources: user tags, `--default-tags` applied, and the
+    /// cluster and stack tags.
     pub group_tags: Tags,
     /// Backend user tags by member index and Service name (`None`: the member's own).
     pub backend_tags: HashMap<(usize, Option<String>), Rc<Tags>>,
@@ -267,14 +269,18 @@ pub(crate) struct Task<'a> {
     pub target_group_ids: HashSet<String>,
     /// Target groups and bindings, added to the stack in ID order at the end (inserting large
     /// values into a map out of order costs more than the rest of the build).
-    pub pending_target_groups: Vec<(String, TargetGroupSpec, TargetGroupBindingResourceSpec)>,
-    /// Listener rules by port, added to the stack in ID order at the end.
-    pub pending_rules: Vec<(u16, ListenerRuleSpec)>,
+    pub pending_target_groups: Vec<(
+        String,
+        Box<(TargetGroupSpec, TargetGroupBindingResourceSpec)>,
+    )>,
+    /// Listener rules by resource ID (`<port>:<priority>`), added to the stack in ID order at
+    /// the end.
+    pub pending_rules: Vec<(String, Box<ListenerRuleSpec>)>,
 }
 
 impl<'a> Task<'a> {
     fn run(&mut self) -> Result<(), BuildError> {
-        self.group_tags = self.group_user_tags()?;
+        self.group_tags = self.with_stack_tags(&self.group_user_tags()?);
         let ports = self.listen_port_configs()?;
         self.build_load_balancer(&ports)?;
         let ssl_redirect = self.ssl_redirect_port(&ports)?;
@@ -289,23 +295,21 @@ impl<'a> Task<'a> {
     fn flush_pending(&mut self) -> Result<(), BuildError> {
         let mut target_groups = std::mem::take(&mut self.pending_target_groups);
         target_groups.sort_by(|a, b| a.0.cmp(&b.0));
-        for (id, spec, binding) in target_groups {
+        for (id, resources) in target_groups {
+            let (spec, binding) = *resources;
             self.stack.add_target_group(id.clone(), spec)?;
             self.stack.add_target_group_binding(id, binding)?;
         }
-        let mut rules: Vec<(String, u16, ListenerRuleSpec)> = std::mem::take(&mut self.pending_rules)
-            .into_iter()
-            .map(|(port, spec)| {
-                (
-                    crate::model::stack::resource_id::listener_rule(port, spec.priority),
-                    port,
-                    spec,
-                )
-            })
-            .collect();
+        let mut rules = std::mem::take(&mut self.pending_rules);
         rules.sort_by(|a, b| a.0.cmp(&b.0));
-        for (_, port, spec) in rules {
-            self.stack.add_listener_rule(port, spec)?;
+        let stored = &mut self.stack.resources.listener_rules;
+        for (id, spec) in rules {
+            if stored.contains_key(&id) {
+                return Err(BuildError::Internal {
+                    message: format!("duplicate listener rule {id}"),
+                });
+            }
+            stored.insert(id, crate::model::stack::Resource { spec: *spec });
         }
         Ok(())
     }
@@ -330,15 +334,21 @@ impl<'a> Task<'a> {
         ))
     }
 
-    /// User tags plus the tracking tags of `resource_id`.
-    fn resource_tags(&self, user_tags: &Tags, resource_id: &str) -> Tags {
-        // Same result as `tags::with_tracking_tags` (tracking tags win), with one map.
+    /// User tags plus the cluster and stack tracking tags: the template of a resource's tags.
+    fn with_stack_tags(&self, user_tags: &Tags) -> Tags {
         let mut tags = user_tags.clone();
         tags.insert(
             tags::TAG_CLUSTER.to_owned(),
             self.facts.cluster_name.clone(),
         );
         tags.insert(tags::TAG_INGRESS_STACK.to_owned(), self.stack.id.clone());
+        tags
+    }
+
+    /// A resource's tags: a [`Task::with_stack_tags`] template plus its resource ID. The same
+    /// result as `tags::with_tracking_tags` (tracking tags win over user tags).
+    fn resource_tags(&self, template: &Tags, resource_id: &str) -> Tags {
+        let mut tags = template.clone();
         tags.insert(
             tags::TAG_INGRESS_RESOURCE.to_owned(),
             resource_id.to_owned(),
@@ -346,9 +356,10 @@ impl<'a> Task<'a> {
         tags
     }
 
-    /// User tags of the resources of one member's backend (target groups): its
+    /// Tags template of one member's backend resources (target groups): its
     /// IngressClassParams over the Service's annotation over its own, `--default-tags`
-    /// applied. Computed once per member and Service with its own tags.
+    /// applied, plus the cluster and stack tags. Computed once per member and Service with its
+    /// own tags.
     fn backend_user_tags(
         &mut self,
         member: usize,
@@ -373,11 +384,11 @@ impl<'a> Task<'a> {
             &service_tags,
             &self.facts.external_managed_tags,
         )?;
-        let tags = Rc::new(tags::with_default_tags(
+        let tags = Rc::new(self.with_stack_tags(&tags::with_default_tags(
             &user,
             &self.facts.default_tags,
             self.facts.features.enable_default_tags_low_priority,
-        ));
+        )));
         self.backend_tags.insert(cache_key, Rc::clone(&tags));
         Ok(tags)
     }

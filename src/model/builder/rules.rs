@@ -27,6 +27,7 @@ pub(crate) struct Rule {
     pub conditions: Vec<RuleCondition>,
     pub actions: Vec<Action>,
     pub transforms: Vec<Transform>,
+    /// The tags template of the member's rules, when rules are tagged.
     pub tags: Option<std::rc::Rc<Tags>>,
 }
 
@@ -259,10 +260,12 @@ impl<'a> Task<'a> {
             let rule_tags = if self.facts.features.listener_rules_tagging {
                 let user =
                     tags::member_tags(&member.tag_sources(), &self.facts.external_managed_tags)?;
-                Some(std::rc::Rc::new(tags::with_default_tags(
-                    &user,
-                    &self.facts.default_tags,
-                    self.facts.features.enable_default_tags_low_priority,
+                Some(std::rc::Rc::new(self.with_stack_tags(
+                    &tags::with_default_tags(
+                        &user,
+                        &self.facts.default_tags,
+                        self.facts.features.enable_default_tags_low_priority,
+                    ),
                 )))
             } else {
                 None
@@ -302,20 +305,21 @@ impl<'a> Task<'a> {
             let priority = u32::try_from(position + 1).map_err(|_| BuildError::Internal {
                 message: "too many rules".to_owned(),
             })?;
+            let id = resource_id::listener_rule(port, priority);
             let tags = match &rule.tags {
-                Some(user) => self.resource_tags(user, &resource_id::listener_rule(port, priority)),
+                Some(template) => self.resource_tags(template, &id),
                 None => Tags::new(),
             };
             self.pending_rules.push((
-                port,
-                ListenerRuleSpec {
+                id,
+                Box::new(ListenerRuleSpec {
                     listener_arn: Ref::listener_arn(port).into(),
                     priority,
                     actions: rule.actions,
                     conditions: rule.conditions,
                     transforms: rule.transforms,
                     tags,
-                },
+                }),
             ));
         }
         Ok(())

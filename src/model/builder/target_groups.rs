@@ -19,14 +19,23 @@ use super::load_balancer::is_dualstack;
 use crate::model::naming::{self, TargetGroupNameInput};
 use crate::model::stack::{
     Attribute, HealthCheckConfig, HealthCheckMatcher, NetworkingIngressRule, NetworkingPeer,
-    NetworkingPort, Protocol, ProtocolVersion, Ref, SecurityGroupPeer,
-    ServiceReference, TargetGroupBindingMetadata, TargetGroupBindingNetworking,
-    TargetGroupBindingResourceSpec, TargetGroupBindingSpec, TargetGroupBindingTemplate,
-    TargetGroupIpAddressType, TargetGroupSpec, TargetType, int_or_string, resource_id,
+    NetworkingPort, Protocol, ProtocolVersion, Ref, SecurityGroupPeer, ServiceReference,
+    TargetGroupBindingMetadata, TargetGroupBindingNetworking, TargetGroupBindingResourceSpec,
+    TargetGroupBindingSpec, TargetGroupBindingTemplate, TargetGroupIpAddressType, TargetGroupSpec,
+    TargetType, int_or_string, resource_id,
 };
 use crate::model::tags;
 
 const TRAFFIC_PORT: &str = "traffic-port";
+
+/// `namespace/name`, written only when an error needs it.
+pub(crate) struct NsName<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for NsName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
+    }
+}
 const HEALTH_CHECK_PATH_HTTP: &str = "/";
 const HEALTH_CHECK_PATH_GRPC: &str = "/AWS.ALB/healthcheck";
 const SUCCESS_CODES_HTTP: &str = "200";
@@ -90,21 +99,21 @@ impl<'a> Task<'a> {
             let m = self.member(member_index)?;
             (m.namespace, m.name)
         };
-        let key = format!("{namespace}/{ingress_name}");
+        let key = NsName(namespace, ingress_name);
         let id = resource_id::target_group(namespace, ingress_name, service_name, port);
         if self.target_group_ids.contains(&id) {
             return Ok(Ref::target_group_arn(id));
         }
-        let service_key = format!("{namespace}/{service_name}");
+        let service_key = NsName(namespace, service_name);
         let service = self.service(namespace, service_name).ok_or_else(|| {
             BuildError::service(
-                &key,
+                &key.to_string(),
                 format!("services \"{service_name}\" not found in namespace {namespace}"),
             )
         })?;
         let service_port = lookup_service_port(service, port).ok_or_else(|| {
             BuildError::service(
-                &key,
+                &key.to_string(),
                 format!(
                     "unable to find port {} on service {service_key}",
                     int_or_string(port)
@@ -144,7 +153,7 @@ impl<'a> Task<'a> {
         let ip_address_type = if ipv6 {
             if !is_dualstack(self.ip_address_type) {
                 return Err(BuildError::service(
-                    &key,
+                    &key.to_string(),
                     format!(
                         "Service {service_key}: unsupported IPv6 configuration, lb not dual-stack"
                     ),
@@ -157,7 +166,7 @@ impl<'a> Task<'a> {
         let target_group_port = match target_type {
             TargetType::Instance => node_port(service_port).ok_or_else(|| {
                 BuildError::service(
-                    &key,
+                    &key.to_string(),
                     format!(
                         "Service {service_key}: TargetGroup port is empty. When using Instance targets, your service be must of type 'NodePort' or 'LoadBalancer'"
                     ),
@@ -200,9 +209,9 @@ impl<'a> Task<'a> {
         let name = naming::target_group_name(&TargetGroupNameInput {
             cluster_name: &self.facts.cluster_name,
             group: self.group,
-            ingress_namespace: &namespace,
-            ingress_name: &ingress_name,
-            service_namespace: &namespace,
+            ingress_namespace: namespace,
+            ingress_name,
+            service_namespace: namespace,
             service_name,
             service_uid: service.metadata.uid.as_deref().unwrap_or_default(),
             service_port: port,
@@ -271,7 +280,8 @@ impl<'a> Task<'a> {
             },
         };
         self.target_group_ids.insert(id.clone());
-        self.pending_target_groups.push((id.clone(), spec, binding));
+        self.pending_target_groups
+            .push((id.clone(), Box::new((spec, binding))));
         Ok(Ref::target_group_arn(id))
     }
 
@@ -312,9 +322,9 @@ impl<'a> Task<'a> {
 
 /// The health check of a target group, from the backend annotations and upstream's defaults.
 fn health_check_config(
-    ingress: &str,
+    ingress: &NsName<'_>,
     service: &Service,
-    service_key: &str,
+    service_key: &NsName<'_>,
     annotations: &BackendAnnotations,
     target_type: TargetType,
     protocol: Protocol,
@@ -327,7 +337,7 @@ fn health_check_config(
             let named = IntOrString::String(name.clone());
             let service_port = lookup_service_port(service, &named).ok_or_else(|| {
                 BuildError::service(
-                    ingress,
+                    &ingress.to_string(),
                     format!(
                         "failed to resolve healthCheckPort: unable to find port {name} on service {service_key}"
                     ),
@@ -340,7 +350,7 @@ fn health_check_config(
                 (TargetType::Ip, IntOrString::Int(n)) => IntOrString::Int(n),
                 (TargetType::Ip, IntOrString::String(_)) => {
                     return Err(BuildError::service(
-                        ingress,
+                        &ingress.to_string(),
                         format!(
                             "Service {service_key}: cannot use named healthCheckPort for IP TargetType when service's targetPort is a named port"
                         ),
