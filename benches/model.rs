@@ -13,6 +13,10 @@ use aws_load_balancer_controller::model::subnets::Subnet;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 
+// The allocator the controller binary runs with (src/main.rs), so the figure is the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const INGRESSES: usize = 100;
 const RULES: usize = 10;
 const WARMUP: usize = 5;
