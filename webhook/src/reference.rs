@@ -38,17 +38,87 @@ pub fn annotations_markdown() -> String {
     out
 }
 
-/// Replace the generated section of a README text; `None` when the markers are missing.
+/// Marks the start of the generated IngressClassParams section in README.md.
+pub const PARAMS_BEGIN_MARKER: &str =
+    "<!-- BEGIN generated IngressClassParams reference: `make readme` -->";
+/// Marks its end.
+pub const PARAMS_END_MARKER: &str = "<!-- END generated IngressClassParams reference -->";
+
+/// Markdown table of the IngressClassParams `spec` fields, from the CRD's own schema (the
+/// descriptions are the Rust doc comments of the type).
+pub fn params_markdown() -> String {
+    let mut out = String::from("| `spec` field | Type | Meaning |\n|---|---|---|\n");
+    let schema = crate::crd::crds()
+        .into_iter()
+        .find(|crd| crd.spec.names.kind == "IngressClassParams")
+        .and_then(|crd| crd.spec.versions.into_iter().next())
+        .and_then(|v| v.schema)
+        .and_then(|s| s.open_api_v3_schema)
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or_default();
+    let fields = schema
+        .pointer("/properties/spec/properties")
+        .and_then(|p| p.as_object())
+        .cloned()
+        .unwrap_or_default();
+    for (name, field) in fields {
+        let kind = match field.get("type").and_then(|t| t.as_str()) {
+            Some("array") => format!(
+                "list of {}",
+                field
+                    .pointer("/items/type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("object")
+            ),
+            Some(other) => other.to_string(),
+            None => "object".to_string(),
+        };
+        let enums = field
+            .get("enum")
+            .and_then(|e| e.as_array())
+            .map(|values| {
+                let names: Vec<String> = values
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|v| format!("`{v}`"))
+                    .collect();
+                format!(" ({})", names.join(", "))
+            })
+            .unwrap_or_default();
+        let description = field
+            .get("description")
+            .and_then(|d| d.as_str())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| `{name}` | {kind}{enums} | {} |",
+            escape(description)
+        );
+    }
+    out
+}
+
+/// Replace the generated sections of a README text; `None` when a marker pair is missing.
 pub fn splice(readme: &str) -> Option<String> {
-    let start = readme.find(BEGIN_MARKER)? + BEGIN_MARKER.len();
-    let end = readme.find(END_MARKER)?;
+    let readme = splice_one(readme, BEGIN_MARKER, END_MARKER, &annotations_markdown())?;
+    splice_one(
+        &readme,
+        PARAMS_BEGIN_MARKER,
+        PARAMS_END_MARKER,
+        &params_markdown(),
+    )
+}
+
+fn splice_one(readme: &str, begin: &str, end_marker: &str, content: &str) -> Option<String> {
+    let start = readme.find(begin)? + begin.len();
+    let end = readme.find(end_marker)?;
     if end < start {
         return None;
     }
     Some(format!(
         "{}\n\n{}\n{}",
         &readme[..start],
-        annotations_markdown(),
+        content,
         &readme[end..]
     ))
 }
@@ -94,14 +164,34 @@ mod tests {
     }
 
     #[test]
+    fn every_params_field_has_a_row() {
+        let table = params_markdown();
+        for field in [
+            "scheme",
+            "subnets",
+            "inboundCIDRs",
+            "prefixListsIDs",
+            "PrefixListsIDs",
+        ] {
+            assert!(
+                table.contains(&format!("| `{field}` |")),
+                "{field} missing:\n{table}"
+            );
+        }
+        assert!(table.contains("`internal`, `internet-facing`"), "{table}");
+    }
+
+    #[test]
     fn splice_needs_both_markers_in_order() {
         assert!(splice("no markers").is_none());
         let reversed = format!("{END_MARKER}\n{BEGIN_MARKER}");
         assert!(splice(&reversed).is_none());
-        let text = format!("head\n{BEGIN_MARKER}\nold\n{END_MARKER}\ntail\n");
+        let text = format!(
+            "head\n{BEGIN_MARKER}\nold\n{END_MARKER}\nmid\n{PARAMS_BEGIN_MARKER}\nold\n{PARAMS_END_MARKER}\ntail\n"
+        );
         let spliced = splice(&text).unwrap();
         assert!(spliced.starts_with("head\n"));
-        assert!(spliced.ends_with(&format!("{END_MARKER}\ntail\n")));
+        assert!(spliced.ends_with(&format!("{PARAMS_END_MARKER}\ntail\n")));
         assert!(!spliced.contains("\nold\n"));
         assert_eq!(splice(&spliced).unwrap(), spliced, "splicing is idempotent");
     }
