@@ -11,6 +11,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use aws_load_balancer_controller::facts::overlay;
 use aws_load_balancer_controller::manifests::Manifests;
 use aws_load_balancer_controller::model::ClusterFacts;
 use aws_load_balancer_controller::model::plan::plan;
@@ -23,30 +24,23 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// Merges `patch` into `base`: objects key by key, anything else replaced.
-fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(base), Value::Object(patch)) => {
-            for (key, value) in patch {
-                merge(base.entry(key).or_insert(Value::Null), value);
-            }
-        }
-        (base, patch) => *base = patch,
-    }
-}
-
 fn read_yaml(path: &Path) -> Value {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The shared facts with the case's overrides merged over them, the way `plan` merges
+/// `ClusterFacts` documents (objects key by key, anything else replaced).
 fn case_facts(case: &Path) -> ClusterFacts {
-    let mut facts = read_yaml(&golden_dir().join("facts.yaml"));
+    let shared: ClusterFacts = serde_json::from_value(read_yaml(&golden_dir().join("facts.yaml")))
+        .unwrap_or_else(|e| panic!("tests/golden/facts.yaml: {e}"));
     let overrides = case.join("facts.yaml");
-    if overrides.exists() {
-        merge(&mut facts, read_yaml(&overrides));
-    }
-    serde_json::from_value(facts).unwrap_or_else(|e| panic!("{}: facts: {e}", case.display()))
+    let overlays: Vec<Value> = if overrides.exists() {
+        vec![read_yaml(&overrides)]
+    } else {
+        Vec::new()
+    };
+    overlay(&shared, &overlays).unwrap_or_else(|e| panic!("{}: facts: {e}", case.display()))
 }
 
 fn case_dirs() -> Vec<PathBuf> {
