@@ -121,6 +121,14 @@ async fn full_stack_create_then_unchanged_resync() {
     );
     assert_eq!(resync.dns_name.as_deref(), Some(dns.as_str()));
     assert_eq!(resync.target_group_arns, report.target_group_arns);
+    // An unchanged security group is still reported (bindings' networking rules need its ID).
+    assert_eq!(
+        resync
+            .security_group_ids
+            .get(aws_load_balancer_controller::model::stack::resource_id::MANAGED_SECURITY_GROUP),
+        Some(&inv.security_groups["full-sg"].0)
+    );
+    assert_eq!(resync.security_group_ids, report.security_group_ids);
 
     let mut registry = prometheus_client::registry::Registry::default();
     account.clients.calls().register(&mut registry);

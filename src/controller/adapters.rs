@@ -10,11 +10,11 @@ use crate::controller::backends::{
     TargetRegistrar,
 };
 use crate::controller::targets::{Target, TargetHealth, TargetState};
+use crate::deploy::Deployer;
 use crate::deploy::error::AwsFailure;
-use crate::deploy::{Deployer, ResourceChange};
 use crate::model::ClusterFacts;
 use crate::model::builder::{self, GroupInputs, Member};
-use crate::model::stack::{ResourceType, Stack};
+use crate::model::stack::Stack;
 use crate::model::subnets::{RouteTable, Subnet, SubnetLocale};
 
 /// The pure model builder over facts that can be refreshed.
@@ -67,17 +67,6 @@ impl StackBuilder for ModelBuilder {
     }
 }
 
-/// Security group IDs the deploy reported (created or modified ones).
-fn security_groups(changes: &[&[ResourceChange]]) -> impl Iterator<Item = (String, String)> {
-    changes
-        .iter()
-        .flat_map(|c| c.iter())
-        .filter(|c| c.resource.resource_type == ResourceType::SecurityGroup)
-        .map(|c| (c.resource.id.clone(), c.aws_id.clone()))
-        .collect::<Vec<_>>()
-        .into_iter()
-}
-
 impl StackDeployer for Deployer {
     fn deploy<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<DeployReport, BackendError>> {
         Box::pin(async move {
@@ -87,7 +76,7 @@ impl StackDeployer for Deployer {
             Ok(DeployReport {
                 dns_name: report.dns_name.clone(),
                 target_group_arns: report.target_group_arns.clone(),
-                security_group_ids: security_groups(&[&report.created, &report.modified]).collect(),
+                security_group_ids: report.security_group_ids.clone(),
             })
         })
     }

@@ -147,6 +147,9 @@ pub struct DeployReport {
     pub load_balancer_arn: Option<String>,
     /// Target group ARNs by resource ID, for the TargetGroupBindings.
     pub target_group_arns: BTreeMap<String, String>,
+    /// Group IDs of the stack's security groups (created, modified or unchanged) by resource
+    /// ID, for the TargetGroupBindings' networking rules.
+    pub security_group_ids: BTreeMap<String, String>,
     pub created: Vec<ResourceChange>,
     pub modified: Vec<ResourceChange>,
     pub deleted: Vec<ResourceChange>,
@@ -280,6 +283,7 @@ impl Deployer {
             dns_name: lb.dns_name,
             load_balancer_arn: lb.arn,
             target_group_arns,
+            security_group_ids: resolver.security_group_ids(),
             created: changes.created,
             modified: changes.modified,
             deleted: changes.deleted,

@@ -38,6 +38,18 @@ impl Resolver {
         self.values.get(r).map(String::as_str)
     }
 
+    /// The group ID of every security group of the stack that exists (found or created), by
+    /// stack resource ID.
+    pub fn security_group_ids(&self) -> BTreeMap<String, String> {
+        self.values
+            .iter()
+            .filter(|(r, _)| {
+                r.resource_type == ResourceType::SecurityGroup && r.field == SG_GROUP_ID
+            })
+            .map(|(r, id)| (r.id.clone(), id.clone()))
+            .collect()
+    }
+
     /// The value of a token, or an error naming the resource and field that needs it.
     pub fn token(
         &self,
