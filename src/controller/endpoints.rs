@@ -236,15 +236,44 @@ pub fn instance_targets(
             })?),
             None => None,
         };
-    Ok(nodes
+    let eligible: Vec<&Arc<Node>> = nodes
         .iter()
         .filter(|n| node_eligible(n, selector.as_ref()))
-        .filter_map(|n| instance_id(n))
-        .map(|id| Target::new(id, node_port))
-        .collect())
+        .collect();
+    let targets = |ready: &dyn Fn(&Node) -> bool| -> BTreeSet<Target> {
+        eligible
+            .iter()
+            .filter(|n| ready(n))
+            .filter_map(|n| instance_id(n))
+            .map(|id| Target::new(id, node_port))
+            .collect()
+    };
+    let ready = targets(&node_is_ready);
+    if !ready.is_empty() {
+        return Ok(ready);
+    }
+    // Fail open: with no Ready node, nodes whose state is Unknown (the node controller lost
+    // touch with their kubelet) keep the traffic rather than emptying the target group.
+    Ok(targets(&node_state_unknown))
 }
 
-/// Whether a node takes traffic for a binding with `selector`.
+/// Whether a node's `Ready` condition is `Unknown`.
+pub fn node_state_unknown(node: &Node) -> bool {
+    node_ready_status(node) == Some("Unknown")
+}
+
+/// The status of a node's `Ready` condition (`True`, `False`, `Unknown`), if it has one.
+pub fn node_ready_status(node: &Node) -> Option<&str> {
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.as_str())
+}
+
+/// Whether a node may take traffic for a binding with `selector`, its readiness aside.
 pub fn node_eligible(node: &Node, selector: Option<&Selector>) -> bool {
     let empty = std::collections::BTreeMap::new();
     let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
@@ -259,10 +288,9 @@ pub fn node_eligible(node: &Node, selector: Option<&Selector>) -> bool {
     if selector.is_some_and(|s| !s.matches(labels)) {
         return false;
     }
+    // A cordoned (unschedulable) node still proxies traffic to its NodePort, as upstream has
+    // it: cordoning is not draining.
     let spec = node.spec.as_ref();
-    if spec.and_then(|s| s.unschedulable).unwrap_or(false) {
-        return false;
-    }
     let leaving = spec.and_then(|s| s.taints.as_ref()).is_some_and(|taints| {
         taints.iter().any(|t| {
             LEAVING_TAINTS
@@ -270,7 +298,7 @@ pub fn node_eligible(node: &Node, selector: Option<&Selector>) -> bool {
                 .any(|(key, effect)| t.key == *key && effect.is_none_or(|e| t.effect == e))
         })
     });
-    !leaving && node_is_ready(node)
+    !leaving
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use crate::controller::backends::{StackBuilder, StackDeployer, TargetRegistrar};
 use crate::controller::backoff::BackoffPolicy;
 use crate::controller::binding::{self, BindingError, BindingReconciler};
 use crate::controller::cache::{self, Cache, Change};
-use crate::controller::endpoints::{READINESS_GATE_PREFIX, SERVICE_NAME_LABEL, node_is_ready};
+use crate::controller::endpoints::{READINESS_GATE_PREFIX, SERVICE_NAME_LABEL, node_ready_status};
 use crate::controller::events::EventRecorder;
 use crate::controller::group::{self, GroupReconciler, ReconcileError};
 use crate::controller::index::GroupIndex;
@@ -374,10 +374,11 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
                         old: Some(old),
                         new,
                     } => {
-                        // Heartbeat timestamps change often; only readiness matters.
+                        // Heartbeat timestamps change often; only the Ready status matters
+                        // (True, False and Unknown all select differently).
                         old.metadata.labels != new.metadata.labels
                             || old.spec != new.spec
-                            || node_is_ready(old) != node_is_ready(new)
+                            || node_ready_status(old) != node_ready_status(new)
                     }
                     _ => true,
                 });

@@ -264,6 +264,8 @@ fn ip_mode_port_by_number_and_missing_port() {
 
 #[test]
 fn instance_mode_selects_ready_eligible_nodes_on_the_node_port() {
+    // A cordoned node keeps its targets (cordoning is not draining); one tainted by the
+    // autoscaler for deletion does not.
     let mut b = binding("tgb", TargetType::Instance, IntOrString::Int(80));
     let mut cordoned = node("cordoned", true, &[("pool", "a")]);
     if let Some(spec) = cordoned.spec.as_mut() {
@@ -300,7 +302,7 @@ fn instance_mode_selects_ready_eligible_nodes_on_the_node_port() {
     let all = instance_targets(&b, &service("NodePort"), &nodes).expect("targets");
     assert_eq!(
         all.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        ["i-a1:30080", "i-b1:30080"]
+        ["i-a1:30080", "i-b1:30080", "i-cordoned:30080"]
     );
     b.spec.node_selector = Some(LabelSelector {
         match_labels: Some(BTreeMap::from([("pool".into(), "a".into())])),
@@ -309,7 +311,7 @@ fn instance_mode_selects_ready_eligible_nodes_on_the_node_port() {
     let selected = instance_targets(&b, &service("LoadBalancer"), &nodes).expect("targets");
     assert_eq!(
         selected.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        ["i-a1:30080"]
+        ["i-a1:30080", "i-cordoned:30080"]
     );
     assert_eq!(
         instance_targets(&b, &service("ClusterIP"), &nodes)
@@ -337,4 +339,40 @@ fn instance_ids_come_from_the_provider_id() {
         spec.provider_id = Some("gce://project/zone/vm".into());
     }
     assert_eq!(instance_id(&other), None);
+}
+
+fn with_ready_status(mut node: Node, status: &str) -> Node {
+    if let Some(conditions) = node.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+        for c in conditions.iter_mut() {
+            c.status = status.into();
+        }
+    }
+    node
+}
+
+#[test]
+fn instance_mode_fails_open_to_unknown_nodes_only_when_none_is_ready() {
+    let b = binding("tgb", TargetType::Instance, IntOrString::Int(80));
+    let unknown = with_ready_status(node("lost", true, &[]), "Unknown");
+    let nodes: Vec<Arc<Node>> = vec![
+        node("down", false, &[]),
+        unknown.clone(),
+        node("up", true, &[]),
+    ]
+    .into_iter()
+    .map(Arc::new)
+    .collect();
+    let targets = instance_targets(&b, &service("NodePort"), &nodes).expect("targets");
+    assert_eq!(
+        targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["i-up:30080"],
+        "a Ready node exists: Unknown nodes stay out"
+    );
+    let no_ready: Vec<Arc<Node>> = vec![Arc::new(node("down", false, &[])), Arc::new(unknown)];
+    let targets = instance_targets(&b, &service("NodePort"), &no_ready).expect("targets");
+    assert_eq!(
+        targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["i-lost:30080"],
+        "no Ready node: the Unknown one keeps the traffic, the NotReady one does not"
+    );
 }
