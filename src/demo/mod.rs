@@ -21,7 +21,7 @@ use crate::model::ClusterFacts;
 use crate::model::subnets::Subnet;
 use crate::model::tags::{TAG_CLUSTER, TAG_ELBV2_RESOURCE};
 
-pub use moto::Moto;
+pub use moto::{MOTO_SERVER, Moto};
 
 const REGION: &str = "us-west-2";
 const CLUSTER: &str = "demo";

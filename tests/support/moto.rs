@@ -3,16 +3,14 @@
 //! in parallel; each gets its own AWS account through the `x-moto-account-id` header, so their
 //! resources never meet.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_load_balancer_controller::demo::{MOTO_SERVER, Moto};
 use aws_load_balancer_controller::deploy::AwsClients;
 use aws_sdk_ec2::config::{
     ConfigBag, Credentials, Intercept, RuntimeComponents, SharedInterceptor,
@@ -21,20 +19,17 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 
 pub const REGION: &str = "us-west-2";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where `make venv` installs moto.
 fn moto_server_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(MOTO_SERVER)
 }
 
-/// A running moto server.
+/// The process-wide moto server: the library's launcher (the one `make run` uses), with its
+/// output kept in a log file while it runs.
 #[derive(Debug)]
 pub struct MotoServer {
-    child: Mutex<Child>,
-    pid: u32,
-    endpoint: String,
-    log: PathBuf,
+    moto: Moto,
 }
 
 static SHARED: Mutex<Weak<MotoServer>> = Mutex::new(Weak::new());
@@ -46,98 +41,33 @@ impl MotoServer {
         if let Some(server) = slot.upgrade() {
             return server;
         }
-        let server = Arc::new(MotoServer::start());
+        let log = std::env::temp_dir().join(format!(
+            "moto-{}-{}.log",
+            std::process::id(),
+            new_account_id()
+        ));
+        let moto = Moto::start_with(&moto_server_path(), Some(&log))
+            .unwrap_or_else(|e| panic!("{e} (run `make venv` first: it installs moto)"));
+        let server = Arc::new(MotoServer { moto });
         *slot = Arc::downgrade(&server);
         server
     }
 
-    fn start() -> MotoServer {
-        let program = moto_server_path();
-        assert!(
-            program.exists(),
-            "{} not found: run `make venv` first (it installs moto from requirements-test.txt)",
-            program.display()
-        );
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-            listener.local_addr().expect("local address").port()
-        };
-        let log = std::env::temp_dir().join(format!("moto-{}-{port}.log", std::process::id()));
-        let log_file = std::fs::File::create(&log).expect("create moto log file");
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone log handle"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
-        let server = MotoServer {
-            pid: child.id(),
-            child: Mutex::new(child),
-            endpoint: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        server.wait_ready(SocketAddr::from(([127, 0, 0, 1], port)));
-        server
-    }
-
-    fn wait_ready(&self, addr: SocketAddr) {
-        let started = Instant::now();
-        loop {
-            if answers(addr) {
-                return;
-            }
-            if let Ok(Some(status)) = self
-                .child
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .try_wait()
-            {
-                panic!(
-                    "moto_server exited with {status} before answering; log:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            assert!(
-                started.elapsed() < READY_TIMEOUT,
-                "moto_server did not answer on {addr} within {READY_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.moto.endpoint
     }
 
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.moto.pid()
     }
-}
-
-/// Whether an HTTP server answers on `addr`.
-fn answers(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
 }
 
 impl Drop for MotoServer {
     fn drop(&mut self) {
-        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
-        // `Child::kill` signals exactly this PID.
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        // The process itself is killed by `Moto`'s own drop, right after this.
+        if let Some(log) = &self.moto.log {
+            let _ = std::fs::remove_file(log);
+        }
     }
 }
 
