@@ -45,7 +45,7 @@ bench: venv
 	$(CARGO) bench -p webhook --bench admission
 	$(CARGO) bench -p aws-load-balancer-controller --bench model
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) bench -p aws-load-balancer-controller --bench deploy
-	$(CARGO) bench -p aws-load-balancer-controller --bench controller
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) bench -p aws-load-balancer-controller --bench controller
 
 run: venv build
 	$(CARGO) run -q --bin aws-load-balancer-controller -- run
