@@ -40,9 +40,14 @@ pub struct ControllerArgs {
     #[arg(long, env = "DEFAULT_TARGET_TYPE", default_value = "instance",
           value_parser = ["instance", "ip"])]
     pub default_target_type: String,
-    /// The cluster's VPC.
+    /// The cluster's VPC; default: the one VPC matching `--aws-vpc-tags`, else this instance's
+    /// VPC from instance metadata.
     #[arg(long, env = "AWS_VPC_ID")]
     pub aws_vpc_id: Option<String>,
+    /// Tags that identify the cluster's VPC when `--aws-vpc-id` is absent (`k1=v1,k2=v2`):
+    /// exactly one VPC must carry all of them.
+    #[arg(long, env = "AWS_VPC_TAGS", value_delimiter = ',', value_parser = parse_tag)]
+    pub aws_vpc_tags: Vec<(String, String)>,
     /// Refuse new uses of the `kubernetes.io/ingress.class` annotation.
     #[arg(long, env = "DISABLE_INGRESS_CLASS_ANNOTATION")]
     pub disable_ingress_class_annotation: bool,
@@ -143,6 +148,21 @@ pub struct ReconcileArgs {
     #[arg(long, env = "ENABLE_POD_READINESS_GATE_INJECT", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_pod_readiness_gate_inject: bool,
+    /// Open every TCP port (not just the traffic and health-check ports) from the backend
+    /// security group on the targets' security groups, and keep the targets' rules from one
+    /// source group apart instead of merging them into one port range.
+    #[arg(long, env = "DISABLE_RESTRICTED_SG_RULES", default_value_t = false, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub disable_restricted_sg_rules: bool,
+    /// Attach one shared backend security group per cluster to every load balancer with a
+    /// managed security group, and allow traffic to the targets from it.
+    #[arg(long, env = "ENABLE_BACKEND_SECURITY_GROUP", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_backend_security_group: bool,
+    /// The backend security group to use; default: the one this controller finds by its tags
+    /// in the VPC, or creates (`k8s-traffic-<cluster>-<hash>`).
+    #[arg(long, env = "BACKEND_SECURITY_GROUP")]
+    pub backend_security_group: Option<String>,
 }
 
 /// Parses `10h`, `30m`, `90s`, `1h30m`, `500ms` (a bare number is seconds).
@@ -279,6 +299,35 @@ mod reconcile_flag_tests {
         assert_eq!(
             args.reconcile.targetgroupbinding_max_concurrent_reconciles,
             7
+        );
+    }
+
+    #[test]
+    fn aws_vpc_tags_parse_like_default_tags() {
+        let cli = Cli::try_parse_from(["lbc", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert!(args.controller.aws_vpc_tags.is_empty());
+        assert_eq!(args.controller.aws_vpc_id, None);
+        let cli = Cli::try_parse_from(["lbc", "serve", "--aws-vpc-tags=Name=my-vpc,env=prod"])
+            .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert_eq!(
+            args.controller.aws_vpc_tags,
+            [
+                ("Name".into(), "my-vpc".into()),
+                ("env".into(), "prod".into())
+            ]
+        );
+        let err = Cli::try_parse_from(["lbc", "serve", "--aws-vpc-tags=Name"])
+            .expect_err("a tag without a value");
+        assert!(
+            err.to_string()
+                .contains("invalid tag \"Name\": want key=value"),
+            "{err}"
         );
     }
 }

@@ -517,6 +517,7 @@ async fn binding_reconcile_adds_finalizer_registers_and_records_generation() {
         registrar: registrar.clone(),
         ops: Arc::new(LiveOps::new(client, leader, recorder)),
         metrics: ControllerMetrics::default(),
+        networking: None,
     };
     let path = "/apis/elbv2.k8s.aws/v1beta1/namespaces/ns/targetgroupbindings/tgb";
     let reply = json!({"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
@@ -743,7 +744,9 @@ async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups()
                 {"metadata": {"name": "good", "namespace": "ns", "resourceVersion": "1",
                               "managedFields": [{"manager": "kubectl"}],
                               "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}",
-                                              "alb.ingress.kubernetes.io/group.name": "team"}},
+                                              "alb.ingress.kubernetes.io/group.name": "team",
+                                              "alb.ingress.kubernetes.io/auth-idp-oidc":
+                                                  "{\"issuer\":\"https://idp\",\"authorizationEndpoint\":\"https://idp/a\",\"tokenEndpoint\":\"https://idp/t\",\"userInfoEndpoint\":\"https://idp/u\",\"secretName\":\"oidc\"}"}},
                  "spec": {"ingressClassName": "alb"}},
                 {"metadata": {"name": "broken", "namespace": "ns", "resourceVersion": "1"},
                  "spec": {"rules": "not-a-list"}}
@@ -761,6 +764,7 @@ async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups()
         builder: Arc::new(FakeBuilder::new(journal.clone())),
         deployer: Arc::new(FakeDeployer::new(journal.clone())),
         registrar: Arc::new(FakeRegistrar::new(journal.clone())),
+        networking: None,
     };
     let (handles, run) = controllers::start(
         client,
@@ -824,7 +828,35 @@ async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups()
             "{resource} is watched: {requests:#?}"
         );
     }
+    // The Secret the good Ingress references is watched on its own, by name.
+    let secret_watched = |requests: &[String]| {
+        requests.iter().any(|r| {
+            r.starts_with("GET /api/v1/namespaces/ns/secrets?")
+                && r.contains("fieldSelector=metadata.name%3Doidc")
+        })
+    };
+    for _ in 0..200 {
+        if secret_watched(&seen.lock().unwrap()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let requests = seen.lock().unwrap().clone();
+    assert!(
+        secret_watched(&requests),
+        "the referenced Secret is watched: {requests:#?}"
+    );
+    assert_eq!(
+        handles.secrets.watched().into_iter().collect::<Vec<_>>(),
+        [aws_load_balancer_controller::controller::keys::ObjKey::new(
+            "ns", "oidc"
+        )]
+    );
     handles.shutdown();
+    assert!(
+        handles.secrets.watched().is_empty(),
+        "shutdown stops the Secret watches"
+    );
     task.abort();
     server.abort();
 }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use aws_load_balancer_controller::controller::adapters::{
@@ -19,8 +19,11 @@ use aws_load_balancer_controller::controller::group::{GroupReconciler, Outcome};
 use aws_load_balancer_controller::controller::index::GroupIndex;
 use aws_load_balancer_controller::controller::keys::ObjKey;
 use aws_load_balancer_controller::controller::metrics::ControllerMetrics;
+use aws_load_balancer_controller::controller::networking::{NetworkingManager, RULE_LABEL};
+use aws_load_balancer_controller::controller::networking_aws::AwsTargetSecurityGroups;
 use aws_load_balancer_controller::controller::targets::Target;
 use aws_load_balancer_controller::deploy::Deployer;
+use aws_load_balancer_controller::deploy::sg_rules::{self, Permission, Source};
 use aws_load_balancer_controller::model::ClusterFacts;
 use aws_load_balancer_controller::model::group::GroupId;
 use k8s_openapi::api::core::v1::Service;
@@ -203,6 +206,40 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
     .unwrap();
     let binding_name = binding.metadata.name.clone().unwrap();
     let registrar = Arc::new(AwsRegistrar::new(account.clients.elbv2.clone()));
+    // The ready pods' IPs live on ENIs (with the VPC's default security group), whose group
+    // gets the binding's rule from the backend security group.
+    let mut target_groups_of_pods = BTreeSet::new();
+    for (subnet, ip) in [
+        (&net.subnets[0], "10.0.1.10"),
+        (&net.subnets[1], "10.0.2.10"),
+    ] {
+        let eni = account
+            .clients
+            .ec2
+            .create_network_interface()
+            .subnet_id(subnet)
+            .private_ip_address(ip)
+            .send()
+            .await
+            .unwrap();
+        target_groups_of_pods.extend(
+            eni.network_interface()
+                .unwrap()
+                .groups()
+                .iter()
+                .filter_map(|g| g.group_id().map(str::to_owned)),
+        );
+    }
+    assert_eq!(target_groups_of_pods.len(), 1, "the VPC's default group");
+    let networking = NetworkingManager::new(
+        Arc::new(AwsTargetSecurityGroups::new(
+            &account.clients,
+            &net.vpc_id,
+            CLUSTER,
+        )),
+        CLUSTER,
+        true,
+    );
     let tgbs = BindingReconciler {
         bindings: Cache::from_objects([binding]),
         services: Cache::from_objects([web_service()]),
@@ -212,6 +249,7 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
         registrar: registrar.clone(),
         ops: ops.clone(),
         metrics: ControllerMetrics::default(),
+        networking: Some(networking),
     };
     let outcome = tgbs
         .reconcile(&ObjKey::new("ns", binding_name.clone()))
@@ -228,6 +266,26 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
         .collect();
     assert_eq!(registered.len(), 2);
     assert!(registered.contains(&Target::new("10.0.1.10", 8080)));
+    let pods_group = target_groups_of_pods.first().unwrap();
+    let described = account
+        .clients
+        .ec2
+        .describe_security_groups()
+        .group_ids(pods_group)
+        .send()
+        .await
+        .unwrap();
+    let rules = sg_rules::actual_permissions(described.security_groups()[0].ip_permissions());
+    assert!(
+        rules.contains(&Permission {
+            protocol: "tcp".into(),
+            from_port: Some(8080),
+            to_port: Some(8080),
+            source: Source::Group(net.backend_sg.clone()),
+            description: RULE_LABEL.into(),
+        }),
+        "the backend group may reach the targets: {rules:?}"
+    );
     let again = tgbs
         .reconcile(&ObjKey::new("ns", binding_name))
         .await

@@ -737,3 +737,84 @@ async fn throttling_is_retried_then_reported() {
         throttler.requests()
     );
 }
+
+/// The cluster's backend security group is created once with our tags, found again by them
+/// afterwards, kept apart per cluster, and a same-named group that is not ours is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_security_group_is_created_once_found_by_tags_and_never_adopted() {
+    use aws_load_balancer_controller::deploy::backend_sg::{
+        BackendSecurityGroupError, DESCRIPTION, Obtained, ensure,
+    };
+    use aws_load_balancer_controller::model::naming::backend_security_group_name;
+
+    let (account, net, _) = setup().await;
+    let ec2 = &account.clients.ec2;
+    let defaults = BTreeMap::from([("team".to_owned(), "platform".to_owned())]);
+
+    let first = ensure(&account.clients, "blue", &net.vpc_id, &defaults)
+        .await
+        .unwrap();
+    let Obtained::Created(id) = &first else {
+        panic!("a fresh VPC has no backend group: {first:?}");
+    };
+    let described = ec2
+        .describe_security_groups()
+        .group_ids(id)
+        .send()
+        .await
+        .unwrap();
+    let sg = &described.security_groups()[0];
+    assert_eq!(
+        sg.group_name(),
+        Some(backend_security_group_name("blue").as_str())
+    );
+    assert_eq!(sg.description(), Some(DESCRIPTION));
+    assert_eq!(sg.vpc_id(), Some(net.vpc_id.as_str()));
+    let tags: BTreeMap<&str, &str> = sg
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert_eq!(
+        tags,
+        BTreeMap::from([
+            ("elbv2.k8s.aws/cluster", "blue"),
+            ("elbv2.k8s.aws/resource", "backend-sg"),
+            ("team", "platform"),
+        ])
+    );
+
+    // A restart (or another replica) finds it: no second group.
+    let again = ensure(&account.clients, "blue", &net.vpc_id, &defaults)
+        .await
+        .unwrap();
+    assert_eq!(again, Obtained::Found(id.clone()));
+    // Another cluster in the same VPC gets its own.
+    let green = ensure(&account.clients, "green", &net.vpc_id, &BTreeMap::new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&green, Obtained::Created(other) if other != id),
+        "{green:?}"
+    );
+
+    // Someone else's group with our name (no tags) is not taken over.
+    ec2.create_security_group()
+        .group_name(backend_security_group_name("red"))
+        .description("hand-made")
+        .vpc_id(&net.vpc_id)
+        .send()
+        .await
+        .unwrap();
+    let err = ensure(&account.clients, "red", &net.vpc_id, &BTreeMap::new())
+        .await
+        .expect_err("the name is taken by a foreign group");
+    assert!(
+        matches!(err, BackendSecurityGroupError::NameTaken { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("--backend-security-group"),
+        "{err}"
+    );
+}

@@ -1,9 +1,10 @@
-//! Reconcile one TargetGroupBinding: register the desired targets, deregister the rest, set
-//! the pods' readiness-gate conditions from target health, record `observedGeneration`.
+//! Reconcile one TargetGroupBinding: make the targets' security groups admit the traffic
+//! `spec.networking` names, register the desired targets, deregister the rest, set the pods'
+//! readiness-gate conditions from target health, record `observedGeneration`.
 //!
 //! Deleting a binding deregisters its targets (a target group that is already gone counts as
-//! done), flips its pods' gate conditions to True so rollouts do not hang, then removes the
-//! finalizer `elbv2.k8s.aws/resources`.
+//! done), releases its security-group rules, flips its pods' gate conditions to True so
+//! rollouts do not hang, then removes the finalizer `elbv2.k8s.aws/resources`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,6 +24,9 @@ use crate::controller::events::EventSpec;
 use crate::controller::keys::ObjKey;
 use crate::controller::kube_ops::{KubeOps, ObjectRefs, OpError};
 use crate::controller::metrics::ControllerMetrics;
+use crate::controller::networking::{
+    NetworkEndpoint, NetworkTargets, NetworkingError, NetworkingManager, TargetMode,
+};
 use crate::controller::targets::{self, Target, TargetHealth, TargetState};
 
 /// The finalizer of TargetGroupBindings.
@@ -54,6 +58,8 @@ pub enum BindingError {
     #[error("{0}")]
     Aws(BackendError),
     #[error("{0}")]
+    Networking(NetworkingError),
+    #[error("{0}")]
     Kube(OpError),
 }
 
@@ -64,6 +70,7 @@ impl BindingError {
             Self::NoArn(_) => "spec",
             Self::Endpoints(_) => "endpoints",
             Self::Aws(e) => e.category,
+            Self::Networking(e) => e.category(),
             Self::Kube(_) => "kubernetes",
         }
     }
@@ -87,6 +94,8 @@ pub struct BindingReconciler {
     pub registrar: Arc<dyn TargetRegistrar>,
     pub ops: Arc<dyn KubeOps>,
     pub metrics: ControllerMetrics,
+    /// The security-group rules of `spec.networking`; `None` leaves them alone.
+    pub networking: Option<NetworkingManager>,
 }
 
 impl BindingReconciler {
@@ -104,6 +113,8 @@ impl BindingReconciler {
                 self.metrics.error(CONTROLLER, error.category());
                 let reason = if binding.metadata.deletion_timestamp.is_some() {
                     "FailedCleanup"
+                } else if matches!(error, BindingError::Networking(_)) {
+                    "FailedNetworkReconcile"
                 } else {
                     "FailedReconcile"
                 };
@@ -156,6 +167,8 @@ impl BindingReconciler {
             return Ok(outcome);
         };
         let desired = self.desired(binding, &service)?;
+        self.reconcile_networking(key, binding, &service, &desired)
+            .await?;
         let current = self
             .metrics
             .stage(
@@ -260,6 +273,109 @@ impl BindingReconciler {
         }
     }
 
+    /// Keys of the bindings whose rules the networking manager must know before it revokes.
+    fn bindings_with_networking(&self) -> BTreeSet<ObjKey> {
+        self.bindings
+            .filter(|b| b.spec.networking.is_some())
+            .iter()
+            .filter_map(|b| ObjKey::of(b.as_ref()))
+            .collect()
+    }
+
+    /// Makes the targets' security groups admit what `spec.networking` names (before the
+    /// targets are registered).
+    async fn reconcile_networking(
+        &self,
+        key: &ObjKey,
+        binding: &TargetGroupBinding,
+        service: &Service,
+        desired: &Desired,
+    ) -> Result<(), BindingError> {
+        let Some(manager) = &self.networking else {
+            return Ok(());
+        };
+        let targets = self.network_targets(binding, service, desired);
+        let contribution = manager
+            .contribution(binding.spec.networking.as_ref(), &targets)
+            .await
+            .map_err(BindingError::Networking)?;
+        manager
+            .reconcile(key, contribution, &self.bindings_with_networking())
+            .await
+            .map_err(BindingError::Networking)?;
+        Ok(())
+    }
+
+    /// The targets as networking sees them: named ports of a pod are its containers' ports
+    /// (when the cache kept them) and the Service's named `targetPort`, resolved by the
+    /// EndpointSlice to the target's port.
+    fn network_targets(
+        &self,
+        binding: &TargetGroupBinding,
+        service: &Service,
+        desired: &Desired,
+    ) -> NetworkTargets {
+        if binding.spec.target_type == Some(TargetType::Instance) {
+            let nodes = self.nodes.values();
+            let node_name = |id: &str| {
+                nodes
+                    .iter()
+                    .find(|n| endpoints::instance_id(n) == Some(id))
+                    .and_then(|n| n.metadata.name.clone())
+            };
+            return NetworkTargets {
+                mode: TargetMode::Instance,
+                endpoints: desired
+                    .targets
+                    .iter()
+                    .map(|t| NetworkEndpoint {
+                        id: t.id.clone(),
+                        name: node_name(&t.id).unwrap_or_else(|| t.id.clone()),
+                        named_ports: BTreeMap::new(),
+                    })
+                    .collect(),
+            };
+        }
+        let target_port_name =
+            endpoints::service_port(binding, service)
+                .ok()
+                .and_then(|p| match &p.target_port {
+                    Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(n)) => {
+                        Some(n.clone())
+                    }
+                    _ => None,
+                });
+        let pods: BTreeMap<&Target, &ObjKey> =
+            desired.pods.iter().map(|p| (&p.target, &p.pod)).collect();
+        let endpoints = desired
+            .targets
+            .iter()
+            .map(|t| {
+                let pod = pods.get(t).copied();
+                let mut named_ports: BTreeMap<String, i32> = pod
+                    .and_then(|k| self.pods.get(k))
+                    .and_then(|p| p.spec.clone())
+                    .into_iter()
+                    .flat_map(|s| s.containers)
+                    .flat_map(|c| c.ports.unwrap_or_default())
+                    .filter_map(|p| Some((p.name?, p.container_port)))
+                    .collect();
+                if let Some(name) = &target_port_name {
+                    named_ports.entry(name.clone()).or_insert(t.port);
+                }
+                NetworkEndpoint {
+                    id: t.id.clone(),
+                    name: pod.map_or_else(|| t.id.clone(), ToString::to_string),
+                    named_ports,
+                }
+            })
+            .collect();
+        NetworkTargets {
+            mode: TargetMode::Ip,
+            endpoints,
+        }
+    }
+
     /// IDs of targets that belong to this cluster: pod IPs and node instance IDs.
     fn known_targets(&self, binding: &TargetGroupBinding) -> BTreeSet<String> {
         match binding.spec.target_type {
@@ -301,6 +417,12 @@ impl BindingReconciler {
                 Err(error) if error.is_not_found() => break,
                 Err(error) => return Err(BindingError::Aws(error)),
             }
+        }
+        if let (Some(manager), Some(key)) = (&self.networking, ObjKey::of(binding)) {
+            manager
+                .release(&key, &self.bindings_with_networking())
+                .await
+                .map_err(BindingError::Networking)?;
         }
         if binding.metadata.deletion_timestamp.is_some() {
             self.release_gates(binding).await?;

@@ -202,6 +202,11 @@ impl GroupIndex {
             .unwrap_or_default()
     }
 
+    /// Every Secret some indexed Ingress references.
+    pub fn referenced_secrets(&self) -> BTreeSet<ObjKey> {
+        self.by_secret.keys().cloned().collect()
+    }
+
     /// The groups whose members reference the Secret `key`.
     pub fn groups_for_secret(&self, key: &ObjKey) -> BTreeSet<GroupId> {
         self.by_secret

@@ -31,6 +31,8 @@ pub mod index;
 pub mod keys;
 pub mod kube_ops;
 pub mod metrics;
+pub mod networking;
+pub mod networking_aws;
 pub mod queue;
 pub mod runner;
 pub mod synth;

@@ -26,6 +26,7 @@
 //! carries the target group ARNs by resource ID so that the controller can fill them in.
 
 pub mod aws;
+pub mod backend_sg;
 mod call;
 pub mod convert;
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! | EndpointSlice | bindings of its Service |
 //! | Node | `instance` bindings, when readiness, labels, taints or provider ID change |
 //! | Pod | bindings named by its readiness gates, when its conditions change |
+//! | Secret (metadata, one watch per referenced Secret) | groups whose Ingresses reference it |
 //!
 //! Every replica keeps the caches warm; only the leader's workers reconcile.
 
@@ -42,6 +43,7 @@ use crate::controller::metrics::ControllerMetrics;
 use crate::controller::queue::WorkQueue;
 use crate::controller::runner::{self, RunnerConfig, Step};
 use crate::model::group::GroupId;
+use crate::runtime::secrets::SecretWatches;
 
 /// How the controllers run.
 #[derive(Clone, Debug)]
@@ -82,6 +84,8 @@ pub struct Backends {
     pub builder: Arc<dyn StackBuilder>,
     pub deployer: Arc<dyn StackDeployer>,
     pub registrar: Arc<dyn TargetRegistrar>,
+    /// The security-group rules of bindings' `spec.networking`; `None` leaves them alone.
+    pub networking: Option<crate::controller::networking::NetworkingManager>,
 }
 
 /// The [`ClusterView`] of class resolution over the controller's own caches, so that a class
@@ -135,6 +139,8 @@ pub struct Controllers {
     pub nodes: Cache<Node>,
     pub groups: WorkQueue<GroupId>,
     pub bindings: WorkQueue<ObjKey>,
+    /// Watches on the Secrets the Ingresses reference.
+    pub secrets: SecretWatches,
 }
 
 impl Controllers {
@@ -168,6 +174,7 @@ impl Controllers {
     pub fn shutdown(&self) {
         self.groups.shutdown();
         self.bindings.shutdown();
+        self.secrets.stop();
     }
 }
 
@@ -186,16 +193,33 @@ pub fn start(
         settings.instance.clone(),
     ));
     let ops: Arc<dyn KubeOps> = Arc::new(LiveOps::new(client.clone(), leader.clone(), recorder));
+    let index = Arc::new(RwLock::new(GroupIndex::new(settings.ingress_class.clone())));
+    let groups: WorkQueue<GroupId> = WorkQueue::new();
+    let secrets = {
+        let (index, groups) = (index.clone(), groups.clone());
+        SecretWatches::new(
+            client.clone(),
+            Arc::new(move |key: &ObjKey| {
+                groups.add_all(
+                    index
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .groups_for_secret(key),
+                );
+            }),
+        )
+    };
     let controllers = Controllers {
         view: CacheView::default(),
-        index: Arc::new(RwLock::new(GroupIndex::new(settings.ingress_class.clone()))),
+        index,
         ingresses: Cache::new(),
         services: Cache::new(),
         slices: Cache::new(),
         pods: Cache::new(),
         nodes: Cache::new(),
-        groups: WorkQueue::new(),
+        groups,
         bindings: WorkQueue::new(),
+        secrets,
     };
     let watches = watches(client, &controllers);
     let workers = workers(
@@ -216,12 +240,12 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
     let all = watcher::Config::default;
     let reclassify = {
         let (index, view, groups) = (c.index.clone(), c.view.clone(), c.groups.clone());
+        let secrets = c.secrets.clone();
         move || {
-            let affected = index
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .reclassify(&view);
-            groups.add_all(affected);
+            let mut index = index.write().unwrap_or_else(PoisonError::into_inner);
+            groups.add_all(index.reclassify(&view));
+            // A class change can make Ingresses ours (or not): their Secrets with them.
+            secrets.sync(&index.referenced_secrets());
         }
     };
     let classes = {
@@ -263,6 +287,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
     );
     let ingresses = {
         let (index, view, groups) = (c.index.clone(), c.view.clone(), c.groups.clone());
+        let secrets = c.secrets.clone();
         cache::watch_into(
             client.clone(),
             all(),
@@ -279,6 +304,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
                     };
                     groups.add_all(affected);
                 }
+                secrets.sync(&index.referenced_secrets());
             },
         )
     };
@@ -502,6 +528,7 @@ async fn workers(
         registrar: backends.registrar,
         ops,
         metrics,
+        networking: backends.networking,
     };
     let index = c.index.clone();
     let group_keys = move || {

@@ -13,10 +13,8 @@ use crate::runtime::controllers::{Backends, ControllerSettings, Controllers, sta
 /// Why the controllers could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error(
-        "--aws-vpc-id is required to run the controllers (VPC discovery from instance metadata is not implemented)"
-    )]
-    NoVpc,
+    #[error(transparent)]
+    Vpc(#[from] crate::runtime::vpc::VpcError),
 }
 
 /// The namespace this pod runs in: `POD_NAMESPACE`, else the service account's, else `default`.
@@ -40,6 +38,14 @@ pub fn pod_name() -> String {
         .unwrap_or_else(|| FIELD_MANAGER.to_owned())
 }
 
+/// The running controllers and what launching them resolved.
+pub struct Launched {
+    pub controllers: Controllers,
+    /// The cluster's VPC (from the flag, tags or instance metadata): the webhook's default
+    /// TargetGroupBinding `vpcID` too.
+    pub vpc_id: String,
+}
+
 /// Starts leader election and the controllers for `serve`, with the real AWS backends; `None`
 /// when `--cluster-name` is empty (the process then only serves the webhook). `stop` ends the
 /// election (releasing the lease) and the workers.
@@ -48,7 +54,7 @@ pub async fn launch(
     args: &crate::cli::ServeArgs,
     registry: &mut prometheus_client::registry::Registry,
     stop: watch::Receiver<bool>,
-) -> Result<Option<Controllers>, LaunchError> {
+) -> Result<Option<Launched>, LaunchError> {
     use crate::controller::adapters::{AwsRegistrar, ModelBuilder, load_vpc_facts};
     use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
     use crate::model::ClusterFacts;
@@ -60,30 +66,64 @@ pub async fn launch(
         tracing::warn!("--cluster-name is empty: controllers disabled, serving the webhook only");
         return Ok(None);
     }
-    let vpc_id = controller.aws_vpc_id.clone().ok_or(LaunchError::NoVpc)?;
     let clients = AwsClients::from_env(&AwsSettings {
         region: reconcile.aws_region.clone(),
         ..AwsSettings::default()
     })
     .await;
     clients.calls().register(registry);
+    let vpc_tags = crate::runtime::vpc::tag_map(&controller.aws_vpc_tags)?;
+    let imds = crate::runtime::vpc::imds_client(None)?;
+    let vpc = crate::runtime::vpc::resolve_vpc_id(
+        controller.aws_vpc_id.as_deref(),
+        &vpc_tags,
+        &clients.ec2,
+        &imds,
+    )
+    .await?;
+    tracing::info!(vpc_id = %vpc.id, source = %vpc.source, "using the cluster's VPC");
+    let vpc_id = vpc.id;
 
     let mut facts = ClusterFacts::new(controller.cluster_name.clone(), vpc_id.clone());
     facts.ingress_class = controller.ingress_class.clone();
     facts.default_tags = reconcile.default_tags.iter().cloned().collect();
+    facts.disable_restricted_sg_rules = reconcile.disable_restricted_sg_rules;
     facts.external_managed_tags = controller.external_managed_tags.iter().cloned().collect();
     if controller.default_target_type == "ip" {
         facts.default_target_type = ModelTargetType::Ip;
     }
+    facts.enable_backend_security_group = reconcile.enable_backend_security_group;
+    if reconcile.enable_backend_security_group {
+        facts.backend_security_group = backend_security_group(
+            &clients,
+            &controller.cluster_name,
+            &vpc_id,
+            reconcile.backend_security_group.as_deref(),
+            &facts.default_tags,
+        )
+        .await;
+    }
     if let Err(error) = load_vpc_facts(&clients.ec2, &mut facts).await {
         tracing::warn!(%error, "cannot read the VPC's subnets; builds needing subnet discovery will fail");
     }
-    let mut deploy_config = DeployConfig::new(controller.cluster_name.clone(), vpc_id);
+    let mut deploy_config = DeployConfig::new(controller.cluster_name.clone(), vpc_id.clone());
     deploy_config.external_managed_tags = facts.external_managed_tags.clone();
+    let networking = crate::controller::networking::NetworkingManager::new(
+        Arc::new(
+            crate::controller::networking_aws::AwsTargetSecurityGroups::new(
+                &clients,
+                deploy_config.vpc_id.clone(),
+                controller.cluster_name.clone(),
+            ),
+        ),
+        controller.cluster_name.clone(),
+        !reconcile.disable_restricted_sg_rules,
+    );
     let backends = Backends {
         builder: Arc::new(ModelBuilder::new(facts)),
         deployer: Arc::new(Deployer::new(clients.clone(), deploy_config)),
         registrar: Arc::new(AwsRegistrar::new(clients.elbv2.clone())),
+        networking: Some(networking),
     };
 
     let identity = pod_name();
@@ -125,5 +165,36 @@ pub async fn launch(
         let _ = stop.wait_for(|s| *s).await;
         handle.shutdown();
     });
-    Ok(Some(controllers))
+    Ok(Some(Launched {
+        controllers,
+        vpc_id,
+    }))
+}
+
+/// The backend security group's ID: `--backend-security-group`, else the cluster's own, found
+/// by its tags or created. A failure is logged and leaves it unknown: builds that need it then
+/// fail with an error naming it, and the next start tries again.
+async fn backend_security_group(
+    clients: &crate::deploy::AwsClients,
+    cluster: &str,
+    vpc_id: &str,
+    given: Option<&str>,
+    default_tags: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    use crate::deploy::backend_sg::{Obtained, ensure};
+
+    if let Some(id) = given {
+        return Some(id.to_owned());
+    }
+    match ensure(clients, cluster, vpc_id, default_tags).await {
+        Ok(obtained) => {
+            let created = matches!(obtained, Obtained::Created(_));
+            tracing::info!(id = obtained.id(), created, "backend security group");
+            Some(obtained.id().to_owned())
+        }
+        Err(error) => {
+            tracing::error!(%error, "no backend security group; Ingresses with managed security groups will fail to build");
+            None
+        }
+    }
 }

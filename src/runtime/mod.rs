@@ -4,5 +4,7 @@ pub mod cluster_view;
 pub mod controllers;
 pub mod launch;
 pub mod leader;
+pub mod secrets;
 pub mod serve;
 pub mod target_groups;
+pub mod vpc;

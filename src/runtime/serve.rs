@@ -58,14 +58,20 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let launch: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> = Box::pin(
         crate::runtime::launch::launch(client, &args, &mut registry, stopped),
     );
-    let controllers = launch.await?;
+    let launched = launch.await?;
+    let mut webhook_config = webhook::admission::WebhookConfig {
+        enable_pod_readiness_gate_inject: args.reconcile.enable_pod_readiness_gate_inject,
+        ..args.controller.webhook_config()
+    };
+    if let Some(launched) = &launched {
+        // The VPC the controllers resolved (maybe from tags or instance metadata).
+        webhook_config.vpc_id = Some(launched.vpc_id.clone());
+    }
+    let controllers = launched.map(|l| l.controllers);
     let admission = Admission {
         cluster: Arc::new(view.clone()),
         target_groups: Arc::new(NoTargetGroupLookup),
-        config: Arc::new(webhook::admission::WebhookConfig {
-            enable_pod_readiness_gate_inject: args.reconcile.enable_pod_readiness_gate_inject,
-            ..args.controller.webhook_config()
-        }),
+        config: Arc::new(webhook_config),
     };
     let tls = TlsSettings {
         cert_dir: args.webhook_cert_dir.clone(),

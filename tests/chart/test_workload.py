@@ -13,12 +13,16 @@ PENDING_FLAGS: set[str] = set()
 NON_DEFAULT = {
     "region": "eu-west-1",
     "vpcId": "vpc-0123456789abcdef0",
+    "vpcTags": {"Name": "my-vpc"},
     "awsEndpointUrl": "http://127.0.0.1:5000",
     "ingressClass": "internal-alb",
     "defaultTargetType": "ip",
     "disableIngressClassAnnotation": True,
     "disableIngressGroupNameAnnotation": True,
     "externalManagedTags": ["CostCenter", "Team"],
+    "enableBackendSecurityGroup": False,
+    "backendSecurityGroup": "sg-0123456789abcdef0",
+    "disableRestrictedSecurityGroupRules": True,
     "extraArgs": ["--some-future-flag=1"],
     "env": {"RUST_LOG": "debug"},
     "replicaCount": 3,
@@ -68,9 +72,38 @@ def test_default_arguments(render):
     assert "env" not in rendered.container()
 
 
-def test_vpc_id_is_required(render):
-    with pytest.raises(Exception, match="vpcId is required"):
-        render({"vpcId": ""})
+def test_vpc_id_is_optional_and_the_binary_discovers_the_vpc(render, serve_flags):
+    # Without vpcId or vpcTags the controller reads its VPC from instance metadata.
+    rendered = render({"vpcId": ""})
+    assert rendered.flag("--aws-vpc-id") is None
+    assert rendered.flag("--aws-vpc-tags") is None
+    assert "--aws-vpc-tags" in serve_flags and not serve_flags["--aws-vpc-tags"].is_bool
+
+
+def test_vpc_tags_are_passed_sorted_by_key(render):
+    rendered = render({"vpcId": "", "vpcTags": {"env": "prod", "Name": "my-vpc", "team": "a=b"}})
+    assert rendered.flag("--aws-vpc-id") is None
+    # Keys in byte order (upper case first), like the binary renders them back in its messages.
+    assert rendered.flag("--aws-vpc-tags") == "Name=my-vpc,env=prod,team=a=b"
+
+
+def test_vpc_id_and_vpc_tags_are_both_passed_and_the_binary_prefers_the_id(render):
+    rendered = render({"vpcTags": {"Name": "my-vpc"}})
+    assert rendered.flag("--aws-vpc-id") == "vpc-0aaaabbbbccccdddd"
+    assert rendered.flag("--aws-vpc-tags") == "Name=my-vpc"
+
+
+def test_backend_security_group_settings(render):
+    # On by default, and said so explicitly: the binary's default could change, the chart's not.
+    rendered = render()
+    assert rendered.flag("--enable-backend-security-group") == "true"
+    assert rendered.flag("--backend-security-group") is None
+    assert rendered.flag("--disable-restricted-sg-rules") is None
+    rendered = render({"backendSecurityGroup": "sg-0123456789abcdef0",
+                       "disableRestrictedSecurityGroupRules": True})
+    assert rendered.flag("--backend-security-group") == "sg-0123456789abcdef0"
+    assert rendered.flag("--disable-restricted-sg-rules") == "true"
+    assert render({"enableBackendSecurityGroup": False}).flag("--enable-backend-security-group") == "false"
 
 
 def test_leader_election_off_is_passed_explicitly(render):

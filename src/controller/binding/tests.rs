@@ -4,6 +4,7 @@ use webhook::crd::TargetType;
 use super::*;
 use crate::controller::endpoints::tests::{binding, endpoint, node, pod, service, slice};
 use crate::controller::fakes::{FakeRegistrar, Journal, RecordingOps};
+use crate::controller::networking::TargetMode;
 
 struct Rig {
     journal: Journal,
@@ -23,6 +24,7 @@ fn rig(b: TargetGroupBinding, service_type: Option<&str>) -> Rig {
         registrar: registrar.clone(),
         ops: Arc::new(RecordingOps::new(journal.clone())),
         metrics: ControllerMetrics::default(),
+        networking: None,
     };
     Rig {
         journal,
@@ -251,4 +253,128 @@ async fn instance_mode_registers_nodes_and_errors_become_events() {
         ]
     );
     assert_eq!(r.reconciler.metrics.error_count(CONTROLLER, "endpoints"), 1);
+}
+
+fn networking_binding(target_type: TargetType, port: IntOrString) -> TargetGroupBinding {
+    use webhook::crd::{
+        NetworkingIngressRule, NetworkingPeer, NetworkingPort, SecurityGroup,
+        TargetGroupBindingNetworking,
+    };
+    let service_port = if target_type == TargetType::Ip {
+        IntOrString::String("http".into())
+    } else {
+        IntOrString::Int(80)
+    };
+    let mut b = binding("tgb", target_type, service_port);
+    b.metadata.generation = Some(1);
+    b.spec.networking = Some(TargetGroupBindingNetworking {
+        ingress: Some(vec![NetworkingIngressRule {
+            from: vec![NetworkingPeer {
+                ip_block: None,
+                security_group: Some(SecurityGroup {
+                    group_id: "sg-lb".into(),
+                }),
+            }],
+            ports: vec![NetworkingPort {
+                protocol: None,
+                port: Some(port),
+            }],
+        }]),
+    });
+    b
+}
+
+/// Adds the in-memory security groups to a rig: `sg-node` takes the rules.
+fn with_networking(r: &mut Rig) -> Arc<crate::controller::fakes::FakeSecurityGroups> {
+    let fake = Arc::new(crate::controller::fakes::FakeSecurityGroups::new(
+        r.journal.clone(),
+    ));
+    fake.add_group("sg-node", &[]);
+    r.reconciler.networking = Some(NetworkingManager::new(fake.clone(), "c1", true));
+    fake
+}
+
+fn labelled(port: i32) -> crate::deploy::sg_rules::Permission {
+    crate::deploy::sg_rules::Permission {
+        protocol: "tcp".into(),
+        from_port: Some(port),
+        to_port: Some(port),
+        source: crate::deploy::sg_rules::Source::Group("sg-lb".into()),
+        description: crate::controller::networking::RULE_LABEL.into(),
+    }
+}
+
+#[tokio::test]
+async fn networking_rules_come_before_registration_and_go_after_deregistration() {
+    // The Service's named targetPort resolves through the EndpointSlice to 8080.
+    let mut r = rig(
+        networking_binding(TargetType::Ip, IntOrString::String("web".into())),
+        Some("ClusterIP"),
+    );
+    let mut svc = service("ClusterIP");
+    if let Some(port) = svc
+        .spec
+        .as_mut()
+        .and_then(|s| s.ports.as_mut())
+        .and_then(|p| p.first_mut())
+    {
+        port.target_port = Some(IntOrString::String("web".into()));
+    }
+    r.reconciler.services.insert(Arc::new(svc));
+    let fake = with_networking(&mut r);
+    fake.add_eni(TargetMode::Ip, "10.0.0.1", "eni-1", &["sg-node"]);
+    r.reconciler.slices.insert(Arc::new(slice(
+        "s1",
+        "IPv4",
+        vec![endpoint("10.0.0.1", Some(true), false, None)],
+    )));
+    let out = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!(out.registered, 1);
+    assert_eq!(fake.rules("sg-node"), BTreeSet::from([labelled(8080)]));
+    assert!(
+        r.journal
+            .position("authorize sg-node 1")
+            .expect("authorized")
+            < r.journal.position("register ").expect("registered")
+    );
+
+    // Deleting the binding: deregister, then release the rule.
+    let mut deleting = networking_binding(TargetType::Ip, IntOrString::String("web".into()));
+    deleting.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    deleting.metadata.deletion_timestamp = Some(now());
+    r.reconciler.bindings.insert(Arc::new(deleting));
+    r.journal.clear();
+    r.reconciler.reconcile(&key()).await.expect("cleans up");
+    assert!(fake.rules("sg-node").is_empty());
+    let entries = r.journal.entries();
+    let dereg = r.journal.position("deregister").expect("deregistered");
+    let revoke = r.journal.position("revoke sg-node 1").expect("revoked");
+    let fin = r.journal.position("remove-finalizer").expect("finalizer");
+    assert!(dereg < revoke && revoke < fin, "{entries:?}");
+}
+
+#[tokio::test]
+async fn networking_failures_are_events_and_stop_registration() {
+    let mut r = rig(
+        networking_binding(TargetType::Instance, IntOrString::Int(30080)),
+        Some("NodePort"),
+    );
+    let fake = with_networking(&mut r);
+    r.reconciler.nodes.insert(Arc::new(node("n1", true, &[])));
+    let err = r.reconciler.reconcile(&key()).await.expect_err("no ENI");
+    assert_eq!(err.category(), "networking");
+    assert_eq!(
+        r.journal.matching("event"),
+        ["event ns/tgb Warning FailedNetworkReconcile cannot resolve node ENI for nodes: [n1]"]
+    );
+    assert!(r.journal.matching("register").is_empty());
+
+    // With the node's primary ENI known, the NodePort is opened and the node registered.
+    fake.add_eni(TargetMode::Instance, "i-n1", "eni-n1", &["sg-node"]);
+    r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!(fake.rules("sg-node"), BTreeSet::from([labelled(30080)]));
+    assert_eq!(
+        r.registrar.targets("arn:tg/tgb"),
+        [Target::new("i-n1", 30080)].into_iter().collect()
+    );
 }

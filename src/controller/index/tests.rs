@@ -265,6 +265,15 @@ fn forward_actions_and_oidc_secrets_are_referenced() {
         index.groups_for_secret(&ObjKey::new("ns", "oidc-secret")),
         groups(&[GroupId::implicit("ns", "a")])
     );
+    assert_eq!(
+        index.referenced_secrets(),
+        [ObjKey::new("ns", "oidc-secret")].into_iter().collect()
+    );
+    index.delete(&ObjKey::new("ns", "a"));
+    assert!(
+        index.referenced_secrets().is_empty(),
+        "the last reference is gone: nothing to watch"
+    );
 }
 
 #[test]
