@@ -1,0 +1,587 @@
+//! The shipped binary, whole: `aws-load-balancer-controller serve` as a child process, pointed
+//! at moto (`AWS_ENDPOINT_URL`) and at a stub Kubernetes API server on 127.0.0.1 (a kubeconfig
+//! in a temp dir). The stub answers the initial lists with one IngressClass, Namespace,
+//! Service and Ingress, holds every watch open, and records every write.
+//!
+//! It proves the wiring that unit and mock tests cannot: the flags, the VPC facts and the
+//! backend security group loaded at start-up, readiness on `/readyz`, one Ingress deployed
+//! into an ALB, the finalizer, Ingress status, TargetGroupBinding and Event written back
+//! through the API, metrics on `/metrics`, and a clean exit on SIGTERM. The API server's own
+//! semantics (watch events, conflicts) are the e2e suite's business (`make e2e`).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_load_balancer_controller::deploy::AwsClients;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+const CLUSTER: &str = "smoke";
+const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One request the stub API server saw.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    body: Value,
+}
+
+#[derive(Clone)]
+struct Stub {
+    /// List items by collection path.
+    lists: Arc<BTreeMap<String, Vec<Value>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Watch events the test sends for the Ingress collection (other watches stay silent).
+    ingress_events: tokio::sync::broadcast::Sender<Value>,
+}
+
+impl Stub {
+    fn writes(&self) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.method != "GET")
+            .cloned()
+            .collect()
+    }
+
+    /// The stored object a single-object path names (`<collection>/<name>[/status]`).
+    fn object(&self, path: &str) -> Option<Value> {
+        let path = path.strip_suffix("/status").unwrap_or(path);
+        let (collection, name) = path.rsplit_once('/')?;
+        self.lists
+            .get(collection)?
+            .iter()
+            .find(|o| o["metadata"]["name"] == name)
+            .cloned()
+    }
+}
+
+fn status(code: u16, reason: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                      "reason": reason, "code": code, "message": reason});
+    (
+        StatusCode::from_u16(code).unwrap(),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok_json(code: StatusCode, value: &Value) -> Response {
+    (
+        code,
+        [("content-type", "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(State(stub): State<Stub>, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    stub.seen.lock().unwrap().push(Seen {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        body: body.clone(),
+    });
+    match method {
+        Method::GET if query.contains("watch=true") => {
+            if path == INGRESSES {
+                // What the test sends, one JSON line per event.
+                let events =
+                    futures::stream::unfold(stub.ingress_events.subscribe(), |mut rx| async move {
+                        let event = rx.recv().await.ok()?;
+                        let mut line = event.to_string().into_bytes();
+                        line.push(b'\n');
+                        Some((Ok::<_, std::io::Error>(Bytes::from(line)), rx))
+                    });
+                return (
+                    [("content-type", "application/json")],
+                    Body::from_stream(events),
+                )
+                    .into_response();
+            }
+            // Open, and silent until the test ends.
+            let pending = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+            (
+                [("content-type", "application/json")],
+                Body::from_stream(pending),
+            )
+                .into_response()
+        }
+        Method::GET => match stub.lists.get(&path) {
+            Some(items) => ok_json(
+                StatusCode::OK,
+                &json!({"kind": "List", "apiVersion": "v1",
+                        "metadata": {"resourceVersion": "1"}, "items": items}),
+            ),
+            None if looks_like_collection(&path) => ok_json(
+                StatusCode::OK,
+                &json!({"kind": "List", "apiVersion": "v1",
+                        "metadata": {"resourceVersion": "1"}, "items": []}),
+            ),
+            None => status(404, "NotFound"),
+        },
+        Method::POST => ok_json(StatusCode::CREATED, &body),
+        Method::PATCH | Method::PUT => {
+            // Server-side apply bodies are whole objects; JSON and merge patches are not, so
+            // answer those with the stored object.
+            let reply = stub.object(&path).unwrap_or(body);
+            ok_json(StatusCode::OK, &reply)
+        }
+        _ => status(405, "MethodNotAllowed"),
+    }
+}
+
+/// Collections end with a plural resource name after the group/version (or a namespace).
+fn looks_like_collection(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.first() {
+        Some(&"api") => segments.len() == 3 || (segments.len() == 5 && segments[2] == "namespaces"),
+        Some(&"apis") => {
+            segments.len() == 4 || (segments.len() == 6 && segments[3] == "namespaces")
+        }
+        _ => false,
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, text))
+}
+
+/// The child process; SIGTERM then kill on drop, by its PID only.
+struct Controller(Child);
+
+impl Controller {
+    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.0.try_wait() {
+            return Some(status);
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if self.terminate().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+async fn wait_for<T>(what: &str, log: &std::path::Path, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "timed out waiting for {what}; controller log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn objects() -> BTreeMap<String, Vec<Value>> {
+    let ingress = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                     "resourceVersion": "1", "generation": 1,
+                     "annotations": {"alb.ingress.kubernetes.io/target-type": "ip"}},
+        "spec": {"ingressClassName": "alb", "rules": [{"http": {"paths": [{
+            "path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+    });
+    BTreeMap::from([
+        (
+            "/apis/networking.k8s.io/v1/ingressclasses".to_owned(),
+            vec![
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                        "metadata": {"name": "alb", "resourceVersion": "1"},
+                        "spec": {"controller": "ingress.k8s.aws/alb"}}),
+            ],
+        ),
+        (
+            "/api/v1/namespaces".to_owned(),
+            vec![json!({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": "shop", "resourceVersion": "1"}})],
+        ),
+        (
+            "/api/v1/services".to_owned(),
+            vec![json!({"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "1",
+                                     "uid": "0f8fad5b-d9cb-469f-a165-70867728950e"},
+                        "spec": {"selector": {"app": "web"},
+                                 "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})],
+        ),
+        (INGRESSES.to_owned(), vec![ingress.clone()]),
+        // Single-object writes answer from here.
+        (
+            "/apis/networking.k8s.io/v1/namespaces/shop/ingresses".to_owned(),
+            vec![ingress],
+        ),
+    ])
+}
+
+fn webhook_certificate(dir: &std::path::Path) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
+    // AWS: moto's default account (the binary sends no account header), a VPC with subnets
+    // tagged for internal load balancers.
+    let moto = support::moto::MotoServer::shared();
+    let clients = AwsClients::new(&support::moto::sdk_config(moto.endpoint()).await, &[]);
+    let net = support::network(&clients).await;
+    for subnet in &net.subnets {
+        clients
+            .ec2
+            .create_tags()
+            .resources(subnet)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("kubernetes.io/role/internal-elb")
+                    .value("1")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // The stub API server and a kubeconfig for it.
+    let stub = Stub {
+        lists: Arc::new(objects()),
+        seen: Arc::default(),
+        ingress_events: tokio::sync::broadcast::channel(16).0,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr: SocketAddr = listener.local_addr().unwrap();
+    let app = Router::new().fallback(handle).with_state(stub.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: stub\n\
+             clusters: [{{name: stub, cluster: {{server: \"http://{api_addr}\"}}}}]\n\
+             users: [{{name: stub, user: {{token: stub}}}}]\n\
+             contexts: [{{name: stub, context: {{cluster: stub, user: stub}}}}]\n"
+        ),
+    )
+    .unwrap();
+    webhook_certificate(dir.path());
+
+    let (probe_port, metrics_port, webhook_port) = (free_port(), free_port(), free_port());
+    let log = dir.path().join("controller.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut controller = Controller(
+        Command::new(env!("CARGO_BIN_EXE_aws-load-balancer-controller"))
+            .arg("serve")
+            .args(["--cluster-name", CLUSTER])
+            .args(["--aws-vpc-id", &net.vpc_id])
+            .args(["--aws-region", support::moto::REGION])
+            .args(["--webhook-cert-dir", &dir.path().display().to_string()])
+            .args(["--webhook-bind-addr", "127.0.0.1"])
+            .args(["--webhook-bind-port", &webhook_port.to_string()])
+            .args(["--metrics-bind-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args([
+                "--health-probe-bind-addr",
+                &format!("127.0.0.1:{probe_port}"),
+            ])
+            .arg("--enable-leader-election=false")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", &kubeconfig)
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("POD_NAME", "smoke-0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    );
+
+    wait_for("/readyz", &log, || {
+        (http_get(probe_port, "/readyz")?.0 == 200).then_some(())
+    })
+    .await;
+
+    // The ALB, behind the managed and the backend security group.
+    let (lb_arn, dns) = {
+        let mut found = None;
+        let start = Instant::now();
+        while found.is_none() {
+            let lbs = clients
+                .elbv2
+                .describe_load_balancers()
+                .send()
+                .await
+                .unwrap();
+            found = lbs.load_balancers().first().map(|lb| {
+                (
+                    lb.load_balancer_arn().unwrap_or_default().to_owned(),
+                    lb.dns_name().unwrap_or_default().to_owned(),
+                    lb.security_groups().to_vec(),
+                )
+            });
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "no ALB; controller log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let (arn, dns, sgs) = found.unwrap();
+        let backend = clients
+            .ec2
+            .describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:elbv2.k8s.aws/resource")
+                    .values("backend-sg")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let backend: Vec<&str> = backend
+            .security_groups()
+            .iter()
+            .filter_map(|sg| sg.group_id())
+            .collect();
+        assert_eq!(backend.len(), 1, "one backend security group: {backend:?}");
+        assert!(
+            sgs.iter().any(|sg| sg == backend[0]) && sgs.len() == 2,
+            "managed + backend security groups on the ALB: {sgs:?}"
+        );
+        (arn, dns)
+    };
+    let tags = clients
+        .elbv2
+        .describe_tags()
+        .resource_arns(&lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let tags: BTreeMap<&str, &str> = tags.tag_descriptions()[0]
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert_eq!(tags.get("elbv2.k8s.aws/cluster"), Some(&CLUSTER));
+    assert_eq!(tags.get("ingress.k8s.aws/stack"), Some(&"shop/web"));
+    let tg_arn = clients
+        .elbv2
+        .describe_target_groups()
+        .load_balancer_arn(&lb_arn)
+        .send()
+        .await
+        .unwrap()
+        .target_groups()
+        .first()
+        .and_then(|tg| tg.target_group_arn())
+        .unwrap()
+        .to_owned();
+
+    // Written back through the API: finalizer, status, binding, event.
+    let writes = wait_for("the Ingress status write", &log, || {
+        let writes = stub.writes();
+        writes
+            .iter()
+            .any(|w| w.path.ends_with("/ingresses/web/status"))
+            .then_some(writes)
+    })
+    .await;
+    let finalizer = writes
+        .iter()
+        .position(|w| {
+            w.method == "PATCH"
+                && w.path == "/apis/networking.k8s.io/v1/namespaces/shop/ingresses/web"
+                && w.body.to_string().contains("ingress.k8s.aws/resources")
+        })
+        .expect("finalizer patch");
+    let status = writes
+        .iter()
+        .position(|w| w.path.ends_with("/ingresses/web/status"))
+        .unwrap();
+    assert!(finalizer < status, "the finalizer comes first: {writes:#?}");
+    let status_body = &writes[status].body;
+    assert_eq!(
+        status_body["status"]["loadBalancer"]["ingress"][0]["hostname"],
+        dns.to_lowercase(),
+        "{status_body}"
+    );
+    assert!(
+        writes[status].query.contains("fieldManager="),
+        "server-side apply with our field manager: {:?}",
+        writes[status].query
+    );
+    let binding = writes
+        .iter()
+        .find(|w| w.path.contains("/namespaces/shop/targetgroupbindings/"))
+        .expect("a TargetGroupBinding applied");
+    assert_eq!(binding.body["spec"]["targetGroupARN"], tg_arn.as_str());
+    assert_eq!(binding.body["spec"]["serviceRef"]["name"], "web");
+    let reasons: Vec<String> = stub
+        .writes()
+        .iter()
+        .filter(|w| w.path.ends_with("/events"))
+        .filter_map(|w| w.body["reason"].as_str().map(str::to_owned))
+        .collect();
+    wait_for("the success event", &log, || {
+        stub.writes()
+            .iter()
+            .any(|w| w.path.ends_with("/events") && w.body["reason"] == "SuccessfullyReconciled")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !reasons.iter().any(|r| r.starts_with("Failed")),
+        "no failure events: {reasons:?}"
+    );
+
+    // Metrics: the AWS calls and the reconcile are counted.
+    let (code, metrics) = http_get(metrics_port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics
+            .contains(r#"aws_api_calls_total{service="elbv2",operation="CreateLoadBalancer"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"operation="CreateSecurityGroup"} 2"#),
+        "managed + backend security group: {metrics}"
+    );
+
+    // The Ingress is deleted (it has our finalizer, so it lingers with a deletion timestamp):
+    // every AWS resource of its stack goes, then the finalizer is removed.
+    let mut deleting = objects()[INGRESSES][0].clone();
+    deleting["metadata"]["resourceVersion"] = json!("2");
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    deleting["metadata"]["finalizers"] = json!(["ingress.k8s.aws/resources"]);
+    stub.ingress_events
+        .send(json!({"type": "MODIFIED", "object": deleting}))
+        .expect("the controller watches Ingresses");
+    wait_for("the finalizer removal", &log, || {
+        stub.writes()
+            .iter()
+            .any(|w| {
+                w.method == "PATCH"
+                    && w.path == "/apis/networking.k8s.io/v1/namespaces/shop/ingresses/web"
+                    && w.body.to_string().contains("remove")
+            })
+            .then_some(())
+    })
+    .await;
+    let lbs = clients
+        .elbv2
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap();
+    let tgs = clients.elbv2.describe_target_groups().send().await.unwrap();
+    assert!(
+        lbs.load_balancers().is_empty() && tgs.target_groups().is_empty(),
+        "the stack is gone before the finalizer: {:?} {:?}",
+        lbs.load_balancers(),
+        tgs.target_groups()
+    );
+    let managed = clients
+        .ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:ingress.k8s.aws/stack")
+                .values("shop/web")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        managed.security_groups().is_empty(),
+        "the managed security group is gone: {:?}",
+        managed.security_groups()
+    );
+    // (Deleting the group's TargetGroupBindings needs them in the controller's cache, which
+    // only a real API server's watch fills: the e2e suite checks that.)
+
+    // SIGTERM: a clean exit.
+    let exit = controller.terminate().expect("exits on SIGTERM");
+    assert!(
+        exit.success(),
+        "{exit}; log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    if std::env::var_os("SMOKE_LOG").is_some() {
+        eprintln!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+    server.abort();
+}
