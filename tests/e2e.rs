@@ -361,21 +361,21 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     head.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A self-signed serving certificate for the webhook's address, written as tls.crt/tls.key;
-/// returns the PEM to trust (the webhook configurations' caBundle).
+/// A CA and a serving certificate it signs for the webhook's address, written as
+/// tls.crt/tls.key; returns the CA's PEM (the webhook configurations' caBundle).
 fn webhook_certificate(dir: &Path, host: IpAddr) -> String {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .subject_alt_names
-        .push(rcgen::SanType::IpAddress(host));
-    params
-        .subject_alt_names
-        .push(rcgen::SanType::DnsName("localhost".try_into().unwrap()));
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.subject_alt_names.push(SanType::IpAddress(host));
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
     std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
     std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
-    cert.pem()
+    ca.pem()
 }
 
 /// The Ingress webhooks (validating and mutating), only for the test's namespace.
