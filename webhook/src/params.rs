@@ -42,7 +42,13 @@ pub fn overridden(
             let field = spec.params_field.filter(|f| !MERGED_FIELDS.contains(f))?;
             let set =
                 is_set(field) || (field == "prefixListsIDs" && is_set(LEGACY_PREFIX_LISTS_FIELD));
-            set.then(|| (key.clone(), field))
+            // An annotation that says what the parameters say (e.g. the target-type the mutating
+            // webhook copied from them) loses nothing: no warning.
+            let agrees = fields
+                .get(field)
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| anns.get(key).is_some_and(|a| a.trim() == v));
+            (set && !agrees).then(|| (key.clone(), field))
         })
         .collect()
 }
