@@ -218,21 +218,7 @@ fn print_calls(calls: &CallSnapshot, units: usize, unit: &str) {
 
 /// Tags the subnets for internal load balancers and reads the VPC facts from EC2.
 async fn cluster_facts(clients: &AwsClients, net: &support::Network) -> ClusterFacts {
-    for subnet in &net.subnets {
-        clients
-            .ec2
-            .create_tags()
-            .resources(subnet)
-            .tags(
-                aws_sdk_ec2::types::Tag::builder()
-                    .key("kubernetes.io/role/internal-elb")
-                    .value("1")
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("tag subnet");
-    }
+    support::tag_subnets_for_internal_elb(clients, net).await;
     let mut facts = ClusterFacts::new(CLUSTER, net.vpc_id.clone());
     facts.backend_security_group = Some(net.backend_sg.clone());
     load_vpc_facts(&clients.ec2, &mut facts)

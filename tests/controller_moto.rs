@@ -111,22 +111,7 @@ async fn target_groups(account: &Account) -> usize {
 async fn ingress_to_alb_targets_and_back_against_moto() {
     let account = Account::new().await;
     let net = support::network(&account.clients).await;
-    for subnet in &net.subnets {
-        account
-            .clients
-            .ec2
-            .create_tags()
-            .resources(subnet)
-            .tags(
-                aws_sdk_ec2::types::Tag::builder()
-                    .key("kubernetes.io/role/internal-elb")
-                    .value("1")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
+    support::tag_subnets_for_internal_elb(&account.clients, &net).await;
     let mut facts = ClusterFacts::new(CLUSTER, net.vpc_id.clone());
     facts.backend_security_group = Some(net.backend_sg.clone());
     load_vpc_facts(&account.clients.ec2, &mut facts)

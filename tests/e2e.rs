@@ -453,21 +453,7 @@ async fn ingress_lifecycle_against_a_cluster_and_an_aws_emulator() {
     let (aws_endpoint, _moto) = aws_endpoint();
     let clients = AwsClients::new(&support::moto::sdk_config(&aws_endpoint).await, &[]);
     let net = support::network(&clients).await;
-    for subnet in &net.subnets {
-        clients
-            .ec2
-            .create_tags()
-            .resources(subnet)
-            .tags(
-                aws_sdk_ec2::types::Tag::builder()
-                    .key("kubernetes.io/role/internal-elb")
-                    .value("1")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
+    support::tag_subnets_for_internal_elb(&clients, &net).await;
     let cert_dir = tempfile::tempdir().unwrap();
     let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{id}"));
     std::fs::create_dir_all(&log_dir).unwrap();

@@ -294,21 +294,7 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
     let moto = support::moto::MotoServer::shared();
     let clients = AwsClients::new(&support::moto::sdk_config(moto.endpoint()).await, &[]);
     let net = support::network(&clients).await;
-    for subnet in &net.subnets {
-        clients
-            .ec2
-            .create_tags()
-            .resources(subnet)
-            .tags(
-                aws_sdk_ec2::types::Tag::builder()
-                    .key("kubernetes.io/role/internal-elb")
-                    .value("1")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
+    support::tag_subnets_for_internal_elb(&clients, &net).await;
 
     // The stub API server and a kubeconfig for it.
     let stub = Stub {

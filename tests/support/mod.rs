@@ -79,6 +79,26 @@ pub async fn network(clients: &AwsClients) -> Network {
     }
 }
 
+/// Tags the network's subnets `kubernetes.io/role/internal-elb=1`, so that subnet discovery
+/// finds them for internal load balancers.
+pub async fn tag_subnets_for_internal_elb(clients: &AwsClients, net: &Network) {
+    for subnet in &net.subnets {
+        clients
+            .ec2
+            .create_tags()
+            .resources(subnet)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("kubernetes.io/role/internal-elb")
+                    .value("1")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag subnet");
+    }
+}
+
 pub const CLUSTER: &str = "test-cluster";
 pub const TG_A: &str = "ns/ing-svc-a:80";
 pub const TG_B: &str = "ns/ing-svc-b:http";
