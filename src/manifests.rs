@@ -5,19 +5,25 @@
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use webhook::cluster::StaticCluster;
 use webhook::crd::{IngressClassParams, TargetGroupBinding};
 
-/// The objects found in a set of manifests, in file order.
-#[derive(Clone, Debug, Default)]
+use crate::model::builder::ObjectMap;
+
+/// The objects found in a set of manifests, in file order (Secrets by namespace and name).
+///
+/// `Debug` lists the Secrets by name only: their values never reach a log.
+#[derive(Clone, Default)]
 pub struct Manifests {
     pub ingresses: Vec<Ingress>,
     pub ingress_classes: Vec<IngressClass>,
@@ -27,6 +33,10 @@ pub struct Manifests {
     pub nodes: Vec<Node>,
     pub namespaces: Vec<Namespace>,
     pub target_group_bindings: Vec<TargetGroupBinding>,
+    /// `v1` Secrets by `(namespace, name)` (namespace `default` when unset), as the API server
+    /// would store them: `stringData` merged over `data`, so only `data` is set. A later
+    /// document with the same namespace and name replaces an earlier one.
+    pub secrets: ObjectMap<Secret>,
     /// Documents of our own kind `ClusterFacts` (what AWS would say about the VPC, for offline
     /// planning), without `apiVersion`/`kind`.
     pub cluster_facts: Vec<serde_json::Value>,
@@ -107,6 +117,10 @@ impl Manifests {
             "Node" => self.nodes.push(typed(&kind, value)?),
             "Namespace" => self.namespaces.push(typed(&kind, value)?),
             "TargetGroupBinding" => self.target_group_bindings.push(typed(&kind, value)?),
+            "Secret" => {
+                let (key, secret) = secret(value)?;
+                self.secrets.insert(key, secret);
+            }
             "ClusterFacts" => {
                 let mut facts = value;
                 if let Some(map) = facts.as_object_mut() {
@@ -118,6 +132,29 @@ impl Manifests {
             _ => self.skipped.push(kind),
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for Manifests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets: Vec<String> = self
+            .secrets
+            .keys()
+            .map(|(namespace, name)| format!("{namespace}/{name}"))
+            .collect();
+        f.debug_struct("Manifests")
+            .field("ingresses", &self.ingresses)
+            .field("ingress_classes", &self.ingress_classes)
+            .field("ingress_class_params", &self.ingress_class_params)
+            .field("services", &self.services)
+            .field("endpoint_slices", &self.endpoint_slices)
+            .field("nodes", &self.nodes)
+            .field("namespaces", &self.namespaces)
+            .field("target_group_bindings", &self.target_group_bindings)
+            .field("secrets", &secrets)
+            .field("cluster_facts", &self.cluster_facts)
+            .field("skipped", &self.skipped)
+            .finish()
     }
 }
 
@@ -196,6 +233,64 @@ fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<T,
     serde_json::from_value(value).map_err(|e| format!("{kind} {name}: {e}"))
 }
 
+/// A Secret document as stored: `data` decoded from base64, `stringData` merged over it (the
+/// API server does the same on write), keyed by `(namespace, name)`. Errors name the Secret
+/// and the key, never a value.
+fn secret(mut value: Value) -> Result<((String, String), Secret), String> {
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or("Secret has no metadata.name")?
+        .to_owned();
+    let namespace = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default")
+        .to_owned();
+    let which = format!("Secret {namespace}/{name}");
+    let (data, string_data) = match value.as_object_mut() {
+        Some(object) => (object.remove("data"), object.remove("stringData")),
+        None => (None, None),
+    };
+    let mut merged: BTreeMap<String, ByteString> = BTreeMap::new();
+    for (key, encoded) in entries(data, "data", &which)? {
+        let decoded = serde_json::from_value::<ByteString>(Value::String(encoded))
+            .map_err(|_| format!("{which}: data.{key} is not valid base64"))?;
+        merged.insert(key, decoded);
+    }
+    for (key, plain) in entries(string_data, "stringData", &which)? {
+        merged.insert(key, ByteString(plain.into_bytes()));
+    }
+    let mut secret: Secret = typed("Secret", value)?;
+    secret.metadata.namespace = Some(namespace.clone());
+    secret.data = (!merged.is_empty()).then_some(merged);
+    secret.string_data = None;
+    Ok(((namespace, name), secret))
+}
+
+/// The string entries of a Secret's `data` or `stringData` (absent or null: none).
+fn entries(
+    field: Option<Value>,
+    field_name: &str,
+    which: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let map = match field {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(format!("{which}: {field_name} must be a map of strings")),
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (key, value) in Map::into_iter(map) {
+        match value {
+            Value::String(s) => out.push((key, s)),
+            _ => return Err(format!("{which}: {field_name}.{key} must be a string")),
+        }
+    }
+    Ok(out)
+}
+
 fn files_under(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
     let io = |source| ManifestError::Io {
         path: path.to_path_buf(),
@@ -229,55 +324,4 @@ fn files_under(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_multi_document_streams_by_kind() {
-        let text = r#"
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {name: alb}
-spec: {controller: ingress.k8s.aws/alb}
----
-apiVersion: v1
-kind: List
-items:
-- apiVersion: v1
-  kind: Service
-  metadata: {name: web, namespace: shop}
-  spec: {ports: [{port: 80}]}
-- apiVersion: v1
-  kind: ConfigMap
-  metadata: {name: settings}
----
-"#;
-        let mut m = Manifests::default();
-        m.add_documents(Path::new("test.yaml"), text)
-            .expect("valid stream");
-        assert_eq!(m.ingress_classes.len(), 1);
-        assert_eq!(m.services.len(), 1);
-        assert_eq!(m.skipped, vec!["ConfigMap".to_string()]);
-    }
-
-    #[test]
-    fn errors_name_file_document_and_object() {
-        let text = "kind: Service\nmetadata: {name: a}\n---\nkind: Ingress\nmetadata: {name: web}\nspec: {rules: oops}\n";
-        let err = Manifests::default()
-            .add_documents(Path::new("bad.yaml"), text)
-            .expect_err("spec.rules is not a list");
-        let message = err.to_string();
-        assert!(
-            message.starts_with("bad.yaml: document 1: Ingress web: "),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn a_document_without_kind_is_an_error() {
-        let err = Manifests::default()
-            .add_documents(Path::new("x.yaml"), "metadata: {name: a}\n")
-            .expect_err("no kind");
-        assert_eq!(err.to_string(), "x.yaml: document 0: document has no kind");
-    }
-}
+mod tests;

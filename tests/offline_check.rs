@@ -126,3 +126,158 @@ fn the_examples_plan_one_alb_for_the_shop_group() {
         "the IngressClassParams scheme applies: {table}"
     );
 }
+
+/// An Ingress on HTTPS:443 authenticating with OIDC (Secret `shop/oidc-client`), its class and
+/// Service, and the cluster facts the build needs (subnets; the certificate is explicit).
+const OIDC_INGRESS: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: alb}
+spec: {controller: ingress.k8s.aws/alb}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  type: NodePort
+  ports: [{port: 80, nodePort: 30080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: shop
+  annotations:
+    alb.ingress.kubernetes.io/listen-ports: '[{"HTTPS": 443}]'
+    alb.ingress.kubernetes.io/certificate-arn: arn:aws:acm:us-west-2:111122223333:certificate/one
+    alb.ingress.kubernetes.io/auth-type: oidc
+    alb.ingress.kubernetes.io/auth-idp-oidc: '{"issuer":"https://idp.example.com","authorizationEndpoint":"https://idp.example.com/auth","tokenEndpoint":"https://idp.example.com/token","userInfoEndpoint":"https://idp.example.com/userinfo","secretName":"oidc-client"}'
+spec:
+  ingressClassName: alb
+  rules:
+    - host: app.example.com
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+---
+apiVersion: plan.elbv2.k8s.aws/v1
+kind: ClusterFacts
+clusterName: demo
+vpcId: vpc-0demo
+backendSecurityGroup: sg-0backend
+subnets:
+  - {id: subnet-0prv1a, az: us-west-2a, vpcId: vpc-0demo, availableIps: 4000,
+     tags: {kubernetes.io/role/internal-elb: "1"}}
+  - {id: subnet-0prv1b, az: us-west-2b, vpcId: vpc-0demo, availableIps: 4000,
+     tags: {kubernetes.io/role/internal-elb: "1"}}
+"#;
+
+/// The OIDC client credentials: the ID as base64 `data` (`oidc-client-id-1234`), the secret as
+/// `stringData`.
+const OIDC_SECRET: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: oidc-client, namespace: shop}
+data:
+  clientID: b2lkYy1jbGllbnQtaWQtMTIzNA==
+stringData:
+  clientSecret: very-s3cr3t-client-value
+"#;
+
+/// `plan` of the given files (written to a fresh directory) with the real binary.
+fn plan_files(files: &[(&str, &str)], output: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write manifest");
+    }
+    std::process::Command::new(env!("CARGO_BIN_EXE_aws-load-balancer-controller"))
+        .args(["plan", "-o", output, "-f"])
+        .arg(dir.path())
+        .env_remove("AWS_REGION")
+        .output()
+        .expect("run the binary")
+}
+
+#[test]
+fn plan_reads_the_oidc_secret_from_the_manifests_and_never_prints_it() {
+    let files = [("ingress.yaml", OIDC_INGRESS), ("secret.yaml", OIDC_SECRET)];
+    let out = plan_files(&files, "json");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    let stacks: serde_json::Value = serde_json::from_str(&stdout).expect("JSON stacks");
+    let oidc: Vec<&serde_json::Value> = stacks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("resources")?.as_object())
+        .flat_map(|by_kind| by_kind.values())
+        .filter_map(serde_json::Value::as_object)
+        .flat_map(|by_id| by_id.values())
+        .filter_map(|r| r.get("spec"))
+        .flat_map(|spec| {
+            ["defaultActions", "actions"]
+                .into_iter()
+                .filter_map(|k| spec.get(k)?.as_array())
+                .flatten()
+        })
+        .filter(|a| a["type"] == "authenticate-oidc")
+        .collect();
+    assert!(!oidc.is_empty(), "no authenticate-oidc action in {stdout}");
+    for action in &oidc {
+        let config = &action["authenticateOIDCConfig"];
+        assert_eq!(config["issuer"], "https://idp.example.com", "{action}");
+        assert_eq!(config["clientSecret"], "[REDACTED]", "{action}");
+        assert_eq!(config["clientID"], "[REDACTED]", "{action}");
+    }
+
+    let table = plan_files(&files, "table");
+    let table_out = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    assert!(table_out.contains("authenticate-oidc"), "{table_out}");
+    for printed in [&stdout, &stderr, &table_out] {
+        for value in [
+            "very-s3cr3t-client-value",
+            "oidc-client-id-1234",
+            "b2lkYy1jbGllbnQtaWQtMTIzNA",
+        ] {
+            assert!(!printed.contains(value), "{value} printed: {printed}");
+        }
+    }
+}
+
+#[test]
+fn plan_without_the_oidc_secret_fails_naming_it() {
+    let out = plan_files(&[("ingress.yaml", OIDC_INGRESS)], "table");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("secrets \"oidc-client\" not found in namespace shop"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn plan_refuses_a_secret_that_is_not_base64_naming_secret_and_key() {
+    let bad = "apiVersion: v1\nkind: Secret\nmetadata: {name: oidc-client, namespace: shop}\ndata: {clientSecret: 'not base64!'}\n";
+    let out = plan_files(
+        &[("ingress.yaml", OIDC_INGRESS), ("secret.yaml", bad)],
+        "table",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Secret shop/oidc-client: data.clientSecret is not valid base64"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not base64!"), "{stderr}");
+}

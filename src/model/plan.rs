@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use webhook::annotations::{Annotations, IngressAnnotations, PREFIX};
 use webhook::class::{ClassError, Classification, classify};
@@ -149,7 +149,6 @@ pub fn plan(manifests: &Manifests, facts: &ClusterFacts) -> Result<Vec<Stack>, P
         .iter()
         .map(|s| (namespaced(s), s.clone()))
         .collect();
-    let secrets: ObjectMap<Secret> = ObjectMap::new();
     let mut stacks = Vec::with_capacity(groups.len());
     for (group, members) in &groups {
         let inputs = GroupInputs {
@@ -164,7 +163,7 @@ pub fn plan(manifests: &Manifests, facts: &ClusterFacts) -> Result<Vec<Stack>, P
                 .collect(),
             inactive_members: members.inactive.clone(),
             services: &services,
-            secrets: &secrets,
+            secrets: &manifests.secrets,
             facts,
             existing_lb: None,
         };
