@@ -15,6 +15,7 @@ use backon::{ExponentialBuilder, Retryable};
 use super::aws::AwsClients;
 use super::diff::{FieldChange, ResourceDiff, placeholder};
 use super::error::{AwsFailure, DeployError, ResourceRef};
+use super::ownership::ForeignResource;
 use super::{DeployConfig, ResourceChange};
 
 /// What a deploy changed, in the order it happened.
@@ -23,6 +24,8 @@ pub(crate) struct Changes {
     pub created: Vec<ResourceChange>,
     pub modified: Vec<ResourceChange>,
     pub deleted: Vec<ResourceChange>,
+    /// Someone else's listeners and rules on our load balancer, left alone.
+    pub foreign: Vec<ForeignResource>,
 }
 
 /// Whether a run changes AWS or only works out what it would change.
@@ -127,6 +130,14 @@ impl<'a> Ctx<'a> {
 
     pub fn deleted(&self, resource: &ResourceRef, aws_id: &str) {
         self.note(|c| &mut c.deleted, ResourceChange::new(resource, aws_id));
+    }
+
+    /// Records a listener or rule of someone else's that this run leaves alone (in both modes).
+    pub fn left_alone(&self, foreign: ForeignResource) {
+        let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        if !changes.foreign.contains(&foreign) {
+            changes.foreign.push(foreign);
+        }
     }
 
     /// A read call: classified errors, retried while throttled or failing on AWS's side.

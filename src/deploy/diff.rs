@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::aws::CallSnapshot;
 use super::error::ResourceRef;
+use super::ownership::ForeignResource;
 
 /// What happens to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -165,6 +166,10 @@ pub struct StackDiff {
     pub no_longer_planned: bool,
     /// In the order the deploy would act.
     pub resources: Vec<ResourceDiff>,
+    /// Listeners and rules on the stack's load balancer that belong to another cluster or
+    /// stack: the deploy leaves them alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<ForeignResource>,
     /// The calls the dry run made (all of them reads).
     #[serde(skip)]
     pub calls_by_operation: CallSnapshot,
@@ -216,7 +221,8 @@ pub fn is_placeholder(value: &str) -> bool {
 }
 
 /// The human-readable form of some diffs: per stack a count line, then one line per resource
-/// that changes (with the drifted fields below a modify). Unchanged resources are only counted.
+/// that changes (with the drifted fields below a modify), then one `!` line per listener or rule
+/// of someone else's left alone. Unchanged resources are only counted.
 pub fn table(diffs: &[StackDiff]) -> String {
     let mut out = String::new();
     for diff in diffs {
@@ -254,6 +260,16 @@ pub fn table(diffs: &[StackDiff]) -> String {
             for field in &r.fields {
                 let _ = writeln!(out, "      {field}");
             }
+        }
+        for f in &diff.foreign {
+            let _ = writeln!(
+                out,
+                "  ! {:<13} {:<32} {}\n      left alone: belongs to {}",
+                short_type(&f.resource),
+                f.resource.id,
+                f.aws_id,
+                f.owner
+            );
         }
         out.push('\n');
     }

@@ -7,7 +7,9 @@
 //! * listeners and rules: read per owned load balancer (the tagging API does not index them),
 //!   with their tags fetched by `DescribeTags` 20 ARNs at a time.
 //!
-//! Everything returned is checked again against our cluster and stack tags.
+//! Everything returned is checked again against our cluster and stack tags, except listeners
+//! and rules: those on our load balancers are returned whatever their tags, to be judged by
+//! position ([`ownership`](super::ownership)).
 
 use std::collections::{BTreeMap, BTreeSet};
 

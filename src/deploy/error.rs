@@ -10,6 +10,8 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use crate::model::stack::ResourceType;
 
+use super::ownership::Owner;
+
 /// A resource of the stack: its type and resource ID (the `ingress.k8s.aws/resource` tag).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct ResourceRef {
@@ -232,6 +234,20 @@ fn field_note(field: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+fn noun(resource: &ResourceRef) -> &'static str {
+    match resource.resource_type {
+        ResourceType::ListenerRule => "rule",
+        _ => "listener",
+    }
+}
+
+fn place(resource: &ResourceRef) -> &'static str {
+    match resource.resource_type {
+        ResourceType::ListenerRule => "priority",
+        _ => "port",
+    }
+}
+
 /// Why a deploy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -261,6 +277,21 @@ pub enum DeployError {
     NotOwned {
         resource: ResourceRef,
         existing: String,
+        cluster: String,
+        stack: String,
+    },
+    /// A listener or rule on a load balancer of ours carries another cluster's or stack's tags
+    /// and sits where the stack wants one of its own (the same port, the same priority). It is
+    /// left alone; the deploy stops here rather than fail on, or work around, a duplicate.
+    #[error(
+        "{resource}: {existing} belongs to {owner}, not to cluster {cluster:?} stack {stack:?}; leaving it alone (remove it, or give the stack's {kind} another {place})",
+        kind = noun(.resource), place = place(.resource)
+    )]
+    OwnedByOther {
+        resource: ResourceRef,
+        existing: String,
+        /// Boxed to keep the error small.
+        owner: Box<Owner>,
         cluster: String,
         stack: String,
     },
@@ -321,7 +352,7 @@ impl DeployError {
         match self {
             Self::Aws { category, .. } => *category,
             Self::InvalidStack { .. } => ErrorCategory::InvalidStack,
-            Self::NotOwned { .. } => ErrorCategory::Conflict,
+            Self::NotOwned { .. } | Self::OwnedByOther { .. } => ErrorCategory::Conflict,
             Self::Aborted { .. } | Self::DryRunMutation { .. } => ErrorCategory::Aborted,
             Self::TimedOut { last, .. } => last.category(),
         }
@@ -342,6 +373,7 @@ impl DeployError {
             Self::Aws { resource, .. }
             | Self::InvalidStack { resource, .. }
             | Self::NotOwned { resource, .. }
+            | Self::OwnedByOther { resource, .. }
             | Self::TimedOut { resource, .. }
             | Self::DryRunMutation { resource, .. } => Some(resource),
             Self::Aborted { .. } => None,

@@ -1,5 +1,11 @@
 //! Listeners, matched by port on our load balancers: create with tags, reconcile protocol,
 //! TLS settings, default actions, SNI certificates, attributes and tags.
+//!
+//! A listener on the port is ours whether or not it carries our tags, unless it carries
+//! someone else's ([`ownership`](super::ownership)): an untagged one is adopted (our tags are
+//! added with the other updates), another cluster's or stack's stops the deploy with
+//! [`DeployError::OwnedByOther`]. Listeners on ports the stack does not want are deleted, unless
+//! they are someone else's; those are left alone and reported.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,8 +23,10 @@ use super::elbv2_tags::apply_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
 use super::fields::{attribute_fields, json, tag_fields, wanted};
 use super::normal::{changed_attributes, normalize_actions};
+use super::ownership::{ForeignResource, Ownership, ownership};
 use super::resolve::{LISTENER_ARN, Resolver};
-use super::tags::{TagDiff, desired_tags, diff_tags, is_owned};
+use super::rules::ListenerRules;
+use super::tags::{TagDiff, desired_tags, diff_tags, resource_id};
 
 /// What the listener step leaves for the rules and the deletions.
 #[derive(Debug, Default)]
@@ -26,7 +34,7 @@ pub struct Outcome {
     /// Listeners of ours that the stack no longer has, to delete after the rules.
     pub stale: Vec<Found<elbv2::Listener>>,
     /// The rules found on each listener that stays, by listener ARN.
-    pub rules: BTreeMap<String, Vec<Found<elbv2::Rule>>>,
+    pub rules: BTreeMap<String, ListenerRules>,
 }
 
 fn certificate(arn: &str) -> elbv2::Certificate {
@@ -160,18 +168,18 @@ pub async fn sync(
         });
         let arn = match position.map(|i| remaining.remove(i)) {
             Some(existing) => {
-                if !is_owned(
-                    &existing.listener.tags,
-                    &ctx.config.cluster_name,
-                    ctx.stack_id,
-                ) {
-                    return Err(DeployError::NotOwned {
+                let cluster = ctx.config.cluster_name.as_str();
+                if let Ownership::Foreign(owner) =
+                    ownership(&existing.listener.tags, cluster, ctx.stack_id)
+                {
+                    return Err(DeployError::OwnedByOther {
                         resource: what,
                         existing: format!(
-                            "listener on port {} ({})",
+                            "the listener on port {} ({})",
                             spec.port, existing.listener.arn
                         ),
-                        cluster: ctx.config.cluster_name.clone(),
+                        owner: Box::new(owner),
+                        cluster: cluster.to_owned(),
                         stack: ctx.stack_id.to_owned(),
                     });
                 }
@@ -185,9 +193,13 @@ pub async fn sync(
                 if !ctx.dry_run() {
                     apply_update(ctx, spec, &actions, &what, &listener.arn, &update).await?;
                 }
-                outcome
-                    .rules
-                    .insert(existing.listener.arn.clone(), existing.rules);
+                outcome.rules.insert(
+                    existing.listener.arn.clone(),
+                    ListenerRules {
+                        port: spec.port,
+                        rules: existing.rules,
+                    },
+                );
                 existing.listener.arn
             }
             None => {
@@ -195,19 +207,45 @@ pub async fn sync(
                     Some(placeholder) => placeholder,
                     None => create(ctx, id, spec, &lb_arn, &actions, &what).await?,
                 };
-                outcome.rules.insert(arn.clone(), Vec::new());
+                outcome.rules.insert(
+                    arn.clone(),
+                    ListenerRules {
+                        port: spec.port,
+                        rules: Vec::new(),
+                    },
+                );
                 arn
             }
         };
         resolver.set(ResourceType::Listener, id, LISTENER_ARN, arn);
     }
-    // Listeners nobody asked for: ours go, anyone else's stay.
-    outcome.stale = remaining
-        .into_iter()
-        .map(|f| f.listener)
-        .filter(|l| is_owned(&l.tags, &ctx.config.cluster_name, ctx.stack_id))
-        .collect();
+    // Listeners nobody asked for: ours (tagged or not) go, anyone else's stay.
+    for found in remaining {
+        let listener = found.listener;
+        match ownership(&listener.tags, &ctx.config.cluster_name, ctx.stack_id) {
+            Ownership::Foreign(owner) => ctx.left_alone(ForeignResource {
+                resource: port_ref(&listener),
+                aws_id: listener.arn,
+                owner,
+            }),
+            Ownership::Ours | Ownership::Unclaimed => outcome.stale.push(listener),
+        }
+    }
     Ok(outcome)
+}
+
+/// A found listener as a resource of ours: by its resource ID tag, else by its port.
+fn position_ref(listener: &Found<elbv2::Listener>) -> ResourceRef {
+    match resource_id(&listener.tags) {
+        Some(id) => ResourceRef::new(ResourceType::Listener, id),
+        None => port_ref(listener),
+    }
+}
+
+/// A found listener named by its port, as our resource IDs spell it.
+fn port_ref(listener: &Found<elbv2::Listener>) -> ResourceRef {
+    let port = listener.item.port().map(|p| p.to_string());
+    ResourceRef::new(ResourceType::Listener, port.unwrap_or_default())
 }
 
 async fn create(
@@ -514,7 +552,7 @@ pub async fn delete(
     listeners: Vec<Found<elbv2::Listener>>,
 ) -> Result<(), DeployError> {
     for listener in listeners {
-        let what = listener.resource_ref(ResourceType::Listener);
+        let what = position_ref(&listener);
         ctx.decided(ResourceDiff::delete(&what, &listener.arn));
         if ctx.dry_run() {
             continue;

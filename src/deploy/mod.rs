@@ -8,7 +8,11 @@
 //!    listeners → rules, matching actual to desired by the `ingress.k8s.aws/resource` tag (by
 //!    port for listeners, by priority and content for rules), creating what is missing (with
 //!    the tags in the create call), modifying what drifted, and replacing what cannot change in
-//!    place;
+//!    place. Listeners and rules on our load balancer are ours by position even without our
+//!    tags (upstream controllers without `ListenerRulesTagging` made them untagged): kept ones
+//!    are adopted by adding our tags; those tagged for another cluster or stack are left alone
+//!    and reported, and stop the deploy where they hold a port or priority the stack wants
+//!    ([`ownership`]);
 //! 3. then removes what is no longer wanted, in an order that never breaks traffic that is
 //!    still wanted: stale rules → stale listeners → load balancers → target groups → security
 //!    groups (retried while network interfaces release them).
@@ -25,6 +29,7 @@
 //! TargetGroupBindings are Kubernetes objects: they are not deployed here, but the report
 //! carries the target group ARNs by resource ID so that the controller can fill them in.
 
+mod addons;
 pub mod aws;
 pub mod backend_sg;
 mod call;
@@ -39,6 +44,7 @@ mod fields;
 mod listener;
 mod load_balancer;
 pub mod normal;
+pub mod ownership;
 mod resolve;
 pub mod rule_plan;
 mod rules;
@@ -57,6 +63,7 @@ use crate::model::stack::Stack;
 pub use aws::{AwsClients, AwsSettings, CallCounter, CallSnapshot, is_mutating};
 pub use diff::{ChangeKind, DiffSummary, FieldChange, ResourceDiff, StackDiff};
 pub use error::{DeployError, ErrorCategory, ResourceRef};
+pub use ownership::{ForeignResource, Owner};
 
 use call::{Ctx, Mode};
 
@@ -97,6 +104,11 @@ pub struct DeployConfig {
     pub visibility_timeout: Duration,
     /// The pause between those retries.
     pub in_use_retry_interval: Duration,
+    /// `--enable-wafv2`, `--enable-waf`, `--enable-shield`: whether the load balancer's add-ons
+    /// of each kind are applied at all ([`addons`]).
+    pub enable_wafv2: bool,
+    pub enable_waf: bool,
+    pub enable_shield: bool,
 }
 
 impl DeployConfig {
@@ -110,6 +122,9 @@ impl DeployConfig {
             target_group_delete_timeout: Duration::from_secs(60),
             visibility_timeout: Duration::from_secs(30),
             in_use_retry_interval: Duration::from_secs(2),
+            enable_wafv2: true,
+            enable_waf: true,
+            enable_shield: true,
         }
     }
 }
@@ -154,6 +169,9 @@ pub struct DeployReport {
     pub created: Vec<ResourceChange>,
     pub modified: Vec<ResourceChange>,
     pub deleted: Vec<ResourceChange>,
+    /// Listeners and rules on the stack's load balancer that carry another cluster's or
+    /// stack's tags: left alone.
+    pub foreign: Vec<ForeignResource>,
     /// Every AWS call this deploy made.
     pub calls_by_operation: CallSnapshot,
 }
@@ -205,11 +223,12 @@ impl Deployer {
     /// leave alone, in the order it would act.
     pub async fn diff(&self, stack: &Stack) -> Result<StackDiff, DeployError> {
         let (result, calls) = aws::with_call_tally(self.run(stack, Mode::DryRun, Some(0))).await;
-        let (_, resources) = result?;
+        let (report, resources) = result?;
         Ok(StackDiff {
             stack_id: stack.id.clone(),
             no_longer_planned: false,
             resources,
+            foreign: report.foreign,
             calls_by_operation: calls,
         })
     }
@@ -254,6 +273,7 @@ impl Deployer {
     ) -> Result<(DeployReport, Vec<ResourceDiff>), DeployError> {
         validate(stack)?;
         let ctx = Ctx::new(&self.clients, &self.config, &stack.id, mode, mutation_limit);
+        let addons = addons::prepare(&ctx, stack).await?;
         let owned = discover::owned(&ctx).await?;
         let mut resolver = resolve::Resolver::default();
 
@@ -271,6 +291,7 @@ impl Deployer {
         let listeners =
             listener::sync(&ctx, stack, found_listeners, &our_lbs, &mut resolver).await?;
         let stale_rules = rules::sync(&ctx, stack, listeners.rules, &resolver).await?;
+        addons::sync(&ctx, &addons, lb.arn.as_deref()).await?;
 
         rules::delete(&ctx, stale_rules).await?;
         listener::delete(&ctx, listeners.stale).await?;
@@ -288,6 +309,7 @@ impl Deployer {
             created: changes.created,
             modified: changes.modified,
             deleted: changes.deleted,
+            foreign: changes.foreign,
             calls_by_operation: CallSnapshot::default(),
         };
         Ok((report, decisions))

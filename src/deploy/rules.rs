@@ -1,5 +1,11 @@
 //! Listener rules: recording and (unless in a dry run) applying each listener's [`RulePlan`]
 //! and, at the end of a deploy, deleting the stale rules.
+//!
+//! The rules of a listener of ours are ours by priority and content whether or not they carry
+//! our tags, unless they carry someone else's ([`ownership`](super::ownership)). Untagged rules
+//! that stay get our tags with the other updates; stale ones are deleted. Another cluster's or
+//! stack's rules are never touched: they are reported, and one holding a priority the stack
+//! wants stops the deploy with [`DeployError::OwnedByOther`].
 
 use std::collections::BTreeMap;
 
@@ -14,12 +20,29 @@ use super::discover::Found;
 use super::elbv2_tags::apply_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
 use super::fields::{rule_content_fields, tag_fields};
+use super::ownership::{ForeignResource, Owner, Ownership, ownership};
 use super::resolve::Resolver;
 use super::rule_plan::{ExistingRule, RuleContent, RulePlan, plan_rules};
-use super::tags::{TagDiff, desired_tags, diff_tags, is_owned};
+use super::tags::{TagDiff, desired_tags, diff_tags, resource_id};
+use crate::model::stack::resource_id as ids;
 
 /// ALB rule priorities.
 const PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 1..=50_000;
+
+/// The non-default rules found on a listener that stays, and its port.
+#[derive(Clone, Debug)]
+pub struct ListenerRules {
+    pub port: u16,
+    pub rules: Vec<Found<elbv2::Rule>>,
+}
+
+/// A rule of ours that the stack no longer has, named by its resource ID tag, else by its
+/// position.
+#[derive(Clone, Debug)]
+pub struct StaleRule {
+    pub what: ResourceRef,
+    pub rule: Found<elbv2::Rule>,
+}
 
 struct DesiredRule<'a> {
     id: &'a str,
@@ -34,9 +57,9 @@ struct DesiredRule<'a> {
 pub async fn sync(
     ctx: &Ctx<'_>,
     stack: &Stack,
-    existing: BTreeMap<String, Vec<Found<elbv2::Rule>>>,
+    existing: BTreeMap<String, ListenerRules>,
     resolver: &Resolver,
-) -> Result<Vec<Found<elbv2::Rule>>, DeployError> {
+) -> Result<Vec<StaleRule>, DeployError> {
     let mut by_listener: BTreeMap<String, Vec<DesiredRule<'_>>> = BTreeMap::new();
     for (id, resource) in &stack.resources.listener_rules {
         let spec = &resource.spec;
@@ -72,9 +95,9 @@ pub async fn sync(
     }
 
     let mut stale = Vec::new();
-    for (listener_arn, rules) in existing {
+    for (listener_arn, found) in existing {
         let desired = by_listener.remove(&listener_arn).unwrap_or_default();
-        stale.extend(sync_listener(ctx, &listener_arn, &desired, rules).await?);
+        stale.extend(sync_listener(ctx, &listener_arn, found.port, &desired, found.rules).await?);
     }
     Ok(stale)
 }
@@ -82,9 +105,10 @@ pub async fn sync(
 async fn sync_listener(
     ctx: &Ctx<'_>,
     listener_arn: &str,
+    port: u16,
     desired: &[DesiredRule<'_>],
     existing: Vec<Found<elbv2::Rule>>,
-) -> Result<Vec<Found<elbv2::Rule>>, DeployError> {
+) -> Result<Vec<StaleRule>, DeployError> {
     let cluster = &ctx.config.cluster_name;
     let planned: Vec<(u32, RuleContent)> = desired
         .iter()
@@ -95,7 +119,8 @@ async fn sync_listener(
             )
         })
         .collect();
-    // Rules with a priority we cannot read are not ours to judge; they stay untouched.
+    // Rules with a priority we cannot read are not ours to judge; they stay untouched. The
+    // others are ours by position unless they carry someone else's tags.
     let existing: Vec<(Found<elbv2::Rule>, ExistingRule)> = existing
         .into_iter()
         .filter_map(|f| {
@@ -103,27 +128,46 @@ async fn sync_listener(
             let rule = ExistingRule {
                 priority,
                 content: RuleContent::actual(&f.item),
-                owned: is_owned(&f.tags, cluster, ctx.stack_id),
+                owned: !ownership(&f.tags, cluster, ctx.stack_id).is_foreign(),
             };
             Some((f, rule))
         })
         .collect();
     let views: Vec<ExistingRule> = existing.iter().map(|(_, r)| r.clone()).collect();
     let plan = plan_rules(&planned, &views).map_err(|taken| {
-        let (rule, found) = match (desired.get(taken.desired), existing.get(taken.existing)) {
-            (Some(rule), Some((found, _))) => (rule.what.clone(), found.arn.clone()),
-            _ => (
-                ResourceRef::new(ResourceType::ListenerRule, ""),
-                String::new(),
-            ),
+        let resource = desired
+            .get(taken.desired)
+            .map(|r| r.what.clone())
+            .unwrap_or_else(|| ResourceRef::new(ResourceType::ListenerRule, ""));
+        let (arn, priority, owner) = match existing.get(taken.existing) {
+            Some((f, view)) => match ownership(&f.tags, cluster, ctx.stack_id) {
+                Ownership::Foreign(owner) => (f.arn.as_str(), view.priority, owner),
+                _ => (f.arn.as_str(), view.priority, Owner::default()),
+            },
+            None => ("", 0, Owner::default()),
         };
-        DeployError::NotOwned {
-            resource: rule,
-            existing: format!("rule {found}"),
+        DeployError::OwnedByOther {
+            resource,
+            existing: format!(
+                "the rule at priority {priority} of the listener on port {port} ({arn})"
+            ),
+            owner: Box::new(owner),
             cluster: cluster.clone(),
             stack: ctx.stack_id.to_owned(),
         }
     })?;
+    for (f, view) in &existing {
+        if let Ownership::Foreign(owner) = ownership(&f.tags, cluster, ctx.stack_id) {
+            ctx.left_alone(ForeignResource {
+                resource: ResourceRef::new(
+                    ResourceType::ListenerRule,
+                    ids::listener_rule(port, view.priority),
+                ),
+                aws_id: f.arn.clone(),
+                owner,
+            });
+        }
+    }
     let rule = |d: usize| desired.get(d);
     let found = |e: usize| existing.get(e).map(|(f, _)| f);
 
@@ -149,7 +193,15 @@ async fn sync_listener(
     // Highest index first so that removal keeps the other indices valid.
     for &e in plan.delete.iter().rev() {
         if e < existing.len() {
-            stale.push(existing.swap_remove(e).0);
+            let (rule, view) = existing.swap_remove(e);
+            let id = match resource_id(&rule.tags) {
+                Some(id) => id.to_owned(),
+                None => ids::listener_rule(port, view.priority),
+            };
+            stale.push(StaleRule {
+                what: ResourceRef::new(ResourceType::ListenerRule, id),
+                rule,
+            });
         }
     }
     Ok(stale)
@@ -308,12 +360,12 @@ async fn apply(
 }
 
 /// Deletes stale rules (of listeners that stay).
-pub async fn delete(ctx: &Ctx<'_>, rules: Vec<Found<elbv2::Rule>>) -> Result<(), DeployError> {
-    for rule in rules {
-        if !is_owned(&rule.tags, &ctx.config.cluster_name, ctx.stack_id) {
+pub async fn delete(ctx: &Ctx<'_>, rules: Vec<StaleRule>) -> Result<(), DeployError> {
+    for StaleRule { what, rule } in rules {
+        // The planner never offers someone else's rules; this is a second line of defence.
+        if ownership(&rule.tags, &ctx.config.cluster_name, ctx.stack_id).is_foreign() {
             continue;
         }
-        let what = rule.resource_ref(ResourceType::ListenerRule);
         ctx.decided(ResourceDiff::delete(&what, &rule.arn));
         if ctx.dry_run() {
             continue;

@@ -399,6 +399,7 @@ fn sample_diff() -> super::diff::StackDiff {
             ResourceDiff::create(&rule, vec![]),
             ResourceDiff::delete(&old, "arn:old"),
         ],
+        foreign: vec![],
         calls_by_operation: CallSnapshot::default(),
     }
 }
