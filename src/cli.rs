@@ -163,6 +163,19 @@ pub struct ReconcileArgs {
     /// in the VPC, or creates (`k8s-traffic-<cluster>-<hash>`).
     #[arg(long, env = "BACKEND_SECURITY_GROUP")]
     pub backend_security_group: Option<String>,
+    /// Apply the `wafv2-acl-arn` / `wafv2-acl-name` settings (WAFv2 Web ACL associations).
+    #[arg(long, env = "ENABLE_WAFV2", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_wafv2: bool,
+    /// Apply the `waf-acl-id` setting (WAF Classic regional Web ACL associations).
+    #[arg(long, env = "ENABLE_WAF", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_waf: bool,
+    /// Apply the `shield-advanced-protection` setting (Shield Advanced protections; only while
+    /// the account's Shield Advanced subscription is active).
+    #[arg(long, env = "ENABLE_SHIELD", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_shield: bool,
 }
 
 /// Parses `10h`, `30m`, `90s`, `1h30m`, `500ms` (a bare number is seconds).

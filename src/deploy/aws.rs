@@ -61,12 +61,20 @@ impl AwsSettings {
     }
 }
 
-/// The ELBv2, EC2 and tagging clients, sharing one call counter.
+/// The region of the Shield API, a global service.
+pub const SHIELD_REGION: &str = "us-east-1";
+
+/// The ELBv2, EC2, tagging, WAFv2, WAF Classic (regional) and Shield clients, sharing one call
+/// counter.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub wafv2: aws_sdk_wafv2::Client,
+    pub waf_regional: aws_sdk_wafregional::Client,
+    /// Always in [`SHIELD_REGION`].
+    pub shield: aws_sdk_shield::Client,
     calls: CallCounter,
 }
 
@@ -108,15 +116,25 @@ impl AwsClients {
         let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk);
         let mut ec2 = aws_sdk_ec2::config::Builder::from(sdk);
         let mut tagging = aws_sdk_resourcegroupstagging::config::Builder::from(sdk);
+        let mut wafv2 = aws_sdk_wafv2::config::Builder::from(sdk);
+        let mut waf_regional = aws_sdk_wafregional::config::Builder::from(sdk);
+        let mut shield =
+            aws_sdk_shield::config::Builder::from(sdk).region(Region::new(SHIELD_REGION));
         for interceptor in all {
             elbv2.push_interceptor(interceptor.clone());
             ec2.push_interceptor(interceptor.clone());
+            wafv2.push_interceptor(interceptor.clone());
+            waf_regional.push_interceptor(interceptor.clone());
+            shield.push_interceptor(interceptor.clone());
             tagging.push_interceptor(interceptor);
         }
         Self {
             elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
             ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging.build()),
+            wafv2: aws_sdk_wafv2::Client::from_conf(wafv2.build()),
+            waf_regional: aws_sdk_wafregional::Client::from_conf(waf_regional.build()),
+            shield: aws_sdk_shield::Client::from_conf(shield.build()),
             calls,
         }
     }
@@ -143,6 +161,9 @@ fn service_label(service: &str) -> String {
         "Elastic Load Balancing v2" => "elbv2".to_owned(),
         "EC2" => "ec2".to_owned(),
         "Resource Groups Tagging API" => "tagging".to_owned(),
+        "WAFV2" => "wafv2".to_owned(),
+        "WAF Regional" => "waf-regional".to_owned(),
+        "Shield" => "shield".to_owned(),
         other => other.to_ascii_lowercase().replace(' ', "_"),
     }
 }

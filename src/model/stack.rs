@@ -14,6 +14,7 @@
 //! deployer once the referenced resource exists.
 
 mod actions;
+mod addons;
 mod ec2;
 mod elbv2;
 mod k8s;
@@ -26,6 +27,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use actions::*;
+pub use addons::*;
 pub use ec2::*;
 pub use elbv2::*;
 pub use k8s::*;
@@ -39,16 +41,22 @@ pub enum ResourceType {
     ListenerRule,
     TargetGroup,
     TargetGroupBinding,
+    WafV2WebAclAssociation,
+    WafRegionalWebAclAssociation,
+    ShieldProtection,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 6] = [
+    pub const ALL: [ResourceType; 9] = [
         Self::SecurityGroup,
         Self::LoadBalancer,
         Self::Listener,
         Self::ListenerRule,
         Self::TargetGroup,
         Self::TargetGroupBinding,
+        Self::WafV2WebAclAssociation,
+        Self::WafRegionalWebAclAssociation,
+        Self::ShieldProtection,
     ];
 
     /// The type's key in the stack JSON.
@@ -60,6 +68,9 @@ impl ResourceType {
             Self::ListenerRule => "AWS::ElasticLoadBalancingV2::ListenerRule",
             Self::TargetGroup => "AWS::ElasticLoadBalancingV2::TargetGroup",
             Self::TargetGroupBinding => "K8S::ElasticLoadBalancingV2::TargetGroupBinding",
+            Self::WafV2WebAclAssociation => "AWS::WAFv2::WebACLAssociation",
+            Self::WafRegionalWebAclAssociation => "AWS::WAFRegional::WebACLAssociation",
+            Self::ShieldProtection => "AWS::Shield::Protection",
         }
     }
 
@@ -315,6 +326,25 @@ pub struct Resources {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub target_group_bindings: BTreeMap<String, Resource<TargetGroupBindingResourceSpec>>,
+    #[serde(
+        rename = "AWS::WAFv2::WebACLAssociation",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub wafv2_web_acl_associations: BTreeMap<String, Resource<WafV2WebAclAssociationSpec>>,
+    #[serde(
+        rename = "AWS::WAFRegional::WebACLAssociation",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub waf_regional_web_acl_associations:
+        BTreeMap<String, Resource<WafRegionalWebAclAssociationSpec>>,
+    #[serde(
+        rename = "AWS::Shield::Protection",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub shield_protections: BTreeMap<String, Resource<ShieldProtectionSpec>>,
 }
 
 /// A resource added twice under the same type and ID.
@@ -440,6 +470,45 @@ impl Stack {
         )
     }
 
+    /// The load balancer's WAFv2 Web ACL association.
+    pub fn add_wafv2_web_acl_association(
+        &mut self,
+        spec: WafV2WebAclAssociationSpec,
+    ) -> Result<(), DuplicateResource> {
+        insert_unique(
+            &mut self.resources.wafv2_web_acl_associations,
+            ResourceType::WafV2WebAclAssociation,
+            resource_id::LOAD_BALANCER.to_owned(),
+            spec,
+        )
+    }
+
+    /// The load balancer's WAF Classic regional Web ACL association.
+    pub fn add_waf_regional_web_acl_association(
+        &mut self,
+        spec: WafRegionalWebAclAssociationSpec,
+    ) -> Result<(), DuplicateResource> {
+        insert_unique(
+            &mut self.resources.waf_regional_web_acl_associations,
+            ResourceType::WafRegionalWebAclAssociation,
+            resource_id::LOAD_BALANCER.to_owned(),
+            spec,
+        )
+    }
+
+    /// The load balancer's Shield Advanced protection setting.
+    pub fn add_shield_protection(
+        &mut self,
+        spec: ShieldProtectionSpec,
+    ) -> Result<(), DuplicateResource> {
+        insert_unique(
+            &mut self.resources.shield_protections,
+            ResourceType::ShieldProtection,
+            resource_id::LOAD_BALANCER.to_owned(),
+            spec,
+        )
+    }
+
     /// Whether the stack holds a resource of this type and ID.
     pub fn contains(&self, resource_type: ResourceType, id: &str) -> bool {
         let r = &self.resources;
@@ -450,6 +519,11 @@ impl Stack {
             ResourceType::ListenerRule => r.listener_rules.contains_key(id),
             ResourceType::TargetGroup => r.target_groups.contains_key(id),
             ResourceType::TargetGroupBinding => r.target_group_bindings.contains_key(id),
+            ResourceType::WafV2WebAclAssociation => r.wafv2_web_acl_associations.contains_key(id),
+            ResourceType::WafRegionalWebAclAssociation => {
+                r.waf_regional_web_acl_associations.contains_key(id)
+            }
+            ResourceType::ShieldProtection => r.shield_protections.contains_key(id),
         }
     }
 
@@ -471,6 +545,11 @@ impl Stack {
             ResourceType::ListenerRule => keys(&r.listener_rules),
             ResourceType::TargetGroup => keys(&r.target_groups),
             ResourceType::TargetGroupBinding => keys(&r.target_group_bindings),
+            ResourceType::WafV2WebAclAssociation => keys(&r.wafv2_web_acl_associations),
+            ResourceType::WafRegionalWebAclAssociation => {
+                keys(&r.waf_regional_web_acl_associations)
+            }
+            ResourceType::ShieldProtection => keys(&r.shield_protections),
         }
     }
 

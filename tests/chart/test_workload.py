@@ -23,6 +23,9 @@ NON_DEFAULT = {
     "enableBackendSecurityGroup": False,
     "backendSecurityGroup": "sg-0123456789abcdef0",
     "disableRestrictedSecurityGroupRules": True,
+    "enableWafv2": False,
+    "enableWaf": False,
+    "enableShield": False,
     "extraArgs": ["--some-future-flag=1"],
     "env": {"RUST_LOG": "debug"},
     "replicaCount": 3,
@@ -104,6 +107,18 @@ def test_backend_security_group_settings(render):
     assert rendered.flag("--backend-security-group") == "sg-0123456789abcdef0"
     assert rendered.flag("--disable-restricted-sg-rules") == "true"
     assert render({"enableBackendSecurityGroup": False}).flag("--enable-backend-security-group") == "false"
+
+
+def test_addon_settings_are_passed_explicitly(render):
+    # WAFv2, WAF Classic and Shield add-ons are on unless turned off; "off" must reach the binary.
+    rendered = render()
+    for flag in ("--enable-wafv2", "--enable-waf", "--enable-shield"):
+        assert rendered.flag(flag) == "true", flag
+    rendered = render({"enableWafv2": False, "enableShield": False})
+    assert rendered.flag("--enable-wafv2") == "false"
+    assert rendered.flag("--enable-waf") == "true"
+    assert rendered.flag("--enable-shield") == "false"
+    assert render({"enableWaf": False}).flag("--enable-waf") == "false"
 
 
 def test_leader_election_off_is_passed_explicitly(render):

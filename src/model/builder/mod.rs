@@ -10,11 +10,13 @@
 //!    tags, name ([`load_balancer`], [`security_groups`]);
 //! 5. per port, in port order: the listener with its default action, then the rules of every
 //!    member using the port, in member order, optimised and numbered ([`rules`]); target groups
-//!    and their bindings are created as rules reference Services ([`target_groups`]).
+//!    and their bindings are created as rules reference Services ([`target_groups`]);
+//! 6. the load balancer's add-ons: WAFv2 / WAF Classic Web ACLs, Shield ([`addons`]).
 //!
 //! Any error aborts the whole group: nothing is half-built.
 
 mod actions;
+mod addons;
 mod backend;
 mod certificates;
 mod errors;
@@ -288,6 +290,7 @@ impl<'a> Task<'a> {
             self.build_listener(*port, config, ssl_redirect)?;
             self.build_rules(*port, config, ssl_redirect)?;
         }
+        self.build_addons()?;
         self.flush_pending()
     }
 

@@ -38,6 +38,10 @@ pub struct ClassParams {
     pub listener_attributes: BTreeMap<(Protocol, u16), BTreeMap<String, String>>,
     pub minimum_capacity_units: Option<i32>,
     pub ipam_ipv4_pool_id: Option<String>,
+    /// `wafv2AclArn`: replaces the `wafv2-acl-arn` annotation.
+    pub wafv2_acl_arn: Option<String>,
+    /// `wafv2AclName`: replaces the `wafv2-acl-name` annotation.
+    pub wafv2_acl_name: Option<String>,
 }
 
 fn non_empty(list: Option<&Vec<String>>) -> Option<Vec<String>> {
@@ -131,6 +135,8 @@ impl ClassParams {
                 .ipam_configuration
                 .as_ref()
                 .and_then(|c| non_empty_str(c.ipv4_ipam_pool_id.as_ref())),
+            wafv2_acl_arn: non_empty_str(spec.wafv2_acl_arn.as_ref()),
+            wafv2_acl_name: non_empty_str(spec.wafv2_acl_name.as_ref()),
         }
     }
 }
