@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 
 const CLUSTER: &str = "smoke";
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/shop/leases";
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 /// One request the stub API server saw.
@@ -48,6 +49,8 @@ struct Stub {
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Watch events the test sends for the Ingress collection (other watches stay silent).
     ingress_events: tokio::sync::broadcast::Sender<Value>,
+    /// Leases, by object path: created with POST, read with GET, replaced with PUT.
+    leases: Arc<Mutex<BTreeMap<String, Value>>>,
 }
 
 impl Stub {
@@ -132,6 +135,7 @@ async fn handle(State(stub): State<Stub>, request: Request) -> Response {
             )
                 .into_response()
         }
+        _ if path.starts_with(LEASES) => lease(&stub, &method, &path, body),
         Method::GET => match stub.lists.get(&path) {
             Some(items) => ok_json(
                 StatusCode::OK,
@@ -151,6 +155,40 @@ async fn handle(State(stub): State<Stub>, request: Request) -> Response {
             // answer those with the stored object.
             let reply = stub.object(&path).unwrap_or(body);
             ok_json(StatusCode::OK, &reply)
+        }
+        _ => status(405, "MethodNotAllowed"),
+    }
+}
+
+/// The Lease API, enough for leader election: create, get, replace.
+fn lease(stub: &Stub, method: &Method, path: &str, body: Value) -> Response {
+    let mut leases = stub.leases.lock().unwrap();
+    match *method {
+        Method::GET => match leases.get(path) {
+            Some(lease) => ok_json(StatusCode::OK, lease),
+            None => status(404, "NotFound"),
+        },
+        Method::POST => {
+            let name = body["metadata"]["name"].as_str().unwrap_or_default();
+            let mut stored = body.clone();
+            stored["metadata"]["resourceVersion"] = json!("1");
+            leases.insert(format!("{path}/{name}"), stored.clone());
+            ok_json(StatusCode::CREATED, &stored)
+        }
+        Method::PUT => {
+            let mut stored = body;
+            let version = leases
+                .get(path)
+                .and_then(|l| {
+                    l["metadata"]["resourceVersion"]
+                        .as_str()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0);
+            stored["metadata"]["resourceVersion"] = json!((version + 1).to_string());
+            leases.insert(path.to_owned(), stored.clone());
+            ok_json(StatusCode::OK, &stored)
         }
         _ => status(405, "MethodNotAllowed"),
     }
@@ -300,6 +338,7 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
     let stub = Stub {
         lists: Arc::new(objects()),
         seen: Arc::default(),
+        leases: Arc::default(),
         ingress_events: tokio::sync::broadcast::channel(16).0,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -337,7 +376,7 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
                 "--health-probe-bind-addr",
                 &format!("127.0.0.1:{probe_port}"),
             ])
-            .arg("--enable-leader-election=false")
+            .args(["--leader-election-namespace", "shop"])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("KUBECONFIG", &kubeconfig)
@@ -559,13 +598,25 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
     // (Deleting the group's TargetGroupBindings needs them in the controller's cache, which
     // only a real API server's watch fills: the e2e suite checks that.)
 
-    // SIGTERM: a clean exit.
+    // It led: the lease is ours.
+    let lease_path = format!("{LEASES}/aws-load-balancer-controller-leader");
+    let holder = |stub: &Stub| {
+        stub.leases
+            .lock()
+            .unwrap()
+            .get(&lease_path)
+            .map(|l| l["spec"]["holderIdentity"].clone())
+    };
+    assert_eq!(holder(&stub), Some(json!("smoke-0")));
+
+    // SIGTERM: a clean exit, and the lease released for the next replica.
     let exit = controller.terminate().expect("exits on SIGTERM");
     assert!(
         exit.success(),
         "{exit}; log:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+    assert_eq!(holder(&stub), Some(Value::Null), "released on shutdown");
     if std::env::var_os("SMOKE_LOG").is_some() {
         eprintln!("{}", std::fs::read_to_string(&log).unwrap_or_default());
     }

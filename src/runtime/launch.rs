@@ -44,6 +44,8 @@ pub struct Launched {
     /// The cluster's VPC (from the flag, tags or instance metadata): the webhook's default
     /// TargetGroupBinding `vpcID` too.
     pub vpc_id: String,
+    /// The leader election task; it ends once `stop` is set and the lease is released.
+    pub elector: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Starts leader election and the controllers for `serve`, with the real AWS backends; `None`
@@ -108,6 +110,9 @@ pub async fn launch(
     }
     let mut deploy_config = DeployConfig::new(controller.cluster_name.clone(), vpc_id.clone());
     deploy_config.external_managed_tags = facts.external_managed_tags.clone();
+    deploy_config.enable_wafv2 = reconcile.enable_wafv2;
+    deploy_config.enable_waf = reconcile.enable_waf;
+    deploy_config.enable_shield = reconcile.enable_shield;
     let networking = crate::controller::networking::NetworkingManager::new(
         Arc::new(
             crate::controller::networking_aws::AwsTargetSecurityGroups::new(
@@ -127,6 +132,7 @@ pub async fn launch(
     };
 
     let identity = pod_name();
+    let mut elector_task = None;
     let leader = if reconcile.enable_leader_election {
         let namespace = reconcile
             .leader_election_namespace
@@ -140,9 +146,9 @@ pub async fn launch(
         let (elector, leader) =
             crate::runtime::leader::LeaderElector::new(client.clone(), settings);
         let mut stop = stop.clone();
-        tokio::spawn(elector.run(async move {
+        elector_task = Some(tokio::spawn(elector.run(async move {
             let _ = stop.wait_for(|s| *s).await;
-        }));
+        })));
         leader
     } else {
         crate::runtime::leader::always_leader()
@@ -168,6 +174,7 @@ pub async fn launch(
     Ok(Some(Launched {
         controllers,
         vpc_id,
+        elector: elector_task,
     }))
 }
 

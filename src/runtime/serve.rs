@@ -67,7 +67,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         // The VPC the controllers resolved (maybe from tags or instance metadata).
         webhook_config.vpc_id = Some(launched.vpc_id.clone());
     }
-    let controllers = launched.map(|l| l.controllers);
+    let (controllers, elector) = match launched {
+        Some(l) => (Some(l.controllers), l.elector),
+        None => (None, None),
+    };
     let admission = Admission {
         cluster: Arc::new(view.clone()),
         target_groups: Arc::new(NoTargetGroupLookup),
@@ -125,8 +128,20 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         )
         .await;
     stop.send_replace(true);
+    // Hand the lease over before exiting, so the next replica leads at once instead of
+    // waiting for it to expire.
+    if let Some(elector) = elector
+        && tokio::time::timeout(RELEASE_TIMEOUT, elector)
+            .await
+            .is_err()
+    {
+        tracing::warn!("the lease was not released within {RELEASE_TIMEOUT:?}; it will expire");
+    }
     Ok(())
 }
+
+/// How long shutdown waits for the lease to be released.
+const RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Upstream's probe endpoints on `--health-probe-bind-addr`: `/healthz` always, `/readyz` once
 /// the caches are synced and the webhook is bound.
