@@ -818,3 +818,34 @@ async fn backend_security_group_is_created_once_found_by_tags_and_never_adopted(
         "{err}"
     );
 }
+
+/// With the write gate closed (this replica lost the lease) a deploy reads but sends no
+/// mutating call, and fails with the `not_leader` category; opened again, it deploys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_write_gate_stops_every_mutating_call() {
+    let (account, net, deployer) = setup().await;
+    let (leader_tx, leader) = tokio::sync::watch::channel(false);
+    account.clients.calls().gate_writes(leader);
+    let stack = sample_stack(&net, "ns/gated", "gated");
+    let before = account.clients.calls().snapshot();
+
+    let err = deployer
+        .deploy(&stack)
+        .await
+        .expect_err("not the leader: nothing may be created");
+    assert_eq!(err.category(), ErrorCategory::NotLeader, "{err}");
+    assert!(err.to_string().contains("not the leader"), "{err}");
+    let calls = account.clients.calls().snapshot().since(&before);
+    assert_eq!(
+        calls.mutating_total(),
+        0,
+        "no mutating call was sent: {calls}"
+    );
+    assert!(calls.read_total() > 0, "reads still go out: {calls}");
+    let inv = inventory(&account.clients).await;
+    assert!(inv.load_balancers.is_empty() && inv.security_groups.get("gated-sg").is_none());
+
+    leader_tx.send_replace(true);
+    let report = deployer.deploy(&stack).await.unwrap();
+    assert!(report.dns_name.is_some());
+}

@@ -28,6 +28,9 @@ pub struct BackendError {
 /// The category of a backend error for something that does not exist (e.g. a target group
 /// deleted in AWS); the deployer's `ErrorCategory::NotFound` spells it the same.
 pub const NOT_FOUND: &str = "not_found";
+/// The category of a backend error for a mutating AWS call refused because this replica is not
+/// the leader (the deployer's `ErrorCategory::NotLeader`).
+pub const NOT_LEADER: &str = "not_leader";
 
 impl BackendError {
     pub fn new(category: &'static str, message: impl Into<String>) -> Self {

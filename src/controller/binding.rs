@@ -15,7 +15,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use webhook::crd::{TargetGroupBinding, TargetType};
 
-use crate::controller::backends::{BackendError, TargetRegistrar};
+use crate::controller::backends::{BackendError, NOT_LEADER, TargetRegistrar};
 use crate::controller::cache::Cache;
 use crate::controller::endpoints::{
     self, Desired, EndpointError, SERVICE_NAME_LABEL, readiness_gate,
@@ -104,7 +104,14 @@ impl BindingReconciler {
         let Some(binding) = self.bindings.get(key) else {
             return Ok(BindingOutcome::default());
         };
-        let result = self.run(key, &binding).await;
+        let result = self.run(key, &binding).await.map_err(|error| {
+            // The AWS write gate refused a call: leadership was lost mid-reconcile.
+            if error.category() == NOT_LEADER {
+                BindingError::NotLeader
+            } else {
+                error
+            }
+        });
         match &result {
             Ok(_) => self.metrics.result(CONTROLLER, "success"),
             Err(BindingError::NotLeader) => {}

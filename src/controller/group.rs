@@ -15,7 +15,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use webhook::crd::TargetGroupBinding;
 
-use crate::controller::backends::{BackendError, BuildRequest, StackBuilder, StackDeployer};
+use crate::controller::backends::{
+    BackendError, BuildRequest, NOT_LEADER, StackBuilder, StackDeployer,
+};
 use crate::controller::cache::Cache;
 use crate::controller::events::EventSpec;
 use crate::controller::index::{GroupIndex, GroupMembers, LoadError};
@@ -152,7 +154,14 @@ impl GroupReconciler {
         if members.active.is_empty() && members.inactive.is_empty() {
             return Ok(Outcome::Idle);
         }
-        let result = self.run(&members).await;
+        let result = self.run(&members).await.map_err(|error| {
+            // The AWS write gate refused a call: leadership was lost mid-reconcile.
+            if error.category() == NOT_LEADER {
+                ReconcileError::NotLeader
+            } else {
+                error
+            }
+        });
         match &result {
             Ok(Outcome::Deployed { .. }) => {
                 self.metrics.result(CONTROLLER, "success");
@@ -164,6 +173,7 @@ impl GroupReconciler {
                 }
             }
             Ok(_) => self.metrics.result(CONTROLLER, "success"),
+            Err(ReconcileError::NotLeader) => {}
             Err(error) => {
                 self.metrics.result(CONTROLLER, "error");
                 self.metrics.error(CONTROLLER, error.category());

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -23,6 +23,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 
 /// How the clients are configured beyond what the environment says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -268,6 +269,16 @@ pub struct CallLabels {
 struct CounterInner {
     family: Family<CallLabels, Counter>,
     totals: Mutex<CallSnapshot>,
+    /// The leader flag, once leader election runs: mutating calls are refused while it is
+    /// false.
+    write_gate: OnceLock<watch::Receiver<bool>>,
+}
+
+/// A mutating AWS call refused before it was sent because this replica does not lead.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} not sent: this replica is not the leader")]
+pub struct NotLeader {
+    pub operation: String,
 }
 
 /// Counts AWS calls; cheap to clone (shared).
@@ -334,6 +345,20 @@ impl CallCounter {
         });
     }
 
+    /// From now on, mutating calls through these clients are sent only while `leader` is true
+    /// (losing the lease stops AWS writes at once, even inside a running reconcile). Reads are
+    /// never gated. Only the first gate installed counts.
+    pub fn gate_writes(&self, leader: watch::Receiver<bool>) {
+        let _ = self.inner.write_gate.set(leader);
+    }
+
+    fn writes_allowed(&self) -> bool {
+        self.inner
+            .write_gate
+            .get()
+            .is_none_or(|leader| *leader.borrow())
+    }
+
     /// The SDK interceptor that feeds this counter.
     pub fn interceptor(&self) -> SharedInterceptor {
         SharedInterceptor::new(CountingInterceptor {
@@ -360,6 +385,11 @@ impl Intercept for CountingInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
+            if is_mutating(meta.name()) && !self.counter.writes_allowed() {
+                return Err(Box::new(NotLeader {
+                    operation: meta.name().to_owned(),
+                }));
+            }
             self.counter.record(meta.service(), meta.name());
         }
         Ok(())

@@ -66,6 +66,8 @@ pub enum ErrorCategory {
     Aborted,
     /// The desired stack itself is inconsistent.
     InvalidStack,
+    /// This replica lost (or never had) the leader lease: the call was not sent.
+    NotLeader,
 }
 
 impl ErrorCategory {
@@ -81,6 +83,7 @@ impl ErrorCategory {
             Self::Transport => "transport",
             Self::Aborted => "aborted",
             Self::InvalidStack => "invalid_stack",
+            Self::NotLeader => "not_leader",
         }
     }
 
@@ -185,6 +188,14 @@ impl AwsFailure {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
+        if let Some(refused) = not_leader(err) {
+            return Self {
+                code: String::new(),
+                message: refused.to_string(),
+                status,
+                category: ErrorCategory::NotLeader,
+            };
+        }
         match err {
             SdkError::ServiceError(_) => {
                 let code = err.code().unwrap_or_default().to_owned();
@@ -217,6 +228,18 @@ impl AwsFailure {
             },
         }
     }
+}
+
+/// The write gate's refusal inside an SDK error (an interceptor error, some sources deep).
+fn not_leader<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a super::aws::NotLeader> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(refused) = e.downcast_ref::<super::aws::NotLeader>() {
+            return Some(refused);
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// The field a validation message names, e.g. `healthCheckPath` in

@@ -154,6 +154,9 @@ pub async fn launch(
         crate::runtime::leader::always_leader()
     };
 
+    // Mutating AWS calls go out only while this replica leads: losing the lease stops them at
+    // once, even in the middle of a deploy.
+    clients.calls().gate_writes(leader.clone());
     let settings = ControllerSettings {
         ingress_class: controller.ingress_class.clone(),
         sync_period: reconcile.sync_period,

@@ -271,6 +271,32 @@ async fn deploy_failure_is_a_failed_deploy_model_warning() {
 }
 
 #[tokio::test]
+async fn a_deploy_refused_by_the_write_gate_is_lost_leadership_not_a_failure() {
+    let rig = rig();
+    rig.put(
+        IngressBuilder::new("ns", "a")
+            .class("alb")
+            .backend("web", 80)
+            .build(),
+    );
+    rig.deployer.fail_next(BackendError::new(
+        crate::controller::backends::NOT_LEADER,
+        "CreateLoadBalancer not sent: this replica is not the leader",
+    ));
+    let error = rig
+        .reconciler
+        .reconcile(&GroupId::implicit("ns", "a"))
+        .await
+        .expect_err("stops");
+    assert!(matches!(error, ReconcileError::NotLeader), "{error:?}");
+    assert!(
+        rig.journal.matching("event").is_empty(),
+        "no Warning: the new leader carries on"
+    );
+    assert!(rig.journal.matching("status").is_empty());
+}
+
+#[tokio::test]
 async fn deleting_the_last_member_deletes_the_stack_then_removes_the_finalizer() {
     let rig = rig();
     rig.put(
