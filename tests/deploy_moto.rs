@@ -843,7 +843,7 @@ async fn a_closed_write_gate_stops_every_mutating_call() {
     );
     assert!(calls.read_total() > 0, "reads still go out: {calls}");
     let inv = inventory(&account.clients).await;
-    assert!(inv.load_balancers.is_empty() && inv.security_groups.get("gated-sg").is_none());
+    assert!(inv.load_balancers.is_empty() && !inv.security_groups.contains_key("gated-sg"));
 
     leader_tx.send_replace(true);
     let report = deployer.deploy(&stack).await.unwrap();
