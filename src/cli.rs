@@ -128,6 +128,15 @@ pub struct ReconcileArgs {
     /// Tags added to every AWS resource (`k1=v1,k2=v2`).
     #[arg(long, env = "DEFAULT_TAGS", value_delimiter = ',', value_parser = parse_tag)]
     pub default_tags: Vec<(String, String)>,
+    /// Tags (`k1=v1,k2=v2`) that, on top of `kubernetes.io/cluster/<cluster>`, pick the
+    /// security group taking TargetGroupBinding networking rules when a target ENI has several.
+    #[arg(
+        long,
+        env = "SERVICE_TARGET_ENI_SECURITY_GROUP_TAGS",
+        value_delimiter = ',',
+        value_parser = parse_tag
+    )]
+    pub service_target_eni_security_group_tags: Vec<(String, String)>,
     /// AWS region; default: from the environment (`AWS_REGION`, profile).
     #[arg(long, env = "AWS_REGION")]
     pub aws_region: Option<String>,
@@ -312,6 +321,43 @@ mod reconcile_flag_tests {
         assert_eq!(
             args.reconcile.targetgroupbinding_max_concurrent_reconciles,
             7
+        );
+    }
+
+    #[test]
+    fn service_target_eni_security_group_tags_parse_like_default_tags() {
+        let cli = Cli::try_parse_from(["lbc", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert!(
+            args.reconcile
+                .service_target_eni_security_group_tags
+                .is_empty()
+        );
+        let cli = Cli::try_parse_from([
+            "lbc",
+            "serve",
+            "--service-target-eni-security-group-tags=role=pod,team=web",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert_eq!(
+            args.reconcile.service_target_eni_security_group_tags,
+            [("role".into(), "pod".into()), ("team".into(), "web".into())]
+        );
+        let err = Cli::try_parse_from([
+            "lbc",
+            "serve",
+            "--service-target-eni-security-group-tags=role",
+        ])
+        .expect_err("a tag without a value");
+        assert!(
+            err.to_string()
+                .contains("invalid tag \"role\": want key=value"),
+            "{err}"
         );
     }
 

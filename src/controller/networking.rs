@@ -4,7 +4,8 @@
 //!
 //! * Which group: each target's ENI (ip mode: the ENI holding the pod IP; instance mode: the
 //!   instance's primary ENI) has one security group that takes the rules — its only group, else
-//!   the single one tagged `kubernetes.io/cluster/<cluster>` ([`select_group`]).
+//!   the single one tagged `kubernetes.io/cluster/<cluster>` and carrying every tag of
+//!   `--service-target-eni-security-group-tags` ([`select_group`]).
 //! * What a binding wants on each group ([`binding_permissions`]): every `from` peer × every
 //!   port, TCP unless UDP is named, all ports when the port is absent, a named port resolved
 //!   against the pods' named ports (ip mode only). Every rule carries the description
@@ -119,12 +120,17 @@ pub enum NetworkingError {
     #[error("cannot resolve node ENI for nodes: {}", go_list(.0))]
     NodeEni(Vec<String>),
     #[error(
-        "expected exactly one securityGroup tagged with {tag} for eni {eni}, got: {} (clusterName: {cluster})",
+        "expected exactly one securityGroup tagged with {} for eni {eni}, got: {} (clusterName: {cluster})",
+        wanted_tags(.tag, .required),
         go_list(.got)
     )]
     GroupSelection {
+        /// The cluster tag key.
         tag: String,
+        /// The extra tags (`--service-target-eni-security-group-tags`) a group had to carry.
+        required: BTreeMap<String, String>,
         eni: String,
+        /// The groups that matched (none, or more than one).
         got: Vec<String>,
         cluster: String,
     },
@@ -158,26 +164,46 @@ fn go_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
+/// How the selection error names the tags a group needed: the cluster tag key, then (when
+/// given) the extra tags as Go prints a map, `map[k1:v1 k2:v2]`.
+fn wanted_tags(cluster_tag: &str, required: &BTreeMap<String, String>) -> String {
+    if required.is_empty() {
+        return cluster_tag.to_owned();
+    }
+    let pairs: Vec<String> = required.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    format!("{cluster_tag} and map[{}]", pairs.join(" "))
+}
+
 /// The security group of `eni` that takes the rules: its only group, else the single one
-/// tagged `kubernetes.io/cluster/<cluster>` (`tags` by group ID).
+/// tagged `kubernetes.io/cluster/<cluster>` (any value) that also carries every tag of
+/// `required` with the same value (`tags` by group ID; `required` is
+/// `--service-target-eni-security-group-tags`, usually empty).
 pub fn select_group(
     eni: &Eni,
     tags: &TagsByGroup,
     cluster: &str,
+    required: &BTreeMap<String, String>,
 ) -> Result<String, NetworkingError> {
     if let [only] = eni.security_groups.as_slice() {
         return Ok(only.clone());
     }
     let tag = format!("kubernetes.io/cluster/{cluster}");
+    let matches = |group_tags: &BTreeMap<String, String>| {
+        group_tags.contains_key(&tag)
+            && required
+                .iter()
+                .all(|(k, v)| group_tags.get(k).is_some_and(|have| have == v))
+    };
     let tagged: BTreeSet<&String> = eni
         .security_groups
         .iter()
-        .filter(|g| tags.get(*g).is_some_and(|t| t.contains_key(&tag)))
+        .filter(|g| tags.get(*g).is_some_and(matches))
         .collect();
     match tagged.into_iter().collect::<Vec<_>>().as_slice() {
         [one] => Ok((*one).clone()),
         many => Err(NetworkingError::GroupSelection {
             tag,
+            required: required.clone(),
             eni: eni.id.clone(),
             got: many.iter().map(|g| (*g).clone()).collect(),
             cluster: cluster.to_owned(),

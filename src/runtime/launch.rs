@@ -113,7 +113,7 @@ pub async fn launch(
     deploy_config.enable_wafv2 = reconcile.enable_wafv2;
     deploy_config.enable_waf = reconcile.enable_waf;
     deploy_config.enable_shield = reconcile.enable_shield;
-    let networking = crate::controller::networking::NetworkingManager::new(
+    let networking = crate::controller::networking::NetworkingManager::with_target_eni_tags(
         Arc::new(
             crate::controller::networking_aws::AwsTargetSecurityGroups::new(
                 &clients,
@@ -123,6 +123,11 @@ pub async fn launch(
         ),
         controller.cluster_name.clone(),
         !reconcile.disable_restricted_sg_rules,
+        reconcile
+            .service_target_eni_security_group_tags
+            .iter()
+            .cloned()
+            .collect(),
     );
     let backends = Backends {
         builder: Arc::new(ModelBuilder::new(facts)),

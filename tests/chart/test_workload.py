@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import helm_python as helm
 import pytest
 
 from conftest import NAMESPACE
@@ -23,6 +24,7 @@ NON_DEFAULT = {
     "enableBackendSecurityGroup": False,
     "backendSecurityGroup": "sg-0123456789abcdef0",
     "disableRestrictedSecurityGroupRules": True,
+    "serviceTargetENISGTags": {"role": "pods"},
     "enableWafv2": False,
     "enableWaf": False,
     "enableShield": False,
@@ -107,6 +109,31 @@ def test_backend_security_group_settings(render):
     assert rendered.flag("--backend-security-group") == "sg-0123456789abcdef0"
     assert rendered.flag("--disable-restricted-sg-rules") == "true"
     assert render({"enableBackendSecurityGroup": False}).flag("--enable-backend-security-group") == "false"
+
+
+def test_service_target_eni_sg_tags_are_passed_sorted_by_key(render, serve_flags):
+    flag = "--service-target-eni-security-group-tags"
+    assert flag in serve_flags and not serve_flags[flag].is_bool
+    assert render().flag(flag) is None
+    rendered = render({"serviceTargetENISGTags": {"team": "web", "Role": "pods", "env": "a=b"}})
+    # Keys in byte order (upper case first); values may hold "=" (the binary splits at the first).
+    assert rendered.flag(flag) == "Role=pods,env=a=b,team=web"
+
+
+@pytest.mark.parametrize(
+    ("tags", "where"),
+    [
+        (["role=pods"], "/serviceTargetENISGTags"),
+        ({"role": "a,b"}, "/serviceTargetENISGTags/role"),
+        ({"role": 3}, "/serviceTargetENISGTags/role"),
+        ({"a=b": "c"}, "invalid propertyName 'a=b'"),
+        ({"a,b": "c"}, "invalid propertyName 'a,b'"),
+    ],
+)
+def test_service_target_eni_sg_tags_schema_refuses_what_the_flag_cannot_carry(render, tags, where):
+    with pytest.raises(helm.HelmValuesError) as failure:
+        render({"serviceTargetENISGTags": tags})
+    assert where in str(failure.value)
 
 
 def test_addon_settings_are_passed_explicitly(render):

@@ -37,6 +37,9 @@ struct Inner {
     backend: Arc<dyn TargetSecurityGroups>,
     cluster: String,
     restricted: bool,
+    /// `--service-target-eni-security-group-tags`: tags a target ENI's group must carry (on
+    /// top of the cluster tag) to take the rules when the ENI has several groups.
+    target_eni_tags: BTreeMap<String, String>,
     state: Mutex<State>,
 }
 
@@ -60,11 +63,24 @@ impl NetworkingManager {
         cluster_name: impl Into<String>,
         restricted: bool,
     ) -> Self {
+        Self::with_target_eni_tags(backend, cluster_name, restricted, BTreeMap::new())
+    }
+
+    /// Like [`Self::new`]; of a target ENI's several security groups, only the one tagged for
+    /// the cluster that also carries every tag of `target_eni_tags` (upstream's
+    /// `--service-target-eni-security-group-tags`) takes the rules.
+    pub fn with_target_eni_tags(
+        backend: Arc<dyn TargetSecurityGroups>,
+        cluster_name: impl Into<String>,
+        restricted: bool,
+        target_eni_tags: BTreeMap<String, String>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 backend,
                 cluster: cluster_name.into(),
                 restricted,
+                target_eni_tags,
                 state: Mutex::new(State::default()),
             }),
         }
@@ -131,7 +147,8 @@ impl NetworkingManager {
         let mut by_group: BTreeMap<String, Vec<_>> = BTreeMap::new();
         for endpoint in &targets.endpoints {
             if let Some(eni) = enis.get(&endpoint.id) {
-                let group = select_group(eni, &tags, &self.inner.cluster)?;
+                let group =
+                    select_group(eni, &tags, &self.inner.cluster, &self.inner.target_eni_tags)?;
                 by_group.entry(group).or_default().push(endpoint);
             }
         }

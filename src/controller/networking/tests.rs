@@ -8,6 +8,8 @@ use crate::controller::keys::ObjKey;
 
 const CLUSTER: &str = "c1";
 
+mod selection;
+
 fn from_group(group: &str) -> NetworkingPeer {
     NetworkingPeer {
         ip_block: None,
@@ -67,62 +69,11 @@ fn endpoint(id: &str, named: &[(&str, i32)]) -> NetworkEndpoint {
     }
 }
 
-#[test]
-fn the_only_group_of_an_eni_is_taken_without_looking_at_tags() {
-    let eni = Eni {
-        id: "eni-1".into(),
-        security_groups: vec!["sg-a".into()],
-    };
-    assert_eq!(
-        select_group(&eni, &BTreeMap::new(), CLUSTER),
-        Ok("sg-a".into())
-    );
-}
-
-#[test]
-fn of_several_groups_the_one_tagged_for_the_cluster_is_taken() {
-    let eni = Eni {
-        id: "eni-1".into(),
-        security_groups: vec!["sg-a".into(), "sg-b".into(), "sg-c".into()],
-    };
-    let tags = BTreeMap::from([
-        (
-            "sg-a".to_owned(),
-            BTreeMap::from([("Name".to_owned(), "x".to_owned())]),
-        ),
-        (
-            "sg-b".to_owned(),
-            BTreeMap::from([("kubernetes.io/cluster/c1".to_owned(), "owned".to_owned())]),
-        ),
-        (
-            "sg-c".to_owned(),
-            BTreeMap::from([("kubernetes.io/cluster/other".to_owned(), "owned".to_owned())]),
-        ),
-    ]);
-    assert_eq!(select_group(&eni, &tags, CLUSTER), Ok("sg-b".into()));
-}
-
-#[test]
-fn no_or_two_tagged_groups_is_an_error_naming_the_eni_and_the_cluster() {
-    let eni = Eni {
-        id: "eni-9".into(),
-        security_groups: vec!["sg-a".into(), "sg-b".into()],
-    };
-    let error = select_group(&eni, &BTreeMap::new(), CLUSTER).expect_err("none tagged");
-    assert_eq!(
-        error.to_string(),
-        "expected exactly one securityGroup tagged with kubernetes.io/cluster/c1 for eni eni-9, got: [] (clusterName: c1)"
-    );
-    let tagged = BTreeMap::from([("kubernetes.io/cluster/c1".to_owned(), String::new())]);
-    let tags = BTreeMap::from([
-        ("sg-a".to_owned(), tagged.clone()),
-        ("sg-b".to_owned(), tagged),
-    ]);
-    let error = select_group(&eni, &tags, CLUSTER).expect_err("two tagged");
-    assert_eq!(
-        error.to_string(),
-        "expected exactly one securityGroup tagged with kubernetes.io/cluster/c1 for eni eni-9, got: [sg-a sg-b] (clusterName: c1)"
-    );
+fn tag_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 #[test]
@@ -406,6 +357,34 @@ async fn two_bindings_share_a_group_and_release_revokes_only_the_unwanted_part()
     assert_eq!(out.revoked, 2);
     assert_eq!(r.fake.rules("sg-node"), BTreeSet::from([foreign]));
     assert!(r.fake.rules("sg-pod").is_empty());
+}
+
+#[tokio::test]
+async fn the_manager_picks_the_group_carrying_the_required_tags() {
+    let journal = Journal::default();
+    let fake = Arc::new(FakeSecurityGroups::new(journal));
+    fake.add_group("sg-node", &[("kubernetes.io/cluster/c1", "owned")]);
+    let pod_tags = [("kubernetes.io/cluster/c1", "owned"), ("role", "pod")];
+    fake.add_group("sg-pods", &pod_tags);
+    fake.add_eni(TargetMode::Ip, "10.0.1.1", "eni-1", &["sg-node", "sg-pods"]);
+    let required = tag_map(&[("role", "pod")]);
+    let manager = NetworkingManager::with_target_eni_tags(fake.clone(), CLUSTER, true, required);
+    let n = networking(vec![(vec![from_group("sg-lb")], vec![tcp(8080)])]);
+    let contribution = manager
+        .contribution(Some(&n), &ip_targets(&["10.0.1.1"]))
+        .await
+        .expect("contribution");
+    assert_eq!(contribution.keys().collect::<Vec<_>>(), ["sg-pods"]);
+    // Without the extra tags both groups carry the cluster tag: ambiguous.
+    let plain = NetworkingManager::new(fake, CLUSTER, true);
+    let error = plain
+        .contribution(Some(&n), &ip_targets(&["10.0.1.1"]))
+        .await
+        .expect_err("two cluster-tagged groups");
+    assert!(
+        matches!(error, NetworkingError::GroupSelection { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
