@@ -218,6 +218,7 @@ fn group_rig(ingresses: Vec<k8s_openapi::api::networking::v1::Ingress>) -> Group
         deployer: deployer.clone(),
         ops: Arc::new(LiveOps::new(client, leader, recorder)),
         metrics: ControllerMetrics::default(),
+        backend_security_group: None,
     };
     GroupRig {
         journal,
@@ -444,6 +445,7 @@ async fn not_leader_sends_nothing() {
         deployer: Arc::new(FakeDeployer::new(journal.clone())),
         ops: Arc::new(LiveOps::new(client, leader, recorder)),
         metrics: ControllerMetrics::default(),
+        backend_security_group: None,
     };
     let task = verifier.run(Vec::new());
     let error = reconciler
@@ -765,6 +767,7 @@ async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups()
         deployer: Arc::new(FakeDeployer::new(journal.clone())),
         registrar: Arc::new(FakeRegistrar::new(journal.clone())),
         networking: None,
+        backend_security_group: None,
     };
     let (handles, run) = controllers::start(
         client,

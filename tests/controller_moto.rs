@@ -139,6 +139,7 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
         )),
         ops: ops.clone(),
         metrics: ControllerMetrics::default(),
+        backend_security_group: None,
     };
     let group = GroupId::implicit("ns", "web");
 

@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 
+use crate::controller::backend_sg::BackendSecurityGroup;
 use crate::controller::backends::{
     BackendError, BoxFuture, BuildRequest, DeployReport, StackBuilder, StackDeployer,
     TargetRegistrar,
@@ -20,13 +21,22 @@ use crate::model::subnets::{RouteTable, Subnet, SubnetLocale};
 /// The pure model builder over facts that can be refreshed.
 pub struct ModelBuilder {
     facts: Arc<RwLock<ClusterFacts>>,
+    backend_security_group: Option<BackendSecurityGroup>,
 }
 
 impl ModelBuilder {
     pub fn new(facts: ClusterFacts) -> Self {
         Self {
             facts: Arc::new(RwLock::new(facts)),
+            backend_security_group: None,
         }
+    }
+
+    /// Obtains the backend security group from `provider` when the facts have none (the
+    /// feature enabled, no fixed ID) and the group has an active member.
+    pub fn with_backend_security_group(mut self, provider: BackendSecurityGroup) -> Self {
+        self.backend_security_group = Some(provider);
+        self
     }
 
     /// The shared facts (replace them to refresh subnets, certificates, ...).
@@ -40,31 +50,46 @@ impl StackBuilder for ModelBuilder {
         &'a self,
         request: BuildRequest<'a>,
     ) -> BoxFuture<'a, Result<Stack, BackendError>> {
-        let facts = self
+        let mut facts = self
             .facts
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let members = request.members;
-        let result = builder::build(&GroupInputs {
-            group: members.id.clone(),
-            members: members
-                .active
-                .iter()
-                .map(|m| Member {
-                    ingress: &m.ingress,
-                    params: m.params.as_ref().map(|p| &p.spec),
-                })
-                .collect(),
-            inactive_members: members.inactive.iter().map(AsRef::as_ref).collect(),
-            services: request.services,
-            secrets: request.secrets,
-            facts: &facts,
-            existing_lb: None,
+        Box::pin(async move {
+            // A group being deleted (no active member) needs no backend group: none is made.
+            if facts.enable_backend_security_group
+                && facts.backend_security_group.is_none()
+                && !members.active.is_empty()
+                && let Some(provider) = &self.backend_security_group
+            {
+                facts.backend_security_group = Some(provider.get().await?);
+            }
+            build_stack(&facts, request)
         })
-        .map_err(|error| BackendError::new(error.category(), error.to_string()));
-        Box::pin(std::future::ready(result))
     }
+}
+
+/// The pure build of one group over `facts`.
+fn build_stack(facts: &ClusterFacts, request: BuildRequest<'_>) -> Result<Stack, BackendError> {
+    let members = request.members;
+    builder::build(&GroupInputs {
+        group: members.id.clone(),
+        members: members
+            .active
+            .iter()
+            .map(|m| Member {
+                ingress: &m.ingress,
+                params: m.params.as_ref().map(|p| &p.spec),
+            })
+            .collect(),
+        inactive_members: members.inactive.iter().map(AsRef::as_ref).collect(),
+        services: request.services,
+        secrets: request.secrets,
+        facts,
+        existing_lb: None,
+    })
+    .map_err(|error| BackendError::new(error.category(), error.to_string()))
 }
 
 impl StackDeployer for Deployer {
@@ -282,3 +307,6 @@ pub async fn load_vpc_facts(
     facts.route_tables = Some(tables);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,11 @@
 //! 6. write `status.loadBalancer` of the active members whose status differs;
 //! 7. remove the finalizer from members that left (only now that their resources are gone);
 //! 8. publish `SuccessfullyReconciled`, or a Warning with the failing stage's reason and the
-//!    error on every member.
+//!    error on every member;
+//! 9. after a deletion that left no group with an active member, release the cluster's backend
+//!    security group (see [`crate::controller::backend_sg`]). A group still in use is kept; a
+//!    failed release is logged, does not fail the reconcile, and is tried again after the next
+//!    group deletion.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -15,6 +19,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use webhook::crd::TargetGroupBinding;
 
+use crate::controller::backend_sg::{BackendSecurityGroup, Released};
 use crate::controller::backends::{
     BackendError, BuildRequest, NOT_LEADER, StackBuilder, StackDeployer,
 };
@@ -124,6 +129,9 @@ pub struct GroupReconciler {
     pub deployer: Arc<dyn StackDeployer>,
     pub ops: Arc<dyn KubeOps>,
     pub metrics: ControllerMetrics,
+    /// The backend security group to release when the last group is deleted; `None` leaves
+    /// it alone (tests, a disabled feature).
+    pub backend_security_group: Option<BackendSecurityGroup>,
 }
 
 impl GroupReconciler {
@@ -191,7 +199,42 @@ impl GroupReconciler {
                 }
             }
         }
+        if matches!(result, Ok(Outcome::Deleted)) {
+            self.release_backend_security_group().await;
+        }
         result
+    }
+
+    /// Releases the backend security group when no group has an active member any more. A
+    /// group whose members cannot be loaded counts as active (it may still use it).
+    async fn release_backend_security_group(&self) {
+        let Some(provider) = &self.backend_security_group else {
+            return;
+        };
+        let in_use = {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            index.groups().iter().any(|group| {
+                index
+                    .load(group)
+                    .map_or(true, |members| !members.active.is_empty())
+            })
+        };
+        if in_use {
+            return;
+        }
+        match provider.release().await {
+            Ok(Released::Deleted(id)) => {
+                tracing::info!(%id, "deleted the backend security group: no group uses it");
+            }
+            Ok(Released::InUse { id, reason }) => {
+                tracing::info!(%id, %reason, "backend security group still in use; kept");
+            }
+            Ok(Released::NotPresent | Released::UserGiven(_)) => {}
+            Err(error) if error.category == NOT_LEADER => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot release the backend security group; trying again after the next group deletion");
+            }
+        }
     }
 
     async fn publish(&self, object: &ObjectRefs, event: &EventSpec) {

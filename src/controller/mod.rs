@@ -5,6 +5,8 @@
 //! * [`index`]: the group index — which IngressGroup every Ingress belongs to (or is leaving),
 //!   and which groups each Service feeds (pure, no I/O);
 //! * [`adapters`]: the real model builder, AWS deployer and target registrar behind them;
+//! * [`backend_sg`]: the cluster's shared backend security group, created on first need and
+//!   released when the last group using it is deleted;
 //! * [`backends`]: the traits the reconcilers drive (model builder, AWS deployer, target
 //!   registrar) and [`fakes`] for tests and benchmarks;
 //! * [`kube_ops`]: the Kubernetes writes of the Ingress reconciler (finalizers, status, events,
@@ -19,6 +21,7 @@
 //! * [`metrics`]: reconcile counters and durations.
 
 pub mod adapters;
+pub mod backend_sg;
 pub mod backends;
 pub mod backoff;
 pub mod binding;

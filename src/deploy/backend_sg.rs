@@ -14,7 +14,7 @@ use crate::model::naming::backend_security_group_name;
 use crate::model::tags::{BACKEND_SECURITY_GROUP_RESOURCE, TAG_CLUSTER, TAG_ELBV2_RESOURCE};
 
 use super::aws::AwsClients;
-use super::error::AwsFailure;
+use super::error::{AwsFailure, ErrorCategory};
 
 /// The description upstream gives the group.
 pub const DESCRIPTION: &str = "[k8s] Shared Backend SecurityGroup for LoadBalancer";
@@ -30,6 +30,7 @@ pub enum BackendSecurityGroupError {
         vpc: String,
         code: String,
         message: String,
+        category: ErrorCategory,
     },
     #[error("cannot create the backend security group {name} in {vpc}: {code}: {message}")]
     Create {
@@ -37,6 +38,7 @@ pub enum BackendSecurityGroupError {
         vpc: String,
         code: String,
         message: String,
+        category: ErrorCategory,
     },
     #[error(
         "a security group named {name} exists in {vpc} without the tags {TAG_CLUSTER}={cluster}, \
@@ -48,6 +50,39 @@ pub enum BackendSecurityGroupError {
         vpc: String,
         cluster: String,
     },
+    #[error("cannot delete the backend security group {id}: {code}: {message}")]
+    Delete {
+        id: String,
+        code: String,
+        message: String,
+        /// Kept from the SDK error (a call refused by the leader gate has no code).
+        category: ErrorCategory,
+    },
+}
+
+impl BackendSecurityGroupError {
+    /// The failure's category (metric label and requeue policy), from the AWS error code.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            Self::Describe { category, .. }
+            | Self::Create { category, .. }
+            | Self::Delete { category, .. } => *category,
+            Self::NameTaken { .. } => ErrorCategory::Conflict,
+        }
+    }
+}
+
+/// What [`delete`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// The group was deleted.
+    Deleted,
+    /// The group was not there (any more).
+    NotFound,
+    /// AWS refused with `DependencyViolation`: a load balancer (or its network interfaces, for
+    /// a few minutes after the load balancer's deletion) still uses it, or another group's
+    /// rule references it. The group stays; AWS's message says why.
+    InUse(String),
 }
 
 /// How the group was obtained.
@@ -113,6 +148,7 @@ pub async fn ensure(
                 vpc: vpc.to_owned(),
                 code: String::new(),
                 message: "CreateSecurityGroup returned no group ID".to_owned(),
+                category: ErrorCategory::Internal,
             }),
         },
         Err(error) => {
@@ -133,14 +169,42 @@ pub async fn ensure(
                 vpc: vpc.to_owned(),
                 code: failure.code,
                 message: failure.message,
+                category: failure.category,
             })
+        }
+    }
+}
+
+/// Deletes the security group `id` (the caller makes sure it is the cluster's backend group).
+/// A group still in use, or already gone, is not an error: see [`Deletion`].
+pub async fn delete(clients: &AwsClients, id: &str) -> Result<Deletion, BackendSecurityGroupError> {
+    match clients
+        .ec2
+        .delete_security_group()
+        .group_id(id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Deletion::Deleted),
+        Err(error) => {
+            let failure = AwsFailure::from_sdk(&error);
+            match failure.code.as_str() {
+                "DependencyViolation" => Ok(Deletion::InUse(failure.message)),
+                "InvalidGroup.NotFound" | "InvalidGroupId.NotFound" => Ok(Deletion::NotFound),
+                _ => Err(BackendSecurityGroupError::Delete {
+                    id: id.to_owned(),
+                    code: failure.code,
+                    message: failure.message,
+                    category: failure.category,
+                }),
+            }
         }
     }
 }
 
 /// The ID of the group tagged as the cluster's backend group in `vpc`; with several (made by
 /// hand, or by two controllers racing), the lowest ID, so that every replica agrees.
-async fn find(
+pub async fn find(
     clients: &AwsClients,
     cluster: &str,
     vpc: &str,
@@ -163,6 +227,7 @@ async fn find(
                 vpc: vpc.to_owned(),
                 code: failure.code,
                 message: failure.message,
+                category: failure.category,
             }
         })?;
     let mut ids: Vec<&str> = out

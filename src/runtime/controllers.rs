@@ -86,6 +86,9 @@ pub struct Backends {
     pub registrar: Arc<dyn TargetRegistrar>,
     /// The security-group rules of bindings' `spec.networking`; `None` leaves them alone.
     pub networking: Option<crate::controller::networking::NetworkingManager>,
+    /// The backend security group, released when the last group is deleted; `None` leaves it
+    /// alone.
+    pub backend_security_group: Option<crate::controller::backend_sg::BackendSecurityGroup>,
 }
 
 /// The [`ClusterView`] of class resolution over the controller's own caches, so that a class
@@ -518,6 +521,7 @@ async fn workers(
         deployer: backends.deployer,
         ops: ops.clone(),
         metrics: metrics.clone(),
+        backend_security_group: backends.backend_security_group,
     };
     let tgbs = BindingReconciler {
         bindings: c.view.bindings.clone(),

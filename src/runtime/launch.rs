@@ -7,6 +7,7 @@ use kube::Client;
 use tokio::sync::watch;
 
 use crate::controller::FIELD_MANAGER;
+use crate::controller::backend_sg::BackendSecurityGroup;
 use crate::controller::metrics::ControllerMetrics;
 use crate::runtime::controllers::{Backends, ControllerSettings, Controllers, start};
 
@@ -95,16 +96,18 @@ pub async fn launch(
         facts.default_target_type = ModelTargetType::Ip;
     }
     facts.enable_backend_security_group = reconcile.enable_backend_security_group;
-    if reconcile.enable_backend_security_group {
-        facts.backend_security_group = backend_security_group(
-            &clients,
-            &controller.cluster_name,
-            &vpc_id,
-            reconcile.backend_security_group.as_deref(),
-            &facts.default_tags,
-        )
-        .await;
-    }
+    // Found or created when a build first needs it, released when the last group goes.
+    let backend_security_group = reconcile.enable_backend_security_group.then(|| {
+        match reconcile.backend_security_group.as_deref() {
+            Some(id) => BackendSecurityGroup::given(id),
+            None => BackendSecurityGroup::aws(
+                clients.clone(),
+                controller.cluster_name.clone(),
+                vpc_id.clone(),
+                facts.default_tags.clone(),
+            ),
+        }
+    });
     if let Err(error) = load_vpc_facts(&clients.ec2, &mut facts).await {
         tracing::warn!(%error, "cannot read the VPC's subnets; builds needing subnet discovery will fail");
     }
@@ -130,10 +133,16 @@ pub async fn launch(
             .collect(),
     );
     let backends = Backends {
-        builder: Arc::new(ModelBuilder::new(facts)),
+        builder: Arc::new(match &backend_security_group {
+            Some(provider) => {
+                ModelBuilder::new(facts).with_backend_security_group(provider.clone())
+            }
+            None => ModelBuilder::new(facts),
+        }),
         deployer: Arc::new(Deployer::new(clients.clone(), deploy_config)),
         registrar: Arc::new(AwsRegistrar::new(clients.elbv2.clone())),
         networking: Some(networking),
+        backend_security_group,
     };
 
     let identity = pod_name();
@@ -184,32 +193,4 @@ pub async fn launch(
         vpc_id,
         elector: elector_task,
     }))
-}
-
-/// The backend security group's ID: `--backend-security-group`, else the cluster's own, found
-/// by its tags or created. A failure is logged and leaves it unknown: builds that need it then
-/// fail with an error naming it, and the next start tries again.
-async fn backend_security_group(
-    clients: &crate::deploy::AwsClients,
-    cluster: &str,
-    vpc_id: &str,
-    given: Option<&str>,
-    default_tags: &std::collections::BTreeMap<String, String>,
-) -> Option<String> {
-    use crate::deploy::backend_sg::{Obtained, ensure};
-
-    if let Some(id) = given {
-        return Some(id.to_owned());
-    }
-    match ensure(clients, cluster, vpc_id, default_tags).await {
-        Ok(obtained) => {
-            let created = matches!(obtained, Obtained::Created(_));
-            tracing::info!(id = obtained.id(), created, "backend security group");
-            Some(obtained.id().to_owned())
-        }
-        Err(error) => {
-            tracing::error!(%error, "no backend security group; Ingresses with managed security groups will fail to build");
-            None
-        }
-    }
 }

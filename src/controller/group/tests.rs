@@ -55,6 +55,7 @@ fn rig() -> Rig {
         deployer: deployer.clone(),
         ops: ops.clone(),
         metrics: ControllerMetrics::default(),
+        backend_security_group: None,
     };
     Rig {
         journal,
@@ -481,4 +482,128 @@ async fn unknown_group_is_idle() {
         .expect("idle");
     assert_eq!(outcome, Outcome::Idle);
     assert!(rig.journal.entries().is_empty());
+}
+
+/// An EC2 with one tagged backend group that journals its deletes; `fail` makes them fail.
+struct JournaledBackendSg {
+    journal: Journal,
+    fail: bool,
+}
+
+impl crate::controller::backend_sg::BackendSecurityGroupApi for JournaledBackendSg {
+    fn ensure(
+        &self,
+    ) -> crate::controller::backends::BoxFuture<
+        '_,
+        Result<crate::deploy::backend_sg::Obtained, BackendError>,
+    > {
+        let id = "sg-backend".to_owned();
+        Box::pin(std::future::ready(Ok(
+            crate::deploy::backend_sg::Obtained::Found(id),
+        )))
+    }
+
+    fn find(
+        &self,
+    ) -> crate::controller::backends::BoxFuture<'_, Result<Option<String>, BackendError>> {
+        Box::pin(std::future::ready(Ok(Some("sg-backend".to_owned()))))
+    }
+
+    fn delete<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> crate::controller::backends::BoxFuture<
+        'a,
+        Result<crate::deploy::backend_sg::Deletion, BackendError>,
+    > {
+        self.journal.push(format!("delete-backend-sg {id}"));
+        let answer = if self.fail {
+            Err(BackendError::new("throttled", "RequestLimitExceeded"))
+        } else {
+            Ok(crate::deploy::backend_sg::Deletion::Deleted)
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+fn with_backend_sg(mut rig: Rig, fail: bool) -> Rig {
+    rig.reconciler.backend_security_group = Some(BackendSecurityGroup::managed(Arc::new(
+        JournaledBackendSg {
+            journal: rig.journal.clone(),
+            fail,
+        },
+    )));
+    rig
+}
+
+async fn deploy_then_delete(rig: &Rig, name: &str) -> Result<Outcome, ReconcileError> {
+    rig.put(
+        IngressBuilder::new("ns", name)
+            .class("alb")
+            .backend("web", 80)
+            .build(),
+    );
+    let group = GroupId::implicit("ns", name);
+    rig.reconciler.reconcile(&group).await.expect("deploys");
+    rig.put(
+        IngressBuilder::new("ns", name)
+            .class("alb")
+            .backend("web", 80)
+            .finalizer("ingress.k8s.aws/resources")
+            .deleting()
+            .build(),
+    );
+    rig.reconciler.reconcile(&group).await
+}
+
+#[tokio::test]
+async fn the_backend_security_group_is_released_after_the_last_group_is_deleted() {
+    let rig = with_backend_sg(rig(), false);
+    rig.put(
+        IngressBuilder::new("ns", "stays")
+            .class("alb")
+            .backend("api", 80)
+            .build(),
+    );
+    let outcome = deploy_then_delete(&rig, "goes").await.expect("deletes");
+    assert_eq!(outcome, Outcome::Deleted);
+    assert!(
+        rig.journal.matching("delete-backend-sg").is_empty(),
+        "ns/stays still has an active member: {:?}",
+        rig.journal.entries()
+    );
+
+    rig.put(
+        IngressBuilder::new("ns", "stays")
+            .class("alb")
+            .backend("api", 80)
+            .finalizer("ingress.k8s.aws/resources")
+            .deleting()
+            .build(),
+    );
+    let outcome = rig
+        .reconciler
+        .reconcile(&GroupId::implicit("ns", "stays"))
+        .await
+        .expect("deletes");
+    assert_eq!(outcome, Outcome::Deleted);
+    assert_eq!(
+        rig.journal.matching("delete-backend-sg"),
+        ["delete-backend-sg sg-backend"]
+    );
+    assert!(rig.pos("remove-finalizer ns/stays") < rig.pos("delete-backend-sg"));
+}
+
+#[tokio::test]
+async fn a_failed_release_does_not_fail_the_deletion() {
+    let rig = with_backend_sg(rig(), true);
+    let outcome = deploy_then_delete(&rig, "a").await.expect("deletes");
+    assert_eq!(outcome, Outcome::Deleted);
+    assert_eq!(rig.journal.matching("delete-backend-sg").len(), 1);
+    assert!(
+        rig.journal
+            .matching("event")
+            .iter()
+            .all(|e| !e.contains("Warning"))
+    );
 }
