@@ -8,12 +8,14 @@
 //! groups, refers to it) is kept, and so is its cached ID. A group given with
 //! `--backend-security-group` is the user's: it is returned as given and never deleted.
 //!
-//! Calls are serialized, so concurrent builds create the group at most once. A release that
-//! fails or finds the group in use is not retried here: the group reconciler releases again
-//! after the next group deletion.
+//! Calls are serialized, so concurrent builds create the group at most once. Over EC2, a
+//! deletion refused as in use is retried for up to three minutes (the network interfaces of a
+//! load balancer deleted a moment ago hold on to its groups for a while); after that, or when
+//! it fails, the group reconciler releases again after the next group deletion.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 
@@ -84,6 +86,7 @@ impl BackendSecurityGroup {
             cluster: cluster.into(),
             vpc: vpc.into(),
             default_tags,
+            in_use_wait: IN_USE_WAIT,
         }))
     }
 
@@ -143,12 +146,19 @@ impl BackendSecurityGroup {
     }
 }
 
+/// How long a deletion is retried while AWS reports the group in use: the network interfaces
+/// of a load balancer deleted a moment ago keep their security groups for a few minutes.
+const IN_USE_WAIT: Duration = Duration::from_secs(180);
+/// The pause between those retries.
+const IN_USE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// [`BackendSecurityGroupApi`] over EC2.
 struct Ec2BackendSecurityGroup {
     clients: AwsClients,
     cluster: String,
     vpc: String,
     default_tags: BTreeMap<String, String>,
+    in_use_wait: Duration,
 }
 
 fn backend_error(error: BackendSecurityGroupError) -> BackendError {
@@ -174,9 +184,19 @@ impl BackendSecurityGroupApi for Ec2BackendSecurityGroup {
 
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Deletion, BackendError>> {
         Box::pin(async move {
-            backend_sg::delete(&self.clients, id)
-                .await
-                .map_err(backend_error)
+            let deadline = tokio::time::Instant::now() + self.in_use_wait;
+            loop {
+                let deletion = backend_sg::delete(&self.clients, id)
+                    .await
+                    .map_err(backend_error)?;
+                match deletion {
+                    Deletion::InUse(_) if tokio::time::Instant::now() < deadline => {
+                        tracing::debug!(id, "backend security group still in use; retrying");
+                        tokio::time::sleep(IN_USE_INTERVAL).await;
+                    }
+                    other => return Ok(other),
+                }
+            }
         })
     }
 }
