@@ -77,6 +77,7 @@ pub struct AwsClients {
     /// Always in [`SHIELD_REGION`].
     pub shield: aws_sdk_shield::Client,
     calls: CallCounter,
+    sdk: SdkConfig,
 }
 
 impl AwsClients {
@@ -137,12 +138,18 @@ impl AwsClients {
             waf_regional: aws_sdk_wafregional::Client::from_conf(waf_regional.build()),
             shield: aws_sdk_shield::Client::from_conf(shield.build()),
             calls,
+            sdk: sdk.clone(),
         }
     }
 
     /// The counter of every call these clients made.
     pub fn calls(&self) -> &CallCounter {
         &self.calls
+    }
+
+    /// The SDK configuration the clients were built from (region, endpoint, credentials).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
     }
 }
 

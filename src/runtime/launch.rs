@@ -47,6 +47,8 @@ pub struct Launched {
     pub vpc_id: String,
     /// The leader election task; it ends once `stop` is set and the lease is released.
     pub elector: Option<tokio::task::JoinHandle<()>>,
+    /// The AWS clients (the webhooks describe target groups with them too).
+    pub clients: crate::deploy::AwsClients,
 }
 
 /// Starts leader election and the controllers for `serve`, with the real AWS backends; `None`
@@ -192,5 +194,6 @@ pub async fn launch(
         controllers,
         vpc_id,
         elector: elector_task,
+        clients,
     }))
 }

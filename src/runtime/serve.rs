@@ -15,7 +15,7 @@ use webhook::server::{self, TlsSettings};
 
 use crate::cli::ServeArgs;
 use crate::runtime::cluster_view::StoreView;
-use crate::runtime::target_groups::NoTargetGroupLookup;
+use crate::runtime::target_groups::Elbv2TargetGroupLookup;
 
 /// Why `serve` stopped.
 #[derive(Debug, thiserror::Error)]
@@ -67,13 +67,24 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         // The VPC the controllers resolved (maybe from tags or instance metadata).
         webhook_config.vpc_id = Some(launched.vpc_id.clone());
     }
-    let (controllers, elector) = match launched {
-        Some(l) => (Some(l.controllers), l.elector),
-        None => (None, None),
+    let (controllers, elector, clients) = match launched {
+        Some(l) => (Some(l.controllers), l.elector, l.clients),
+        None => {
+            // Webhook only: the TargetGroupBinding webhooks still describe target groups.
+            let settings = crate::deploy::AwsSettings {
+                region: args.reconcile.aws_region.clone(),
+                ..crate::deploy::AwsSettings::default()
+            };
+            (
+                None,
+                None,
+                crate::deploy::AwsClients::from_env(&settings).await,
+            )
+        }
     };
     let admission = Admission {
         cluster: Arc::new(view.clone()),
-        target_groups: Arc::new(NoTargetGroupLookup),
+        target_groups: Arc::new(Elbv2TargetGroupLookup::new(clients)),
         config: Arc::new(webhook_config),
     };
     let tls = TlsSettings {

@@ -1,8 +1,23 @@
-//! Target group lookups for the TargetGroupBinding webhooks.
+//! Target group lookups for the TargetGroupBinding webhooks: the mutating webhook fills
+//! `targetType`, `ipAddressType`, `vpcID` and `targetGroupProtocol` from AWS, and the
+//! validating webhook checks the IP address type against it (upstream's rules).
 
-use webhook::cluster::{LookupError, LookupFuture, TargetGroupLookup, TargetGroupRef};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// Used until the process has an AWS client: every lookup fails with a clear reason, so a
+use aws_sdk_elasticloadbalancingv2::Client as Elbv2;
+use aws_sdk_elasticloadbalancingv2::config::SharedCredentialsProvider;
+use webhook::cluster::{
+    LookupError, LookupFuture, TargetGroupInfo, TargetGroupLookup, TargetGroupRef,
+};
+
+use crate::deploy::AwsClients;
+use crate::deploy::error::AwsFailure;
+
+/// The session name of roles assumed for `iamRoleArnToAssume`.
+const SESSION_NAME: &str = "aws-load-balancer-controller";
+
+/// Used when the process has no AWS client: every lookup fails with a clear reason, so a
 /// TargetGroupBinding that needs AWS facts is refused rather than admitted unchecked.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoTargetGroupLookup;
@@ -19,5 +34,119 @@ impl TargetGroupLookup for NoTargetGroupLookup {
         Box::pin(std::future::ready(Err(LookupError::Aws(format!(
             "cannot describe target group {id}: this process has no AWS client configured"
         )))))
+    }
+}
+
+/// Describes target groups with the ELBv2 API (`DescribeTargetGroups` by ARN or name), in the
+/// binding's own account when it names a role to assume.
+#[derive(Clone)]
+pub struct Elbv2TargetGroupLookup {
+    clients: AwsClients,
+    /// ELBv2 clients for assumed roles, by role ARN.
+    assumed: Arc<Mutex<HashMap<String, Elbv2>>>,
+}
+
+impl Elbv2TargetGroupLookup {
+    pub fn new(clients: AwsClients) -> Self {
+        Self {
+            clients,
+            assumed: Arc::default(),
+        }
+    }
+
+    async fn client(&self, assume_role: Option<&str>) -> Elbv2 {
+        let Some(role) = assume_role.filter(|r| !r.is_empty()) else {
+            return self.clients.elbv2.clone();
+        };
+        if let Some(client) = self
+            .assumed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(role)
+        {
+            return client.clone();
+        }
+        let sdk = self.clients.sdk_config();
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name(SESSION_NAME)
+            .configure(sdk)
+            .build()
+            .await;
+        let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .interceptor(self.clients.calls().interceptor())
+            .build();
+        let client = Elbv2::from_conf(config);
+        self.assumed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(role.to_owned(), client.clone());
+        client
+    }
+
+    async fn lookup(
+        &self,
+        target: &TargetGroupRef,
+        assume_role: Option<&str>,
+    ) -> Result<TargetGroupInfo, LookupError> {
+        let client = self.client(assume_role).await;
+        let request = client.describe_target_groups();
+        let (request, query) = match target {
+            TargetGroupRef::Arn(arn) => (request.target_group_arns(arn), arn),
+            TargetGroupRef::Name(name) => (request.names(name), name),
+        };
+        let out = match request.send().await {
+            Ok(out) => out,
+            Err(error) => {
+                let failure = AwsFailure::from_sdk(&error);
+                if failure.code == "TargetGroupNotFound" {
+                    return Err(LookupError::NotFound(query.clone()));
+                }
+                return Err(LookupError::Aws(format!(
+                    "DescribeTargetGroups {query}: {}: {}",
+                    failure.code, failure.message
+                )));
+            }
+        };
+        let groups = out.target_groups();
+        match groups {
+            [] => Err(LookupError::NotFound(query.clone())),
+            [one] => Ok(info(one)),
+            more => Err(LookupError::Ambiguous {
+                name: query.clone(),
+                found: more.len(),
+            }),
+        }
+    }
+}
+
+/// What the webhooks need of a described target group, in AWS's wire spellings.
+fn info(tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup) -> TargetGroupInfo {
+    TargetGroupInfo {
+        arn: tg.target_group_arn().unwrap_or_default().to_owned(),
+        name: tg.target_group_name().unwrap_or_default().to_owned(),
+        target_type: tg
+            .target_type()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        ip_address_type: tg
+            .ip_address_type()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        vpc_id: tg.vpc_id().unwrap_or_default().to_owned(),
+        protocol: tg
+            .protocol()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+impl TargetGroupLookup for Elbv2TargetGroupLookup {
+    fn describe<'a>(
+        &'a self,
+        target: &'a TargetGroupRef,
+        assume_role: Option<&'a str>,
+    ) -> LookupFuture<'a> {
+        Box::pin(self.lookup(target, assume_role))
     }
 }
