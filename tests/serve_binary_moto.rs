@@ -314,15 +314,87 @@ fn objects() -> BTreeMap<String, Vec<Value>> {
     ])
 }
 
-fn webhook_certificate(dir: &std::path::Path) {
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+/// A CA and a serving certificate it signs for localhost / 127.0.0.1, written as
+/// tls.crt/tls.key; returns the CA certificate (DER) to trust.
+fn webhook_certificate(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'static> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
     params
         .subject_alt_names
-        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
     std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
     std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+    ca.der().clone()
+}
+
+/// POSTs an AdmissionReview to the webhook over TLS (trusting `ca`) and returns its response.
+async fn admission(
+    port: u16,
+    ca: &rustls::pki_types::CertificateDer<'static>,
+    path: &str,
+    request: Value,
+) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                      "request": request})
+    .to_string();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (headers, payload) = text.split_once("\r\n\r\n").unwrap();
+    assert!(headers.starts_with("HTTP/1.1 200"), "{headers}");
+    let payload = if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    };
+    serde_json::from_str::<Value>(&payload).unwrap()["response"].clone()
+}
+
+/// The body of a chunked HTTP/1.1 message.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,7 +429,7 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
         ),
     )
     .unwrap();
-    webhook_certificate(dir.path());
+    let ca = webhook_certificate(dir.path());
 
     let (probe_port, metrics_port, webhook_port) = (free_port(), free_port(), free_port());
     let log = dir.path().join("controller.log");
@@ -397,6 +469,73 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
         (http_get(probe_port, "/readyz")?.0 == 200).then_some(())
     })
     .await;
+
+    // The webhook, over TLS: a bad annotation is refused with its name...
+    let bad = json!({"uid": "u-1", "operation": "CREATE", "namespace": "shop", "name": "bad",
+        "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
+        "object": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                   "metadata": {"name": "bad", "namespace": "shop",
+                                "annotations": {"alb.ingress.kubernetes.io/scheme": "sideways"}},
+                   "spec": {"ingressClassName": "alb"}}});
+    let answer = admission(webhook_port, &ca, "/validate-networking-v1-ingress", bad).await;
+    assert_eq!(answer["uid"], "u-1");
+    assert_eq!(answer["allowed"], false, "{answer}");
+    assert!(
+        answer["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("alb.ingress.kubernetes.io/scheme")),
+        "{answer}"
+    );
+    // ...and a TargetGroupBinding naming only its target group is completed from AWS.
+    clients
+        .elbv2
+        .create_target_group()
+        .name("shop-manual")
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id(&net.vpc_id)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+        .send()
+        .await
+        .unwrap();
+    let sparse = json!({"uid": "u-2", "operation": "CREATE", "namespace": "shop", "name": "manual",
+        "kind": {"group": "elbv2.k8s.aws", "version": "v1beta1", "kind": "TargetGroupBinding"},
+        "object": {"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
+                   "metadata": {"name": "manual", "namespace": "shop"},
+                   "spec": {"targetGroupName": "shop-manual",
+                            "serviceRef": {"name": "web", "port": 80}}}});
+    let answer = admission(
+        webhook_port,
+        &ca,
+        "/mutate-elbv2-k8s-aws-v1beta1-targetgroupbinding",
+        sparse,
+    )
+    .await;
+    assert_eq!(answer["allowed"], true, "{answer}");
+    let patch = answer["patch"].as_str().expect("a JSON patch");
+    let patch = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, patch).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        patch.contains(r#""path":"/spec/targetType","value":"ip""#),
+        "targetType from the described target group: {patch}"
+    );
+    // Done with that one: remove it so the ALB checks below see only the Ingress's.
+    let manual = clients
+        .elbv2
+        .describe_target_groups()
+        .names("shop-manual")
+        .send()
+        .await
+        .unwrap();
+    clients
+        .elbv2
+        .delete_target_group()
+        .target_group_arn(manual.target_groups()[0].target_group_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
 
     // The ALB, behind the managed and the backend security group.
     let (lb_arn, dns) = {
