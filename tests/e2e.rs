@@ -1,8 +1,8 @@
 //! End to end against the cluster in `KUBECONFIG` and an AWS emulator (`AWS_ENDPOINT_URL`, or
 //! a moto server the harness starts on 127.0.0.1), without the Helm chart: the real
 //! `aws-load-balancer-controller serve` binary runs as a child process of this test, with a
-//! self-signed webhook certificate; the test registers its admission webhooks (scoped to the
-//! test's namespace) and then checks, through the API server:
+//! webhook certificate; the test registers the Ingress and TargetGroupBinding admission webhooks
+//! (scoped to the test's namespace) and then checks, through the API server:
 //!
 //! * a bad annotation is refused at `kubectl apply` time, and the defaults are written in;
 //! * an Ingress becomes an ALB in AWS, its hostname lands in the status, a TargetGroupBinding
@@ -378,13 +378,17 @@ fn webhook_certificate(dir: &Path, host: IpAddr) -> String {
     ca.pem()
 }
 
-/// The Ingress webhooks (validating and mutating), only for the test's namespace.
+/// The Ingress and TargetGroupBinding webhooks (validating and mutating), only for the test's
+/// namespace.
 async fn register_webhooks(client: &Client, setup: &Setup, ca_pem: &str, host: IpAddr) {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let base = format!("https://{}:{}", url_host(host), setup.webhook_port);
     let scope = json!({"matchLabels": {"kubernetes.io/metadata.name": setup.namespace}});
     let rules = json!([{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
                         "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]}]);
+    // The controller's own TargetGroupBindings go through these too.
+    let binding_rules = json!([{"apiGroups": ["elbv2.k8s.aws"], "apiVersions": ["v1beta1"],
+                                "operations": ["CREATE", "UPDATE"], "resources": ["targetgroupbindings"]}]);
     let name = format!("lbc-e2e-{}", setup.id);
     let validating: ValidatingWebhookConfiguration = serde_json::from_value(json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
@@ -392,6 +396,10 @@ async fn register_webhooks(client: &Client, setup: &Setup, ca_pem: &str, host: I
         "webhooks": [{"name": "vingress.elbv2.k8s.aws",
                       "clientConfig": {"url": format!("{base}/validate-networking-v1-ingress"), "caBundle": ca},
                       "rules": rules, "namespaceSelector": scope, "failurePolicy": "Fail",
+                      "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 10},
+                     {"name": "vtargetgroupbinding.elbv2.k8s.aws",
+                      "clientConfig": {"url": format!("{base}/validate-elbv2-k8s-aws-v1beta1-targetgroupbinding"), "caBundle": ca},
+                      "rules": binding_rules, "namespaceSelector": scope, "failurePolicy": "Fail",
                       "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 10}]
     }))
     .unwrap();
@@ -401,6 +409,10 @@ async fn register_webhooks(client: &Client, setup: &Setup, ca_pem: &str, host: I
         "webhooks": [{"name": "mingress.elbv2.k8s.aws",
                       "clientConfig": {"url": format!("{base}/mutate-networking-v1-ingress"), "caBundle": ca},
                       "rules": rules, "namespaceSelector": scope, "failurePolicy": "Fail",
+                      "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 10},
+                     {"name": "mtargetgroupbinding.elbv2.k8s.aws",
+                      "clientConfig": {"url": format!("{base}/mutate-elbv2-k8s-aws-v1beta1-targetgroupbinding"), "caBundle": ca},
+                      "rules": binding_rules, "namespaceSelector": scope, "failurePolicy": "Fail",
                       "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 10}]
     }))
     .unwrap();
