@@ -470,6 +470,22 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
     })
     .await;
 
+    // One list (one watch, one cache) per kind: the webhooks read the controllers' caches.
+    for path in [
+        "/apis/networking.k8s.io/v1/ingressclasses",
+        "/api/v1/services",
+        "/apis/elbv2.k8s.aws/v1beta1/targetgroupbindings",
+    ] {
+        let lists = stub
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == path && !r.query.contains("watch=true"))
+            .count();
+        assert_eq!(lists, 1, "{path} listed {lists} times");
+    }
+
     // The webhook, over TLS: a bad annotation is refused with its name...
     let bad = json!({"uid": "u-1", "operation": "CREATE", "namespace": "shop", "name": "bad",
         "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},

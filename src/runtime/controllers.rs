@@ -14,19 +14,17 @@
 //!
 //! Every replica keeps the caches warm; only the leader's workers reconcile.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::Client;
 use kube::runtime::watcher;
 use tokio::sync::watch;
-use webhook::cluster::ClusterView;
-use webhook::crd::{IngressClassParams, TargetGroupBinding, TargetType};
+use webhook::crd::{TargetGroupBinding, TargetType};
 
 use crate::controller::FIELD_MANAGER;
 use crate::controller::backends::{StackBuilder, StackDeployer, TargetRegistrar};
@@ -91,44 +89,7 @@ pub struct Backends {
     pub backend_security_group: Option<crate::controller::backend_sg::BackendSecurityGroup>,
 }
 
-/// The [`ClusterView`] of class resolution over the controller's own caches, so that a class
-/// or parameters change is visible to the index when its watch reports it.
-#[derive(Clone, Default)]
-pub struct CacheView {
-    pub classes: Cache<IngressClass>,
-    pub params: Cache<IngressClassParams>,
-    pub namespaces: Cache<Namespace>,
-    pub bindings: Cache<TargetGroupBinding>,
-}
-
-impl ClusterView for CacheView {
-    fn ingress_class(&self, name: &str) -> Option<Arc<IngressClass>> {
-        self.classes.get(&ObjKey::new("", name))
-    }
-
-    fn ingress_classes(&self) -> Vec<Arc<IngressClass>> {
-        self.classes.values()
-    }
-
-    fn ingress_class_params(&self, name: &str) -> Option<Arc<IngressClassParams>> {
-        self.params.get(&ObjKey::new("", name))
-    }
-
-    fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
-        self.namespaces
-            .get(&ObjKey::new("", namespace))
-            .map(|ns| ns.metadata.labels.clone().unwrap_or_default())
-    }
-
-    fn target_group_bindings(&self) -> Vec<Arc<TargetGroupBinding>> {
-        self.bindings.values()
-    }
-
-    /// Class resolution never asks; the pod webhook uses the webhook's own view.
-    fn service_selector(&self, _namespace: &str, _name: &str) -> Option<BTreeMap<String, String>> {
-        None
-    }
-}
+pub use crate::runtime::cache_view::{AdmissionView, CacheView};
 
 /// Handles on the running controllers.
 #[derive(Clone)]
@@ -171,6 +132,14 @@ impl Controllers {
         self.slices.wait_ready().await;
         self.pods.wait_ready().await;
         self.nodes.wait_ready().await;
+    }
+
+    /// The admission webhooks' view of the cluster, over these caches.
+    pub fn admission_view(&self) -> AdmissionView {
+        AdmissionView {
+            view: self.view.clone(),
+            services: self.services.clone(),
+        }
     }
 
     /// Stops handing out work (in-flight reconciles finish).

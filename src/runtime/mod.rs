@@ -1,5 +1,6 @@
 //! Wiring to the Kubernetes API: watches, caches and the servers of the running process.
 
+pub mod cache_view;
 pub mod cluster_view;
 pub mod controllers;
 pub mod launch;

@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 use webhook::admission::Admission;
+use webhook::cluster::ClusterView;
 use webhook::metrics::WebhookMetrics;
 use webhook::server::{self, TlsSettings};
 
@@ -47,8 +48,6 @@ struct Admin {
 /// Run until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let client = kube::Client::try_default().await?;
-    let (view, watches) = StoreView::start(client.clone());
-    tokio::spawn(watches);
 
     let mut registry = Registry::with_prefix("");
     let metrics = Arc::new(WebhookMetrics::register(&mut registry));
@@ -56,7 +55,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     // Type-erased: the launch future (AWS configuration loading) is too deep for layout queries.
     let launch: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> = Box::pin(
-        crate::runtime::launch::launch(client, &args, &mut registry, stopped),
+        crate::runtime::launch::launch(client.clone(), &args, &mut registry, stopped),
     );
     let launched = launch.await?;
     let mut webhook_config = webhook::admission::WebhookConfig {
@@ -82,8 +81,17 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             )
         }
     };
+    // With the controllers running, the webhooks read their caches; otherwise their own.
+    let (cluster, webhook_view): (Arc<dyn ClusterView>, Option<StoreView>) = match &controllers {
+        Some(controllers) => (Arc::new(controllers.admission_view()), None),
+        None => {
+            let (view, watches) = StoreView::start(client);
+            tokio::spawn(watches);
+            (Arc::new(view.clone()), Some(view))
+        }
+    };
     let admission = Admission {
-        cluster: Arc::new(view.clone()),
+        cluster,
         target_groups: Arc::new(Elbv2TargetGroupLookup::new(clients)),
         config: Arc::new(webhook_config),
     };
@@ -123,13 +131,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         if let Some(controllers) = &controllers {
             controllers.wait_ready().await;
         }
-        match view.wait_until_ready().await {
-            Ok(()) => {
-                ready.store(true, Ordering::Release);
-                tracing::info!("caches synced; ready");
-            }
-            Err(error) => tracing::error!(%error, "caches will never sync"),
+        if let Some(view) = &webhook_view
+            && let Err(error) = view.wait_until_ready().await
+        {
+            tracing::error!(%error, "caches will never sync");
+            return;
         }
+        ready.store(true, Ordering::Release);
+        tracing::info!("caches synced; ready");
     });
 
     bound
