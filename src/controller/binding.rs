@@ -301,7 +301,20 @@ impl BindingReconciler {
         let Some(manager) = &self.networking else {
             return Ok(());
         };
-        let targets = self.network_targets(binding, service, desired);
+        // Without `spec.networking` the binding wants no rules: an empty contribution releases
+        // whatever it had, and its targets need not be worked out.
+        let targets = if binding.spec.networking.is_some() {
+            self.network_targets(binding, service, desired)
+        } else {
+            NetworkTargets {
+                mode: if binding.spec.target_type == Some(TargetType::Instance) {
+                    TargetMode::Instance
+                } else {
+                    TargetMode::Ip
+                },
+                endpoints: Vec::new(),
+            }
+        };
         let contribution = manager
             .contribution(binding.spec.networking.as_ref(), &targets)
             .await
@@ -324,12 +337,10 @@ impl BindingReconciler {
     ) -> NetworkTargets {
         if binding.spec.target_type == Some(TargetType::Instance) {
             let nodes = self.nodes.values();
-            let node_name = |id: &str| {
-                nodes
-                    .iter()
-                    .find(|n| endpoints::instance_id(n) == Some(id))
-                    .and_then(|n| n.metadata.name.clone())
-            };
+            let node_names: BTreeMap<&str, &str> = nodes
+                .iter()
+                .filter_map(|n| Some((endpoints::instance_id(n)?, n.metadata.name.as_deref()?)))
+                .collect();
             return NetworkTargets {
                 mode: TargetMode::Instance,
                 endpoints: desired
@@ -337,7 +348,9 @@ impl BindingReconciler {
                     .iter()
                     .map(|t| NetworkEndpoint {
                         id: t.id.clone(),
-                        name: node_name(&t.id).unwrap_or_else(|| t.id.clone()),
+                        name: node_names
+                            .get(t.id.as_str())
+                            .map_or_else(|| t.id.clone(), |n| (*n).to_owned()),
                         named_ports: BTreeMap::new(),
                     })
                     .collect(),
@@ -359,13 +372,13 @@ impl BindingReconciler {
             .iter()
             .map(|t| {
                 let pod = pods.get(t).copied();
-                let mut named_ports: BTreeMap<String, i32> = pod
-                    .and_then(|k| self.pods.get(k))
-                    .and_then(|p| p.spec.clone())
-                    .into_iter()
-                    .flat_map(|s| s.containers)
-                    .flat_map(|c| c.ports.unwrap_or_default())
-                    .filter_map(|p| Some((p.name?, p.container_port)))
+                let cached = pod.and_then(|k| self.pods.get(k));
+                let mut named_ports: BTreeMap<String, i32> = cached
+                    .iter()
+                    .filter_map(|p| p.spec.as_ref())
+                    .flat_map(|s| &s.containers)
+                    .flat_map(|c| c.ports.iter().flatten())
+                    .filter_map(|p| Some((p.name.clone()?, p.container_port)))
                     .collect();
                 if let Some(name) = &target_port_name {
                     named_ports.entry(name.clone()).or_insert(t.port);
