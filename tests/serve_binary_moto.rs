@@ -750,6 +750,32 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
         "the managed security group is gone: {:?}",
         managed.security_groups()
     );
+    // The last group is gone: so is the cluster's backend security group (released after the
+    // finalizer, so wait for it).
+    let released = Instant::now();
+    loop {
+        let groups = clients
+            .ec2
+            .describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:elbv2.k8s.aws/resource")
+                    .values("backend-sg")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        if groups.security_groups().is_empty() {
+            break;
+        }
+        assert!(
+            released.elapsed() < TIMEOUT,
+            "the backend security group was not released; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     // (Deleting the group's TargetGroupBindings needs them in the controller's cache, which
     // only a real API server's watch fills: the e2e suite checks that.)
 
