@@ -11,7 +11,7 @@
 //! Calls are serialized, so concurrent builds create the group at most once. Over EC2, a
 //! deletion refused as in use is retried for up to three minutes (the network interfaces of a
 //! load balancer deleted a moment ago hold on to its groups for a while); after that, or when
-//! it fails, the group reconciler releases again after the next group deletion.
+//! it fails, the group reconciler releases again at the next resync or group deletion.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -10,8 +10,8 @@
 //!    error on every member;
 //! 9. after a deletion that left no group with an active member, release the cluster's backend
 //!    security group (see [`crate::controller::backend_sg`]). A group still in use is kept; a
-//!    failed release is logged, does not fail the reconcile, and is tried again after the next
-//!    group deletion.
+//!    failed release is logged, does not fail the reconcile, and is tried again at the next
+//!    resync or after the next group deletion.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -206,8 +206,9 @@ impl GroupReconciler {
     }
 
     /// Releases the backend security group when no group has an active member any more. A
-    /// group whose members cannot be loaded counts as active (it may still use it).
-    async fn release_backend_security_group(&self) {
+    /// group whose members cannot be loaded counts as active (it may still use it). Called
+    /// after each group deletion and at every resync.
+    pub async fn release_backend_security_group(&self) {
         let Some(provider) = &self.backend_security_group else {
             return;
         };
@@ -232,7 +233,7 @@ impl GroupReconciler {
             Ok(Released::NotPresent | Released::UserGiven(_)) => {}
             Err(error) if error.category == NOT_LEADER => {}
             Err(error) => {
-                tracing::warn!(%error, "cannot release the backend security group; trying again after the next group deletion");
+                tracing::warn!(%error, "cannot release the backend security group; trying again after the next group deletion or resync");
             }
         }
     }

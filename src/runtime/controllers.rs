@@ -523,6 +523,24 @@ async fn workers(
     };
     c.bindings.add_all(binding_keys());
 
+    // At every resync, a backend security group left in use at the last deletion (or whose
+    // release failed) gets another chance once no group needs it.
+    let sg_release = {
+        let reconciler = groups.clone();
+        let mut leader = leader.clone();
+        let period = settings.sync_period.max(Duration::from_secs(1));
+        async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                if *leader.borrow_and_update() {
+                    reconciler.release_backend_security_group().await;
+                }
+            }
+        }
+    };
     let group_workers = runner::run_workers(
         group::CONTROLLER,
         c.groups.clone(),
@@ -583,5 +601,6 @@ async fn workers(
         () = async { tokio::join!(group_workers, binding_workers); } => {}
         () = group_resync => {}
         () = binding_resync => {}
+        () = sg_release => {}
     }
 }
