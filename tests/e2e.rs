@@ -24,8 +24,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +42,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde::Deserialize as _;
 use serde_json::json;
+use support::process::{free_port, http_get, terminate, webhook_certificate};
 use webhook::crd::{IngressClassParams, TargetGroupBinding};
 
 const MANAGER: &str = "lbc-e2e";
@@ -73,13 +73,6 @@ fn suffix() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
     format!("{:06x}", (nanos ^ std::process::id()) & 0xff_ffff)
-}
-
-fn free_port(bind: IpAddr) -> u16 {
-    TcpListener::bind((bind, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn env_ip(name: &str) -> IpAddr {
@@ -308,7 +301,7 @@ impl ControllerProcess {
                     self.log.display()
                 );
             }
-            if http_status(self.probe_port, "/readyz") == Some(200) {
+            if http_get(self.probe_port, "/readyz").is_some_and(|(code, _)| code == 200) {
                 return;
             }
             assert!(
@@ -323,21 +316,10 @@ impl ControllerProcess {
     /// SIGTERM, so it releases its lease and stops its workers; killed if still running after
     /// 20 s.
     fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
+        if terminate(&mut self.child, Duration::from_secs(20)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -345,37 +327,6 @@ impl Drop for ControllerProcess {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// The status code of `GET path` on 127.0.0.1:port, if anything answered.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = String::new();
-    stream.read_to_string(&mut head).ok()?;
-    head.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A CA and a serving certificate it signs for the webhook's address, written as
-/// tls.crt/tls.key; returns the CA's PEM (the webhook configurations' caBundle).
-fn webhook_certificate(dir: &Path, host: IpAddr) -> String {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
-
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params.subject_alt_names.push(SanType::IpAddress(host));
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
-    ca.pem()
 }
 
 /// The Ingress and TargetGroupBinding webhooks (validating and mutating), only for the test's
@@ -509,10 +460,10 @@ async fn scenario(client: &Client, clients: &AwsClients, setup: &Setup) {
         .unwrap();
     install_crds(client).await;
     let webhook_host = env_ip("E2E_WEBHOOK_HOST");
-    let ca_pem = webhook_certificate(&setup.cert_dir, webhook_host);
+    let ca = webhook_certificate(&setup.cert_dir, webhook_host);
     let mut controller = ControllerProcess::start(setup, "e2e-first");
     controller.wait_ready().await;
-    register_webhooks(client, setup, &ca_pem, webhook_host).await;
+    register_webhooks(client, setup, &ca.pem, webhook_host).await;
 
     // IngressClassParams (ip targets) + IngressClass, a Service.
     let params: Api<IngressClassParams> = Api::all(client.clone());

@@ -14,8 +14,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,8 +26,10 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use support::process::{free_port, http_get, terminate, webhook_certificate};
 
 const CLUSTER: &str = "smoke";
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/shop/leases";
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -206,46 +207,12 @@ fn looks_like_collection(path: &str) -> bool {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, text))
-}
-
 /// The child process; SIGTERM then kill on drop, by its PID only.
 struct Controller(Child);
 
 impl Controller {
     fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        if let Ok(Some(status)) = self.0.try_wait() {
-            return Some(status);
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
+        terminate(&mut self.0, Duration::from_secs(15))
     }
 }
 
@@ -312,25 +279,6 @@ fn objects() -> BTreeMap<String, Vec<Value>> {
             vec![ingress],
         ),
     ])
-}
-
-/// A CA and a serving certificate it signs for localhost / 127.0.0.1, written as
-/// tls.crt/tls.key; returns the CA certificate (DER) to trust.
-fn webhook_certificate(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'static> {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
-
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
-    ca.der().clone()
 }
 
 /// POSTs an AdmissionReview to the webhook over TLS (trusting `ca`) and returns its response.
@@ -429,9 +377,13 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
         ),
     )
     .unwrap();
-    let ca = webhook_certificate(dir.path());
+    let ca = webhook_certificate(dir.path(), [127, 0, 0, 1].into()).der;
 
-    let (probe_port, metrics_port, webhook_port) = (free_port(), free_port(), free_port());
+    let (probe_port, metrics_port, webhook_port) = (
+        free_port(LOOPBACK),
+        free_port(LOOPBACK),
+        free_port(LOOPBACK),
+    );
     let log = dir.path().join("controller.log");
     let out = std::fs::File::create(&log).unwrap();
     let mut controller = Controller(

@@ -4,6 +4,7 @@
 
 pub mod inventory;
 pub mod moto;
+pub mod process;
 pub mod throttle;
 
 use std::collections::BTreeMap;
