@@ -179,22 +179,7 @@ async fn owned_elbv2(clients: &AwsClients, stack: &str) -> (Vec<String>, Vec<Str
 
 /// IDs of the security groups tagged with our stack.
 async fn owned_security_groups(clients: &AwsClients, stack: &str) -> Vec<String> {
-    clients
-        .ec2
-        .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name(format!("tag:{STACK_TAG}"))
-                .values(stack)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .security_groups()
-        .iter()
-        .filter_map(|sg| sg.group_id().map(str::to_owned))
-        .collect()
+    support::security_groups_tagged(clients, &[(STACK_TAG, stack)]).await
 }
 
 async fn rule_paths(clients: &AwsClients, lb_arn: &str) -> BTreeSet<String> {

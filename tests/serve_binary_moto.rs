@@ -531,26 +531,12 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let (arn, dns, sgs) = found.unwrap();
-        let backend = clients
-            .ec2
-            .describe_security_groups()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:elbv2.k8s.aws/resource")
-                    .values("backend-sg")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let backend: Vec<&str> = backend
-            .security_groups()
-            .iter()
-            .filter_map(|sg| sg.group_id())
-            .collect();
+        let backend =
+            support::security_groups_tagged(&clients, &[("elbv2.k8s.aws/resource", "backend-sg")])
+                .await;
         assert_eq!(backend.len(), 1, "one backend security group: {backend:?}");
         assert!(
-            sgs.iter().any(|sg| sg == backend[0]) && sgs.len() == 2,
+            sgs.iter().any(|sg| *sg == backend[0]) && sgs.len() == 2,
             "managed + backend security groups on the ALB: {sgs:?}"
         );
         (arn, dns)
@@ -685,40 +671,20 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
         lbs.load_balancers(),
         tgs.target_groups()
     );
-    let managed = clients
-        .ec2
-        .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:ingress.k8s.aws/stack")
-                .values("shop/web")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let managed =
+        support::security_groups_tagged(&clients, &[("ingress.k8s.aws/stack", "shop/web")]).await;
     assert!(
-        managed.security_groups().is_empty(),
-        "the managed security group is gone: {:?}",
-        managed.security_groups()
+        managed.is_empty(),
+        "the managed security group is gone: {managed:?}"
     );
     // The last group is gone: so is the cluster's backend security group (released after the
     // finalizer, so wait for it).
     let released = Instant::now();
     loop {
-        let groups = clients
-            .ec2
-            .describe_security_groups()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:elbv2.k8s.aws/resource")
-                    .values("backend-sg")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        if groups.security_groups().is_empty() {
+        let groups =
+            support::security_groups_tagged(&clients, &[("elbv2.k8s.aws/resource", "backend-sg")])
+                .await;
+        if groups.is_empty() {
             break;
         }
         assert!(

@@ -100,6 +100,27 @@ pub async fn tag_subnets_for_internal_elb(clients: &AwsClients, net: &Network) {
     }
 }
 
+/// IDs of the security groups carrying every tag of `tags` (`key`, `value`).
+pub async fn security_groups_tagged(clients: &AwsClients, tags: &[(&str, &str)]) -> Vec<String> {
+    let mut request = clients.ec2.describe_security_groups();
+    for (key, value) in tags {
+        request = request.filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(*value)
+                .build(),
+        );
+    }
+    request
+        .send()
+        .await
+        .expect("describe security groups")
+        .security_groups()
+        .iter()
+        .filter_map(|sg| sg.group_id().map(str::to_owned))
+        .collect()
+}
+
 pub const CLUSTER: &str = "test-cluster";
 pub const TG_A: &str = "ns/ing-svc-a:80";
 pub const TG_B: &str = "ns/ing-svc-b:http";
