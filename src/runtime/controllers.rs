@@ -523,13 +523,18 @@ async fn workers(
     };
     c.bindings.add_all(binding_keys());
 
-    // At every resync, a backend security group left in use at the last deletion (or whose
-    // release failed) gets another chance once no group needs it.
+    // Once leadership is taken (the caches are synced by now), and then at every resync, a
+    // backend security group that no group needs is released: one left behind by a replica
+    // that died right after the last group's deletion, kept in use at the last deletion, or
+    // whose release failed.
     let sg_release = {
         let reconciler = groups.clone();
         let mut leader = leader.clone();
         let period = settings.sync_period.max(Duration::from_secs(1));
         async move {
+            if leader.wait_for(|leads| *leads).await.is_ok() {
+                reconciler.release_backend_security_group().await;
+            }
             let mut ticker = tokio::time::interval(period);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticker.tick().await;
