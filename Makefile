@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build test fmt-check clippy unit crds readme bench run e2e venv clean
+.PHONY: all build test fmt-check clippy unit crds readme bench run e2e venv cluster clean
 
 all: build
 
@@ -25,8 +25,14 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The test control plane (kube-apiserver + etcd + kube-controller-manager from the Kubernetes Go
+# modules), built once and cached under ~/.cache/awslbc-testcluster; the tests start it themselves.
+cluster:
+	bash tests/cluster/build.sh
+
 unit: venv
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) test --workspace
+	bin=$$(bash tests/cluster/build.sh) && \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TESTCLUSTER_BIN="$$bin" $(CARGO) test --workspace
 	$(PY) -m pytest -q tests/chart
 
 test: fmt-check clippy unit
@@ -46,12 +52,15 @@ bench: venv
 	$(CARGO) bench -p aws-load-balancer-controller --bench model
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) bench -p aws-load-balancer-controller --bench deploy
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) bench -p aws-load-balancer-controller --bench controller
+	bin=$$(bash tests/cluster/build.sh) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TESTCLUSTER_BIN="$$bin" \
+	  $(CARGO) bench -p aws-load-balancer-controller --bench endpoints_e2e
 
 run: venv build
 	$(CARGO) run -q --bin aws-load-balancer-controller -- run
 
+# The e2e suite against the cluster in KUBECONFIG (a disposable one) instead of the test control plane.
 e2e: venv
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) test --workspace -- --ignored --test-threads=1
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" E2E_CLUSTER=kubeconfig $(CARGO) test --test e2e --test e2e_chart -- --test-threads=1
 
 clean:
 	$(CARGO) clean

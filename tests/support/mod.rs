@@ -2,7 +2,11 @@
 
 #![allow(dead_code)]
 
+pub mod aws_recorder;
+pub mod cluster;
+pub mod e2e;
 pub mod inventory;
+pub mod lifecycle;
 pub mod moto;
 pub mod process;
 pub mod throttle;

@@ -15,6 +15,15 @@ pub fn free_port(bind: IpAddr) -> u16 {
         .port()
 }
 
+/// `N` distinct ports nothing listens on at the moment, on 127.0.0.1 (all held open until
+/// every one is chosen, so no two are the same).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind(("127.0.0.1", 0)).expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("a bound address").port())
+}
+
 /// `GET path` on 127.0.0.1:port: the status code and the whole response, if anything answered.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;

@@ -1,0 +1,145 @@
+//! EndpointSlice change → target registration latency, end to end: the real `serve` binary
+//! against the test control plane (a real kube-apiserver, `tests/cluster`) and moto behind a
+//! recording proxy. Each change replaces the one ready endpoint of a Service's EndpointSlice
+//! with a new address; the latency of a change is the time from the API server's answer to the
+//! EndpointSlice update until the proxy receives the RegisterTargets call carrying the new
+//! address. Prints p50 / p90 / p99 / max and the AWS calls made per change, by operation.
+//!
+//! `CHANGES` overrides the number of changes (default 120). Run with `make bench` or
+//! `cargo bench --bench endpoints_e2e` (needs `make venv` and Go for the control plane).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use support::aws_recorder::Recorder;
+use support::e2e::{
+    ControllerProcess, MANAGER, World, endpoint_slice, eventually, ip_binding, ip_target_group,
+    registered_targets, service,
+};
+use webhook::crd::TargetGroupBinding;
+
+fn address(i: usize) -> String {
+    format!("10.0.{}.{}", 1 + i / 250, 1 + i % 250)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let changes: usize = std::env::var("CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    let mut world = World::new().await;
+    let recorder = Recorder::start(&world.setup.aws_endpoint).await;
+    world.setup.aws_endpoint = recorder.endpoint.clone();
+    let world = world;
+    let setup = &world.setup;
+    let ns = setup.namespace.as_str();
+    let arn = ip_target_group(
+        &world.clients,
+        &world.net.vpc_id,
+        &format!("bench-{}", setup.id),
+    )
+    .await;
+
+    let mut controller = ControllerProcess::start(setup, "bench");
+    controller.wait_ready().await;
+    Api::<Service>::namespaced(world.client.clone(), ns)
+        .create(&PostParams::default(), &service("echo"))
+        .await
+        .unwrap();
+    let slices: Api<EndpointSlice> = Api::namespaced(world.client.clone(), ns);
+    let apply = |ip: String| {
+        let slices = slices.clone();
+        async move {
+            slices
+                .patch(
+                    "echo-1",
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&endpoint_slice("echo-1", "echo", &[ip])),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    apply(address(0)).await;
+    Api::<TargetGroupBinding>::namespaced(world.client.clone(), ns)
+        .create(&PostParams::default(), &ip_binding("echo", "echo", &arn))
+        .await
+        .unwrap();
+    eventually("the first target", || async {
+        (!registered_targets(&world.clients, &arn).await.is_empty()).then_some(())
+    })
+    .await;
+    // Let the first sync's reads settle before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut latencies = Vec::with_capacity(changes);
+    let mut per_operation: BTreeMap<String, usize> = BTreeMap::new();
+    let started = Instant::now();
+    for i in 1..=changes {
+        let ip = address(i);
+        let before = recorder.calls().len();
+        apply(ip.clone()).await;
+        let applied = SystemTime::now();
+        let needle = format!("={ip}&");
+        let arrived = loop {
+            let calls = recorder.calls();
+            if let Some(call) = calls[before..].iter().find(|c| {
+                c.operation == "RegisterTargets" && format!("{}&", c.body).contains(&needle)
+            }) {
+                break call.at;
+            }
+            assert!(
+                applied.elapsed().unwrap_or_default() < Duration::from_secs(60),
+                "change {i} ({ip}) was not registered within 60 s; log: {}",
+                controller.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        latencies.push(arrived.duration_since(applied).unwrap_or_default());
+        // The deregistration of the previous address belongs to this change too.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for call in &recorder.calls()[before..] {
+            *per_operation.entry(call.operation.clone()).or_default() += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    controller.stop();
+    world.run(async {}).await;
+
+    latencies.sort();
+    let total: usize = per_operation.values().sum();
+    println!(
+        "endpoint change -> RegisterTargets, {changes} changes in {elapsed:.1?} (real API server, moto)"
+    );
+    println!(
+        "  latency p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+    println!(
+        "  AWS calls per change: {:.2} ({total} in all)",
+        total as f64 / changes as f64
+    );
+    for (operation, count) in &per_operation {
+        println!(
+            "    {operation:<32} {count:>6}  ({:.2} per change)",
+            *count as f64 / changes as f64
+        );
+    }
+}

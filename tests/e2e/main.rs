@@ -1,0 +1,25 @@
+//! End to end on a real Kubernetes control plane (kube-apiserver + etcd + kube-controller-manager
+//! built from the Go modules by `tests/cluster`, started on 127.0.0.1 by `support::cluster`)
+//! and moto: the real `aws-load-balancer-controller serve` binary runs as a child process.
+//!
+//! * `lifecycle`: refusal at apply, defaults, ALB, hostname, TargetGroupBinding, path change,
+//!   restart without duplicates, deletion removes every AWS resource;
+//! * `leader`: two replicas on one Lease, the leader killed with SIGKILL mid-deploy;
+//! * `bindings`: EndpointSlice changes reach RegisterTargets / DeregisterTargets, and the
+//!   TargetGroupBinding CRD serves v1alpha1 and v1beta1;
+//! * `namespace`: deleting a namespace with Ingresses and bindings leaves nothing behind.
+//!
+//! `make e2e` runs the same tests against the cluster in `KUBECONFIG` (`E2E_CLUSTER=kubeconfig`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod backend_sg;
+mod bindings;
+mod leader;
+mod lifecycle;
+mod namespace;
+
+pub use support::e2e::World;

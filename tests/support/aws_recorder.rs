@@ -1,0 +1,211 @@
+//! A recording proxy in front of an AWS emulator, on 127.0.0.1: every request is forwarded
+//! unchanged and logged with when it arrived, the access key it was signed with (each
+//! controller replica gets its own, so writes can be told apart) and its operation.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// One request as the proxy saw it.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub at: SystemTime,
+    pub access_key: String,
+    pub operation: String,
+    pub body: String,
+}
+
+impl Call {
+    /// Whether the call changes AWS (by the operation's verb).
+    pub fn is_mutating(&self) -> bool {
+        const READ: [&str; 3] = ["Describe", "Get", "List"];
+        !READ.iter().any(|verb| self.operation.starts_with(verb))
+    }
+}
+
+pub struct Recorder {
+    pub endpoint: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Upstream {
+    addr: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl Recorder {
+    /// Starts the proxy in front of `upstream` (an `http://host:port` endpoint).
+    pub async fn start(upstream: &str) -> Recorder {
+        let addr = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new().fallback(forward).with_state(Upstream {
+            addr,
+            calls: calls.clone(),
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Recorder {
+            endpoint,
+            calls,
+            task,
+        }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `Action=X` of a query-protocol body, or the `X-Amz-Target` operation of a JSON one.
+fn operation(headers: &HeaderMap, body: &str) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn access_key(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|cred| cred.split('/').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+async fn forward(
+    State(upstream): State<Upstream>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    upstream
+        .calls
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Call {
+            at: SystemTime::now(),
+            access_key: access_key(&headers),
+            operation: operation(&headers, &text),
+            body: text,
+        });
+    match relay(&upstream.addr, &method, &uri, &headers, &body).await {
+        Ok(response) => response,
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("recorder: {e}")).into_response(),
+    }
+}
+
+/// One HTTP/1.1 exchange with the upstream on a fresh connection.
+async fn relay(
+    addr: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if matches!(
+            name.as_str(),
+            "connection" | "content-length" | "transfer-encoding"
+        ) {
+            continue;
+        }
+        head.push_str(&format!(
+            "{name}: {}\r\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut payload = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let mut builder = Response::builder().status(status);
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        if name == "transfer-encoding" {
+            chunked = value.trim().eq_ignore_ascii_case("chunked");
+            continue;
+        }
+        if matches!(name.as_str(), "connection" | "content-length") {
+            continue;
+        }
+        builder = builder.header(name, value.trim());
+    }
+    if chunked {
+        payload = dechunk(&payload);
+    }
+    builder
+        .body(axum::body::Body::from(payload))
+        .map_err(std::io::Error::other)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&data[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 || data.len() < end + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[(end + 4 + size).min(data.len())..];
+    }
+    out
+}
