@@ -628,10 +628,18 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
     // Metrics: the AWS calls and the reconcile are counted.
     let (code, metrics) = http_get(metrics_port, "/metrics").unwrap();
     assert_eq!(code, 200);
+    // Exact names, as dashboards query them: whole lines, no stray prefix.
+    let line = |wanted: &str| metrics.lines().any(|l| l == wanted);
     assert!(
-        metrics
-            .contains(r#"aws_api_calls_total{service="elbv2",operation="CreateLoadBalancer"} 1"#),
+        line(r#"aws_api_calls_total{service="elbv2",operation="CreateLoadBalancer"} 1"#),
         "{metrics}"
+    );
+    let body = metrics.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    assert!(
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .all(|l| l.starts_with("aws_api_calls_total{") || l.starts_with("awslbc_")),
+        "every series is aws_api_calls_total or awslbc_*: {metrics}"
     );
     assert!(
         metrics.contains(r#"operation="CreateSecurityGroup"} 2"#),

@@ -49,7 +49,7 @@ struct Admin {
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let client = kube::Client::try_default().await?;
 
-    let mut registry = Registry::with_prefix("");
+    let mut registry = Registry::default();
     let metrics = Arc::new(WebhookMetrics::register(&mut registry));
     // The reconciling controllers (when --cluster-name is set); `stop` ends them on shutdown.
     let (stop, stopped) = tokio::sync::watch::channel(false);
