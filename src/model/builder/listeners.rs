@@ -146,23 +146,10 @@ impl Task<'_> {
             ),
         };
         let mut mtls_by_port: BTreeMap<u16, MutualAuthentication> = BTreeMap::new();
-        match &member.parsed.mutual_authentication {
-            None => {
-                mtls_by_port.insert(
-                    HTTPS_PORT,
-                    MutualAuthentication {
-                        mode: MutualAuthenticationMode::Off.as_str().to_owned(),
-                        trust_store_arn: None,
-                        ignore_client_certificate_expiry: None,
-                        advertise_trust_store_ca_names: None,
-                    },
-                );
-            }
-            Some(entries) => {
-                for entry in entries {
-                    mtls_by_port.insert(entry.port, mutual_authentication(member, entry)?);
-                }
-            }
+        // No annotation: the listener's mutual authentication is left as AWS has it (ELB
+        // rejects the field on Outposts, and mTLS set outside the controller stays), as upstream.
+        for entry in member.parsed.mutual_authentication.iter().flatten() {
+            mtls_by_port.insert(entry.port, mutual_authentication(member, entry)?);
         }
         let listen_ports: Vec<(u16, Protocol)> = match &member.parsed.listen_ports {
             Some(ports) => ports
