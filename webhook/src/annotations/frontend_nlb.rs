@@ -2,7 +2,7 @@
 
 use super::Reader;
 use super::ingress::{ok_list, ok_string, parse_tags};
-use super::primitives::{parse_bool, parse_enum, parse_i32, parse_string_map, strict_port};
+use super::primitives::{parse_enum, parse_i32, parse_string_map, parse_unbuilt_bool, strict_port};
 use super::values::{HealthCheckPort, Protocol, Scheme, parse_success_codes};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -36,6 +36,11 @@ pub struct FrontendNlb {
     pub health_check: FrontendNlbHealthCheck,
     pub attributes: Option<BTreeMap<String, String>>,
     pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// `enable-frontend-nlb`: only `false` until the frontend NLB is built.
+pub fn parse_enable_frontend_nlb(raw: &str) -> Result<bool, String> {
+    parse_unbuilt_bool(raw, "the frontend NLB")
 }
 
 /// `frontend-nlb-listener-port-mapping`: `nlbPort=albPort` pairs.
@@ -87,7 +92,7 @@ impl FrontendNlb {
     /// Reads the frontend NLB keys; `None` when none is present.
     pub(super) fn read(r: &mut Reader<'_>) -> Option<Self> {
         let nlb = Self {
-            enabled: r.get("enable-frontend-nlb", parse_bool),
+            enabled: r.get("enable-frontend-nlb", parse_enable_frontend_nlb),
             scheme: r.get("frontend-nlb-scheme", parse_enum),
             subnets: r.get("frontend-nlb-subnets", ok_list),
             security_groups: r.get("frontend-nlb-security-groups", ok_list),

@@ -116,7 +116,7 @@ impl IngressAnnotations {
                 Ok((parse_name(name)?, parse_transforms(raw)?))
             }),
             frontend_nlb: FrontendNlb::read(&mut r),
-            create_acm_cert: r.get("create-acm-cert", parse_bool),
+            create_acm_cert: r.get("create-acm-cert", parse_create_acm_cert),
             acm_pca_arn: r.get("acm-pca-arn", ok_string),
         };
         r.finish(parsed)
@@ -247,4 +247,9 @@ pub fn parse_name(name: &str) -> Result<String, String> {
         return Err("the annotation key must end with a name after the '.'".to_owned());
     }
     Ok(name.to_owned())
+}
+
+/// `create-acm-cert`: only `false` until certificate management is built.
+pub fn parse_create_acm_cert(raw: &str) -> Result<bool, String> {
+    super::primitives::parse_unbuilt_bool(raw, "ACM certificates (create-acm-cert)")
 }

@@ -12,11 +12,12 @@ use super::backend::{
 };
 use super::conditions::parse_conditions;
 use super::frontend_nlb::{
-    parse_health_check_protocol, parse_nlb_health_check_port, parse_port_mapping,
+    parse_enable_frontend_nlb, parse_health_check_protocol, parse_nlb_health_check_port,
+    parse_port_mapping,
 };
 use super::ingress::{
-    parse_customer_owned_ipv4_pool, parse_group_name, parse_group_order, parse_load_balancer_name,
-    parse_minimum_capacity, parse_name, parse_ssl_redirect, parse_tags,
+    parse_create_acm_cert, parse_customer_owned_ipv4_pool, parse_group_name, parse_group_order,
+    parse_load_balancer_name, parse_minimum_capacity, parse_name, parse_ssl_redirect, parse_tags,
 };
 use super::listener::{
     parse_inbound_cidrs, parse_listen_ports, parse_listener_key, parse_mutual_authentication,
@@ -165,9 +166,9 @@ pub static ANNOTATIONS: &[AnnotationSpec] = &[
     spec("transforms.", Json, Ingress, "", None, r#"[{"type":"url-rewrite","urlRewriteConfig":{"rewrites":[{"regex":"^/api/(.*)$","replace":"/$1"}]}}]"#,
         "transforms.${name}: JSON list of url-rewrite / host-header-rewrite transforms for backend ${name}.",
         |param, raw| { parse_name(param)?; ok(parse_transforms(raw)) }),
-    spec("enable-frontend-nlb", Bool, GroupExclusive, "false", None, "true",
-        "Put a Network Load Balancer in front of the ALB.",
-        bool_value),
+    spec("enable-frontend-nlb", Bool, GroupExclusive, "false", None, "false",
+        "Put a Network Load Balancer in front of the ALB. Not built yet: \"true\" is refused at admission and by `plan` (the frontend-nlb-* keys are validated).",
+        |_, raw| ok(parse_enable_frontend_nlb(raw))),
     spec("frontend-nlb-scheme", ValueKind::Enum(Scheme::VALUES), GroupExclusive, "internal", None, "internet-facing",
         "Scheme of the frontend NLB.",
         scheme_value),
@@ -213,9 +214,9 @@ pub static ANNOTATIONS: &[AnnotationSpec] = &[
     spec("frontend-nlb-tags", StringMap, GroupMerge, "", None, "Team=web",
         "AWS tags of the frontend NLB.",
         tags_value),
-    spec("create-acm-cert", Bool, Ingress, "false", None, "true",
-        "Request an ACM certificate for the Ingress hosts (feature gate EnableCertificateManagement).",
-        bool_value),
+    spec("create-acm-cert", Bool, Ingress, "false", None, "false",
+        "Request an ACM certificate for the Ingress hosts (feature gate EnableCertificateManagement). Not built yet: \"true\" is refused at admission and by `plan`.",
+        |_, raw| ok(parse_create_acm_cert(raw))),
     spec("acm-pca-arn", STRING, Ingress, "", None, "arn:aws:acm-pca:us-west-2:123456789012:certificate-authority/x",
         "Private CA to issue the created certificate from.",
         none),

@@ -14,6 +14,18 @@ const BOOL_TRUE: &[&str] = &["1", "t", "T", "TRUE", "true", "True"];
 const BOOL_FALSE: &[&str] = &["0", "f", "F", "FALSE", "false", "False"];
 
 /// Parses a bool the way Go's `strconv.ParseBool` does.
+/// A bool whose `true` asks for something this controller does not build yet: refused, so
+/// it is never accepted and then ignored. `what` names the missing piece.
+pub fn parse_unbuilt_bool(raw: &str, what: &str) -> Result<bool, String> {
+    if parse_bool(raw)? {
+        Err(format!(
+            "\"true\" is not supported yet: this controller does not build {what}; remove the annotation or set it to \"false\""
+        ))
+    } else {
+        Ok(false)
+    }
+}
+
 pub fn parse_bool(raw: &str) -> Result<bool, String> {
     if BOOL_TRUE.contains(&raw) {
         Ok(true)

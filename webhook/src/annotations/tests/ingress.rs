@@ -51,7 +51,7 @@ fn load_balancer_level_examples() {
         ("minimum-load-balancer-capacity", "CapacityUnits=1000"),
         ("ipam-ipv4-pool-id", "ipam-pool-1234567"),
         ("use-regex-path-match", "true"),
-        ("create-acm-cert", "true"),
+        ("create-acm-cert", "false"),
         (
             "acm-pca-arn",
             "arn:aws:acm-pca:region:account:certificate-authority/id",
@@ -97,7 +97,7 @@ fn load_balancer_level_examples() {
     assert_eq!(got.minimum_load_balancer_capacity, Some(1000));
     assert_eq!(got.ipam_ipv4_pool_id.as_deref(), Some("ipam-pool-1234567"));
     assert_eq!(got.use_regex_path_match, Some(true));
-    assert_eq!(got.create_acm_cert, Some(true));
+    assert_eq!(got.create_acm_cert, Some(false));
     assert!(got.acm_pca_arn.is_some());
     assert_eq!(got.frontend_nlb, None);
 }
@@ -345,7 +345,7 @@ fn waf_settings_and_deprecated_alias() {
 #[test]
 fn frontend_nlb() {
     let got = ingress(&[
-        ("enable-frontend-nlb", "true"),
+        ("enable-frontend-nlb", "false"),
         ("frontend-nlb-scheme", "internet-facing"),
         ("frontend-nlb-subnets", "subnet-1,subnet-2"),
         ("frontend-nlb-security-groups", "sg-1"),
@@ -368,7 +368,7 @@ fn frontend_nlb() {
     assert_eq!(
         got.frontend_nlb,
         Some(FrontendNlb {
-            enabled: Some(true),
+            enabled: Some(false),
             scheme: Some(Scheme::InternetFacing),
             subnets: Some(vec!["subnet-1".to_owned(), "subnet-2".to_owned()]),
             security_groups: Some(vec!["sg-1".to_owned()]),
@@ -420,6 +420,16 @@ fn frontend_nlb() {
             "frontend-nlb-healthcheck-protocol",
             "TCP",
             "healthCheckProtocol must be within [HTTP, HTTPS]: TCP",
+        ),
+        (
+            "enable-frontend-nlb",
+            "true",
+            "\"true\" is not supported yet: this controller does not build the frontend NLB; remove the annotation or set it to \"false\"",
+        ),
+        (
+            "create-acm-cert",
+            "True",
+            "\"true\" is not supported yet: this controller does not build ACM certificates (create-acm-cert); remove the annotation or set it to \"false\"",
         ),
         (
             "enable-frontend-nlb",
