@@ -60,6 +60,18 @@ pub struct ControllerArgs {
 }
 
 impl ControllerArgs {
+    /// The model's facts that these flags decide, for `serve` and `plan` alike (the webhook
+    /// gets the same flags through [`Self::webhook_config`]).
+    pub fn model_facts(&self, vpc_id: String) -> crate::model::ClusterFacts {
+        let mut facts = crate::model::ClusterFacts::new(self.cluster_name.clone(), vpc_id);
+        facts.ingress_class = self.ingress_class.clone();
+        facts.external_managed_tags = self.external_managed_tags.iter().cloned().collect();
+        if self.default_target_type == "ip" {
+            facts.default_target_type = crate::model::stack::TargetType::Ip;
+        }
+        facts
+    }
+
     pub fn webhook_config(&self) -> webhook::admission::WebhookConfig {
         webhook::admission::WebhookConfig {
             ingress_class: self.ingress_class.clone(),

@@ -78,9 +78,9 @@ pub async fn plan(args: PlanArgs) -> ExitCode {
         }
         return ExitCode::FAILURE;
     }
-    let mut base = ClusterFacts::new(args.controller.cluster_name.clone(), String::new());
-    base.vpc_id = args.controller.aws_vpc_id.clone().unwrap_or_default();
-    base.ingress_class = args.controller.ingress_class.clone();
+    let base = args
+        .controller
+        .model_facts(args.controller.aws_vpc_id.clone().unwrap_or_default());
     let facts = match facts::overlay(&base, &manifests.cluster_facts) {
         Ok(facts) => facts,
         Err(error) => {

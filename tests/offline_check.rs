@@ -186,12 +186,18 @@ stringData:
 
 /// `plan` of the given files (written to a fresh directory) with the real binary.
 fn plan_files(files: &[(&str, &str)], output: &str) -> std::process::Output {
+    plan_files_with(files, output, &[])
+}
+
+fn plan_files_with(files: &[(&str, &str)], output: &str, flags: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("temporary directory");
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).expect("write manifest");
     }
     std::process::Command::new(env!("CARGO_BIN_EXE_aws-load-balancer-controller"))
-        .args(["plan", "-o", output, "-f"])
+        .args(["plan", "-o", output])
+        .args(flags)
+        .arg("-f")
         .arg(dir.path())
         .env_remove("AWS_REGION")
         .output()
@@ -280,4 +286,93 @@ fn plan_refuses_a_secret_that_is_not_base64_naming_secret_and_key() {
         "{stderr}"
     );
     assert!(!stderr.contains("not base64!"), "{stderr}");
+}
+
+/// A plain Ingress (no target-type, no listen-ports) and the facts to plan it.
+const PLAIN_INGRESS: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: alb}
+spec: {controller: ingress.k8s.aws/alb}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  type: NodePort
+  ports: [{port: 80, nodePort: 30080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop}
+spec:
+  ingressClassName: alb
+  rules:
+    - http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+---
+apiVersion: plan.elbv2.k8s.aws/v1
+kind: ClusterFacts
+clusterName: demo
+vpcId: vpc-0demo
+backendSecurityGroup: sg-0backend
+subnets:
+  - {id: subnet-0prv1a, az: us-west-2a, vpcId: vpc-0demo, availableIps: 4000,
+     tags: {kubernetes.io/role/internal-elb: "1"}}
+  - {id: subnet-0prv1b, az: us-west-2b, vpcId: vpc-0demo, availableIps: 4000,
+     tags: {kubernetes.io/role/internal-elb: "1"}}
+"#;
+
+fn target_types(out: &std::process::Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stacks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = stacks.to_string();
+    let mut found = Vec::new();
+    for (i, _) in text.match_indices("\"targetType\":\"") {
+        let rest = &text[i + 14..];
+        found.push(rest.split('"').next().unwrap_or_default().to_owned());
+    }
+    found
+}
+
+#[test]
+fn plan_takes_the_default_target_type_flag_as_the_controller_does() {
+    let default = plan_files(&[("all.yaml", PLAIN_INGRESS)], "json");
+    let types = target_types(&default);
+    assert!(
+        !types.is_empty() && types.iter().all(|t| t == "instance"),
+        "{types:?}"
+    );
+    let ip = plan_files_with(
+        &[("all.yaml", PLAIN_INGRESS)],
+        "json",
+        &["--default-target-type", "ip"],
+    );
+    let types = target_types(&ip);
+    assert!(
+        !types.is_empty() && types.iter().all(|t| t == "ip"),
+        "{types:?}"
+    );
+}
+
+#[test]
+fn plan_refuses_the_frontend_nlb_it_would_not_build() {
+    let with_nlb = PLAIN_INGRESS.replace(
+        "metadata: {name: web, namespace: shop}\nspec:\n  ingressClassName",
+        "metadata:\n  name: web\n  namespace: shop\n  annotations: {alb.ingress.kubernetes.io/enable-frontend-nlb: \"true\"}\nspec:\n  ingressClassName",
+    );
+    assert_ne!(with_nlb, PLAIN_INGRESS);
+    let out = plan_files(&[("all.yaml", &with_nlb)], "table");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("alb.ingress.kubernetes.io/enable-frontend-nlb")
+            && stderr.contains("does not build the frontend NLB"),
+        "{stderr}"
+    );
 }

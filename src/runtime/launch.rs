@@ -62,8 +62,6 @@ pub async fn launch(
 ) -> Result<Option<Launched>, LaunchError> {
     use crate::controller::adapters::{AwsRegistrar, ModelBuilder, load_vpc_facts};
     use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
-    use crate::model::ClusterFacts;
-    use crate::model::stack::TargetType as ModelTargetType;
 
     let controller = &args.controller;
     let reconcile = &args.reconcile;
@@ -89,14 +87,9 @@ pub async fn launch(
     tracing::info!(vpc_id = %vpc.id, source = %vpc.source, "using the cluster's VPC");
     let vpc_id = vpc.id;
 
-    let mut facts = ClusterFacts::new(controller.cluster_name.clone(), vpc_id.clone());
-    facts.ingress_class = controller.ingress_class.clone();
+    let mut facts = controller.model_facts(vpc_id.clone());
     facts.default_tags = reconcile.default_tags.iter().cloned().collect();
     facts.disable_restricted_sg_rules = reconcile.disable_restricted_sg_rules;
-    facts.external_managed_tags = controller.external_managed_tags.iter().cloned().collect();
-    if controller.default_target_type == "ip" {
-        facts.default_target_type = ModelTargetType::Ip;
-    }
     facts.enable_backend_security_group = reconcile.enable_backend_security_group;
     // Found or created when a build first needs it, released when the last group goes.
     let backend_security_group = reconcile.enable_backend_security_group.then(|| {
