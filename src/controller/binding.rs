@@ -76,6 +76,17 @@ impl BindingError {
     }
 }
 
+/// The label the Ingress controller puts on the bindings it makes for its stacks.
+const STACK_LABEL: &str = "ingress.k8s.aws/stack";
+
+fn made_for_a_stack(binding: &TargetGroupBinding) -> bool {
+    binding
+        .metadata
+        .labels
+        .as_ref()
+        .is_some_and(|labels| labels.contains_key(STACK_LABEL))
+}
+
 fn op(error: OpError) -> BindingError {
     match error {
         OpError::NotLeader => BindingError::NotLeader,
@@ -176,7 +187,7 @@ impl BindingReconciler {
         let desired = self.desired(binding, &service)?;
         self.reconcile_networking(key, binding, &service, &desired)
             .await?;
-        let current = self
+        let current = match self
             .metrics
             .stage(
                 CONTROLLER,
@@ -184,7 +195,17 @@ impl BindingReconciler {
                 self.registrar.describe(&arn),
             )
             .await
-            .map_err(BindingError::Aws)?;
+        {
+            Ok(current) => current,
+            // A binding the Ingress controller made loses its target group just before the
+            // binding itself is deleted (the group's stack is being torn down, or rebuilt):
+            // nothing to register, and nothing to report.
+            Err(error) if error.is_not_found() && made_for_a_stack(binding) => {
+                tracing::debug!(binding = %key, %error, "target group gone; its IngressGroup owns the binding");
+                return Ok(BindingOutcome::default());
+            }
+            Err(error) => return Err(BindingError::Aws(error)),
+        };
         let mut diff = targets::diff(&desired.targets, &current);
         if binding.spec.multi_cluster_target_group {
             // Other clusters register into the same group: only touch targets known here.

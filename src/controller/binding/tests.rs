@@ -378,3 +378,34 @@ async fn networking_failures_are_events_and_stop_registration() {
         [Target::new("i-n1", 30080)].into_iter().collect()
     );
 }
+
+#[tokio::test]
+async fn a_stack_binding_whose_target_group_is_gone_is_not_an_error() {
+    let mut b = ip_binding();
+    b.metadata.labels = Some([("ingress.k8s.aws/stack".to_owned(), "ns/web".to_owned())].into());
+    let r = rig(b, Some("ClusterIP"));
+    r.registrar.remove_group("arn:tg/tgb");
+    let out = r.reconciler.reconcile(&key()).await.expect("not an error");
+    assert_eq!((out.registered, out.deregistered), (0, 0));
+    assert!(
+        r.journal.matching("event").is_empty(),
+        "no Warning: {:?}",
+        r.journal.entries()
+    );
+}
+
+#[tokio::test]
+async fn a_user_binding_whose_target_group_is_gone_is_reported() {
+    let r = rig(ip_binding(), Some("ClusterIP"));
+    r.registrar.remove_group("arn:tg/tgb");
+    let error = r.reconciler.reconcile(&key()).await.expect_err("an error");
+    assert_eq!(error.category(), crate::controller::backends::NOT_FOUND);
+    assert!(
+        r.journal
+            .matching("event")
+            .iter()
+            .any(|e| e.contains("Warning FailedReconcile")),
+        "{:?}",
+        r.journal.entries()
+    );
+}
