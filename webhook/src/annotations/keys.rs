@@ -140,7 +140,7 @@ pub static ANNOTATIONS: &[AnnotationSpec] = &[
         "Security policy of HTTPS listeners (default from --default-ssl-policy).",
         none),
     spec("mutual-authentication", Json, PortMerge, "", None, r#"[{"port":443,"mode":"verify","trustStore":"my-trust-store"}]"#,
-        "mTLS per HTTPS port: JSON list of {port, mode (off|passthrough|verify), trustStore, ignoreClientCertificateExpiry, advertiseTrustStoreCaNames}.",
+        "mTLS per HTTPS port: JSON list of {port, mode (off|passthrough|verify), trustStore, ignoreClientCertificateExpiry, advertiseTrustStoreCaNames}. Absent: the listener's mTLS is left as AWS has it.",
         |_, raw| ok(parse_mutual_authentication(raw))),
     spec("listener-attributes.", StringMap, GroupMerge, "", Some("listeners"), "routing.http.response.server.enabled=false",
         "listener-attributes.${Protocol}-${Port} (e.g. listener-attributes.HTTPS-443): attributes of that listener.",
