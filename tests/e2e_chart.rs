@@ -151,7 +151,6 @@ async fn scenario(world: &World) {
     }
     let bundles = ca_bundles(client).await;
     for hook in [
-        "mingress.elbv2.k8s.aws",
         "vingress.elbv2.k8s.aws",
         "mtargetgroupbinding.elbv2.k8s.aws",
         "vtargetgroupbinding.elbv2.k8s.aws",

@@ -88,9 +88,10 @@ def test_common_settings(render):
 
 def test_ingress_webhooks(render):
     hooks = by_name(render())
+    # Upstream has no Ingress mutator, and neither do we (defaults are derived, never frozen).
+    assert "mingress.elbv2.k8s.aws" not in hooks
     for name, kind in [
         ("vingress.elbv2.k8s.aws", "ValidatingWebhookConfiguration"),
-        ("mingress.elbv2.k8s.aws", "MutatingWebhookConfiguration"),
     ]:
         got_kind, hook = hooks[name]
         assert got_kind == kind
@@ -110,18 +111,17 @@ def test_ingress_webhook_options(render):
     namespaces = {"matchExpressions": [{"key": "team", "operator": "Exists"}]}
     hooks = by_name(render({"webhookConfig": {
         "ingressValidationFailurePolicy": "Ignore",
-        "ingressMutationFailurePolicy": "Ignore",
         "ingressObjectSelector": selector,
         "ingressNamespaceSelector": namespaces,
     }}))
-    for name in ("vingress.elbv2.k8s.aws", "mingress.elbv2.k8s.aws"):
+    for name in ("vingress.elbv2.k8s.aws",):
         _, hook = hooks[name]
         assert hook["failurePolicy"] == "Ignore"
         assert hook["objectSelector"] == selector
         assert hook["namespaceSelector"] == namespaces
 
-    hooks = by_name(render({"webhookConfig": {"disableIngressValidation": True, "disableIngressMutation": True}}))
-    assert "vingress.elbv2.k8s.aws" not in hooks and "mingress.elbv2.k8s.aws" not in hooks
+    hooks = by_name(render({"webhookConfig": {"disableIngressValidation": True}}))
+    assert "vingress.elbv2.k8s.aws" not in hooks
     assert "vtargetgroupbinding.elbv2.k8s.aws" in hooks
 
 

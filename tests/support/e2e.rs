@@ -434,8 +434,7 @@ pub async fn register_webhooks(client: &Client, setup: &Setup, ca_pem: &str) {
     let mutating: MutatingWebhookConfiguration = serde_json::from_value(json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": name},
-        "webhooks": [hook("mingress.elbv2.k8s.aws", "mutate-networking-v1-ingress", &rules),
-                     hook("mtargetgroupbinding.elbv2.k8s.aws",
+        "webhooks": [hook("mtargetgroupbinding.elbv2.k8s.aws",
                           "mutate-elbv2-k8s-aws-v1beta1-targetgroupbinding", &binding_rules)]
     }))
     .expect("mutating configuration");
@@ -706,4 +705,58 @@ impl World {
             std::panic::resume_unwind(panic);
         }
     }
+}
+
+/// A self-signed certificate for `host`, imported into the emulator's ACM (with boto3 from the
+/// test venv: the controller itself only reads ACM); its ARN.
+pub fn import_certificate(aws_endpoint: &str, host: &str) -> String {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = rcgen::CertificateParams::new(vec![host.to_owned()])
+        .expect("certificate parameters")
+        .self_signed(&key)
+        .expect("a self-signed certificate");
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let script = "import boto3, sys\n\
+        acm = boto3.client('acm', endpoint_url=sys.argv[1], region_name='us-west-2',\n\
+                           aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+        print(acm.import_certificate(Certificate=sys.argv[2].encode(),\n\
+                                     PrivateKey=sys.argv[3].encode())['CertificateArn'])\n";
+    let out = Command::new(python)
+        .args([
+            "-c",
+            script,
+            aws_endpoint,
+            &cert.pem(),
+            &key.serialize_pem(),
+        ])
+        .output()
+        .expect("run boto3 from the test venv (make venv)");
+    assert!(
+        out.status.success(),
+        "import the certificate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `(port, protocol)` of every listener of the load balancer.
+pub async fn listeners(clients: &AwsClients, lb_arn: &str) -> BTreeSet<(i32, String)> {
+    clients
+        .elbv2
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .expect("describe listeners")
+        .listeners()
+        .iter()
+        .map(|l| {
+            (
+                l.port().unwrap_or_default(),
+                l.protocol()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
 }

@@ -14,8 +14,8 @@ use serde_json::json;
 use webhook::crd::TargetGroupBinding;
 
 use super::e2e::{
-    ControllerProcess, MANAGER, STACK_TAG, Setup, apply_class, eventually, ingress, owned_elbv2,
-    owned_security_groups, rule_paths, service,
+    ControllerProcess, MANAGER, STACK_TAG, Setup, apply_class, eventually, import_certificate,
+    ingress, listeners, owned_elbv2, owned_security_groups, rule_paths, service,
 };
 
 /// Runs the lifecycle; `start(identity)` starts a controller process (and its webhooks are
@@ -67,7 +67,8 @@ pub async fn run(
     })
     .await;
     eprintln!("e2e: refused as expected: {refusal}");
-    // ...and a good one gets the defaults written in.
+    // ...and a good one is admitted as written: nothing the controller derives (listen-ports,
+    // target-type) is frozen into the object, so it can follow later changes.
     ingresses
         .patch(
             "web",
@@ -78,20 +79,12 @@ pub async fn run(
         .expect("apply the Ingress");
     let stored = ingresses.get("web").await.expect("get the Ingress");
     let annotations = stored.metadata.annotations.unwrap_or_default();
-    assert_eq!(
-        annotations
-            .get("alb.ingress.kubernetes.io/target-type")
-            .map(String::as_str),
-        Some("ip"),
-        "target-type defaulted from the IngressClassParams: {annotations:?}"
-    );
-    assert_eq!(
-        annotations
-            .get("alb.ingress.kubernetes.io/listen-ports")
-            .map(String::as_str),
-        Some(r#"[{"HTTP":80}]"#),
-        "{annotations:?}"
-    );
+    for derived in ["listen-ports", "target-type"] {
+        assert!(
+            !annotations.contains_key(&format!("alb.ingress.kubernetes.io/{derived}")),
+            "{derived} written into the object: {annotations:?}"
+        );
+    }
 
     // The ALB, the hostname, the finalizer, the TargetGroupBinding.
     let lb = eventually("the ALB in AWS", || async {
@@ -157,6 +150,34 @@ pub async fn run(
             (paths.iter().any(|p| p.starts_with("/v2"))
                 && !paths.iter().any(|p| p.starts_with("/v1")))
             .then_some(())
+        }
+    })
+    .await;
+
+    // A certificate added later: the listener follows (HTTPS:443 instead of HTTP:80), as
+    // upstream derives it at every build.
+    assert_eq!(
+        listeners(clients, &lb).await,
+        [(80, "HTTP".to_owned())].into(),
+        "an Ingress without a certificate listens on HTTP:80"
+    );
+    let certificate = import_certificate(&setup.aws_endpoint, "web.example.com");
+    ingresses
+        .patch(
+            "web",
+            &PatchParams::apply(MANAGER),
+            &Patch::Apply(&ingress(
+                class,
+                "/v2",
+                json!({"alb.ingress.kubernetes.io/certificate-arn": certificate}),
+            )),
+        )
+        .await
+        .expect("add a certificate");
+    eventually("the listener to become HTTPS:443", || {
+        let lb = lb.clone();
+        async move {
+            (listeners(clients, &lb).await == [(443, "HTTPS".to_owned())].into()).then_some(())
         }
     })
     .await;

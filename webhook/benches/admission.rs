@@ -1,6 +1,6 @@
 //! End-to-end admission benchmark: the real TLS server on 127.0.0.1, a fixed number of
 //! keep-alive HTTP/1.1 connections sending AdmissionReviews for a realistic ALB Ingress to
-//! `/validate-networking-v1-ingress` and `/mutate-networking-v1-ingress` back to back.
+//! `/validate-networking-v1-ingress`.
 //!
 //! ```text
 //! cargo bench -p webhook --bench admission [-- --connections 8 --secs 5 --warmup 1]
@@ -195,13 +195,6 @@ fn cases() -> Vec<Case> {
             body: review(&uid, object),
             uid,
             must_deny,
-        });
-        let uid = format!("bench-mutate-{i}");
-        cases.push(Case {
-            endpoint: Endpoint::MutateIngress,
-            body: review(&uid, ingress(good)),
-            uid,
-            must_deny: false,
         });
     }
     cases

@@ -24,7 +24,6 @@ use crate::{mutate, validate};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     ValidateIngress,
-    MutateIngress,
     ValidateIngressClassParams,
     MutateTargetGroupBinding,
     ValidateTargetGroupBinding,
@@ -32,9 +31,8 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 5] = [
         Endpoint::ValidateIngress,
-        Endpoint::MutateIngress,
         Endpoint::ValidateIngressClassParams,
         Endpoint::MutateTargetGroupBinding,
         Endpoint::ValidateTargetGroupBinding,
@@ -45,7 +43,6 @@ impl Endpoint {
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::ValidateIngress => "/validate-networking-v1-ingress",
-            Endpoint::MutateIngress => "/mutate-networking-v1-ingress",
             Endpoint::ValidateIngressClassParams => {
                 "/validate-elbv2-k8s-aws-v1beta1-ingressclassparams"
             }
@@ -63,7 +60,6 @@ impl Endpoint {
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::ValidateIngress => "vingress.elbv2.k8s.aws",
-            Endpoint::MutateIngress => "mingress.elbv2.k8s.aws",
             Endpoint::ValidateIngressClassParams => "vingressclassparams.elbv2.k8s.aws",
             Endpoint::MutateTargetGroupBinding => "mtargetgroupbinding.elbv2.k8s.aws",
             Endpoint::ValidateTargetGroupBinding => "vtargetgroupbinding.elbv2.k8s.aws",
@@ -74,7 +70,7 @@ impl Endpoint {
     /// The object kind the endpoint admits.
     pub fn kind(self) -> &'static str {
         match self {
-            Endpoint::ValidateIngress | Endpoint::MutateIngress => "Ingress",
+            Endpoint::ValidateIngress => "Ingress",
             Endpoint::ValidateIngressClassParams => "IngressClassParams",
             Endpoint::MutateTargetGroupBinding | Endpoint::ValidateTargetGroupBinding => {
                 "TargetGroupBinding"
@@ -88,10 +84,7 @@ impl Endpoint {
     }
 
     pub fn is_mutating(self) -> bool {
-        matches!(
-            self,
-            Endpoint::MutateIngress | Endpoint::MutateTargetGroupBinding
-        )
+        matches!(self, Endpoint::MutateTargetGroupBinding)
     }
 }
 
@@ -233,14 +226,6 @@ impl Admission {
                     &self.config,
                 );
                 Answer::from_verdict(verdict, &object_name("Ingress", request))
-            }
-            Endpoint::MutateIngress => {
-                let (new, _) = match decode::<Ingress>(request, op) {
-                    Ok(objects) => objects,
-                    Err(answer) => return answer,
-                };
-                let patch = mutate::ingress::mutate(&new, self.cluster.as_ref(), &self.config);
-                Answer::allow().with_patch(patch)
             }
             Endpoint::ValidateIngressClassParams => {
                 let (new, _) = match decode::<IngressClassParams>(request, op) {

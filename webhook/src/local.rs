@@ -27,7 +27,7 @@ pub async fn admit(admission: &Admission, object: &Value) -> LocalVerdict {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let (mutating, validating) = match kind {
-        "Ingress" => (Some(Endpoint::MutateIngress), Endpoint::ValidateIngress),
+        "Ingress" => (None, Endpoint::ValidateIngress),
         "IngressClassParams" => (None, Endpoint::ValidateIngressClassParams),
         "TargetGroupBinding" => (
             Some(Endpoint::MutateTargetGroupBinding),

@@ -205,13 +205,18 @@ mod tests {
             None,
             ms,
         );
-        metrics.record_review(Endpoint::MutateIngress, Decision::Patched, None, ms);
+        metrics.record_review(
+            Endpoint::MutateTargetGroupBinding,
+            Decision::Patched,
+            None,
+            ms,
+        );
         let text = render(&registry);
 
         for line in [
             r#"awslbc_webhook_requests_total{webhook="vingress.elbv2.k8s.aws",decision="allowed"} 1"#,
             r#"awslbc_webhook_requests_total{webhook="vingress.elbv2.k8s.aws",decision="denied"} 2"#,
-            r#"awslbc_webhook_requests_total{webhook="mingress.elbv2.k8s.aws",decision="patched"} 1"#,
+            r#"awslbc_webhook_requests_total{webhook="mtargetgroupbinding.elbv2.k8s.aws",decision="patched"} 1"#,
             r#"awslbc_webhook_validation_failure_total{webhook_name="vingress.elbv2.k8s.aws",error_category="ingress_class"} 2"#,
             r#"awslbc_webhook_mutation_failure_total{webhook_name="mtargetgroupbinding.elbv2.k8s.aws",error_category="unknown"} 1"#,
             r#"awslbc_webhook_request_duration_seconds_count{webhook="vingress.elbv2.k8s.aws"} 3"#,
@@ -219,7 +224,7 @@ mod tests {
             assert!(text.contains(line), "missing `{line}` in:\n{text}");
         }
         // A patch is not a failure, and validating denials are not mutation failures.
-        assert!(!text.contains(r#"mutation_failure_total{webhook_name="mingress"#));
+        assert!(!text.contains(r#"mutation_failure_total{webhook_name="mtargetgroupbinding.elbv2.k8s.aws",error_category="unknown"} 2"#));
         assert!(!text.contains(r#"mutation_failure_total{webhook_name="vingress"#));
     }
 

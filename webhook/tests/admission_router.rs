@@ -19,7 +19,9 @@ use webhook::metrics::WebhookMetrics;
 
 const PREFIX: &str = "alb.ingress.kubernetes.io/";
 const VALIDATE: &str = "/validate-networking-v1-ingress";
-const MUTATE: &str = "/mutate-networking-v1-ingress";
+/// Upstream has no Ingress mutator, and neither do we: defaults are derived at every build,
+/// never frozen into the object.
+const RETIRED_MUTATE: &str = "/mutate-networking-v1-ingress";
 
 fn cluster() -> StaticCluster {
     let classes: Vec<IngressClass> = serde_yaml::from_str(
@@ -187,30 +189,15 @@ async fn other_controllers_ingress_is_left_alone() {
     let request = fixture("ingress-other-class.json");
     let response = review(&router, VALIDATE, &request).await;
     assert_eq!(response["allowed"], true);
-    let response = review(&router, MUTATE, &request).await;
-    assert_eq!(response["allowed"], true);
     assert!(response.get("patch").is_none());
 }
 
 #[tokio::test]
-async fn mutation_creates_the_annotations_map_when_absent() {
+async fn no_ingress_mutator_is_served() {
     let router = router();
-    let request = fixture("ingress-create-no-annotations.json");
-    let response = review(&router, MUTATE, &request).await;
-    let object = patched(&request["request"]["object"], &response);
-    let annotations = &object["metadata"]["annotations"];
-    assert_eq!(annotations[format!("{PREFIX}target-type")], "instance");
-    assert_eq!(
-        annotations[format!("{PREFIX}listen-ports")],
-        r#"[{"HTTP":80}]"#
-    );
-    // Everything else is untouched.
-    let mut without = object.clone();
-    without["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .remove("annotations");
-    assert_eq!(without, request["request"]["object"]);
+    let body = fixture("ingress-create-no-annotations.json").to_string();
+    let (status, _) = post(&router, RETIRED_MUTATE, body.into_bytes()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -280,7 +267,6 @@ struct Case {
     /// The validating answer must carry no warnings at all.
     #[serde(default)]
     no_warnings: bool,
-    patch: Option<BTreeMap<String, String>>,
 }
 
 fn default_class() -> Option<String> {
@@ -402,37 +388,6 @@ async fn annotation_case_table() {
         }
         if case.no_warnings && validated.get("warnings").is_some() {
             failures.push(format!("{}: want no warnings, got {validated}", case.name));
-        }
-        if let Some(expected) = &case.patch {
-            let mutated = review(&router, MUTATE, &request).await;
-            let object = &request["request"]["object"];
-            let after = patched(object, &mutated);
-            let before_anns = object["metadata"]["annotations"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            let after_anns = after["metadata"]["annotations"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            let added: BTreeMap<String, String> = after_anns
-                .iter()
-                .filter(|(k, _)| !before_anns.contains_key(*k))
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect();
-            let want: BTreeMap<String, String> = expected
-                .iter()
-                .map(|(k, v)| (full_key(k), v.clone()))
-                .collect();
-            let changed = before_anns
-                .iter()
-                .any(|(k, v)| after_anns.get(k) != Some(v));
-            if added != want || changed {
-                failures.push(format!(
-                    "{}: want added {want:?}, got {added:?} (changed existing: {changed})",
-                    case.name
-                ));
-            }
         }
     }
     assert!(

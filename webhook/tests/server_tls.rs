@@ -267,7 +267,7 @@ async fn http2_is_negotiated_by_alpn() {
     tokio::spawn(conn);
     let request = Request::post(format!(
         "https://localhost{}",
-        Endpoint::MutateIngress.path()
+        Endpoint::ValidateIngress.path()
     ))
     .header("content-type", "application/json")
     .body(Full::new(Bytes::from_static(b"garbage")))

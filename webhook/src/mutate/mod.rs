@@ -1,5 +1,4 @@
 //! Admission mutators: JSON patches that fill defaults and never overwrite a user's value.
 
-pub mod ingress;
 pub mod pod;
 pub mod target_group_binding;

@@ -149,7 +149,7 @@ async fn json_with_charset_is_accepted() {
 #[tokio::test]
 async fn non_json_content_type_is_415() {
     let (router, registry) = app();
-    let path = Endpoint::MutateIngress.path();
+    let path = Endpoint::ValidateIngress.path();
     let mut request = post_json(path, foreign_ingress_review("u"));
     request
         .headers_mut()
@@ -168,7 +168,7 @@ async fn non_json_content_type_is_415() {
     assert!(body.contains("missing Content-Type"), "{body}");
 
     assert!(metrics_text(&registry).contains(
-        r#"awslbc_webhook_requests_total{webhook="mingress.elbv2.k8s.aws",decision="unsupported_media_type"} 2"#
+        r#"awslbc_webhook_requests_total{webhook="vingress.elbv2.k8s.aws",decision="unsupported_media_type"} 2"#
     ));
 }
 
