@@ -50,6 +50,7 @@ readme:
 bench: venv
 	$(CARGO) bench -p webhook --bench admission
 	$(CARGO) bench -p aws-load-balancer-controller --bench model
+	$(CARGO) bench -p aws-load-balancer-controller --bench group_check
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) bench -p aws-load-balancer-controller --bench deploy
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) bench -p aws-load-balancer-controller --bench controller
 	bin=$$(bash tests/cluster/build.sh) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TESTCLUSTER_BIN="$$bin" \

@@ -207,10 +207,18 @@ pub async fn admit_all(
     controller: &ControllerArgs,
 ) -> Vec<(String, LocalVerdict)> {
     let cluster = Arc::new(manifests.static_cluster());
+    // The group check builds each Ingress's group from the manifests, with the facts the
+    // ClusterFacts documents give (none: live-fact errors are only warnings).
+    let base = controller.model_facts(controller.aws_vpc_id.clone().unwrap_or_default());
+    let facts = facts::overlay(&base, &manifests.cluster_facts).unwrap_or(base);
     let admission = Admission {
         cluster: cluster.clone(),
         target_groups: cluster,
         config: Arc::new(controller.webhook_config()),
+        group_check: Some(Arc::new(crate::group_check::ModelGroupCheck {
+            objects: manifests.clone(),
+            facts: Arc::new(std::sync::RwLock::new(facts)),
+        })),
     };
     let mut objects = Vec::new();
     for params in &manifests.ingress_class_params {

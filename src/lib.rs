@@ -14,6 +14,7 @@ pub mod controller;
 pub mod demo;
 pub mod deploy;
 pub mod facts;
+pub mod group_check;
 pub mod manifests;
 pub mod model;
 pub mod plan_output;

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::networking::v1::IngressClass;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use webhook::cluster::ClusterView;
 use webhook::crd::{IngressClassParams, TargetGroupBinding};
 
 use crate::controller::cache::Cache;
 use crate::controller::keys::ObjKey;
+use crate::group_check::GroupObjects;
 
 /// The [`ClusterView`] of class resolution over the controller's own caches, so that a class
 /// or parameters change is visible to the index when its watch reports it.
@@ -91,6 +92,36 @@ impl ClusterView for AdmissionView {
                 .and_then(|s| s.selector.clone())
                 .unwrap_or_default(),
         )
+    }
+}
+
+/// The objects the Ingress webhook's group check reads, over the controllers' caches.
+#[derive(Clone)]
+pub struct GroupCacheObjects {
+    pub view: CacheView,
+    pub ingresses: Cache<Ingress>,
+    pub services: Cache<Service>,
+}
+
+impl GroupObjects for GroupCacheObjects {
+    fn ingresses(&self) -> Vec<Arc<Ingress>> {
+        self.ingresses.values()
+    }
+
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
+        self.services.get(&ObjKey::new(namespace, name))
+    }
+
+    fn ingress_classes(&self) -> Vec<Arc<IngressClass>> {
+        self.view.classes.values()
+    }
+
+    fn ingress_class_params(&self) -> Vec<Arc<IngressClassParams>> {
+        self.view.params.values()
+    }
+
+    fn namespace(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.view.namespaces.get(&ObjKey::new("", name))
     }
 }
 

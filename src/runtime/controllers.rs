@@ -142,6 +142,15 @@ impl Controllers {
         }
     }
 
+    /// The objects of the Ingress webhook's group check, over these caches.
+    pub fn group_objects(&self) -> crate::runtime::cache_view::GroupCacheObjects {
+        crate::runtime::cache_view::GroupCacheObjects {
+            view: self.view.clone(),
+            ingresses: self.ingresses.clone(),
+            services: self.services.clone(),
+        }
+    }
+
     /// Stops handing out work (in-flight reconciles finish).
     pub fn shutdown(&self) {
         self.groups.shutdown();

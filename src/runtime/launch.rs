@@ -49,6 +49,8 @@ pub struct Launched {
     pub elector: Option<tokio::task::JoinHandle<()>>,
     /// The AWS clients (the webhooks describe target groups with them too).
     pub clients: crate::deploy::AwsClients,
+    /// The facts the model builds with (the Ingress webhook's group check reads them too).
+    pub model_facts: Arc<std::sync::RwLock<crate::model::ClusterFacts>>,
 }
 
 /// Starts leader election and the controllers for `serve`, with the real AWS backends; `None`
@@ -127,13 +129,13 @@ pub async fn launch(
             .cloned()
             .collect(),
     );
+    let builder = match &backend_security_group {
+        Some(provider) => ModelBuilder::new(facts).with_backend_security_group(provider.clone()),
+        None => ModelBuilder::new(facts),
+    };
+    let model_facts = builder.facts();
     let backends = Backends {
-        builder: Arc::new(match &backend_security_group {
-            Some(provider) => {
-                ModelBuilder::new(facts).with_backend_security_group(provider.clone())
-            }
-            None => ModelBuilder::new(facts),
-        }),
+        builder: Arc::new(builder),
         deployer: Arc::new(Deployer::new(clients.clone(), deploy_config)),
         registrar: Arc::new(AwsRegistrar::new(clients.elbv2.clone())),
         networking: Some(networking),
@@ -188,5 +190,6 @@ pub async fn launch(
         vpc_id,
         elector: elector_task,
         clients,
+        model_facts,
     }))
 }

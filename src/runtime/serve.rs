@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::group_check::ModelGroupCheck;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -66,8 +67,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         // The VPC the controllers resolved (maybe from tags or instance metadata).
         webhook_config.vpc_id = Some(launched.vpc_id.clone());
     }
-    let (controllers, elector, clients) = match launched {
-        Some(l) => (Some(l.controllers), l.elector, l.clients),
+    let (controllers, elector, clients, model_facts) = match launched {
+        Some(l) => (
+            Some(l.controllers),
+            l.elector,
+            l.clients,
+            Some(l.model_facts),
+        ),
         None => {
             // Webhook only: the TargetGroupBinding webhooks still describe target groups.
             let settings = crate::deploy::AwsSettings {
@@ -78,6 +84,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
                 None,
                 None,
                 crate::deploy::AwsClients::from_env(&settings).await,
+                None,
             )
         }
     };
@@ -90,10 +97,21 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             (Arc::new(view.clone()), Some(view))
         }
     };
+    // With the controllers (and so the model's facts), the Ingress webhook builds the whole
+    // group of an incoming Ingress.
+    let group_check = match (&controllers, model_facts) {
+        (Some(controllers), Some(facts)) => Some(Arc::new(ModelGroupCheck {
+            objects: controllers.group_objects(),
+            facts,
+        })
+            as Arc<dyn webhook::group_check::GroupCheck>),
+        _ => None,
+    };
     let admission = Admission {
         cluster,
         target_groups: Arc::new(Elbv2TargetGroupLookup::new(clients)),
         config: Arc::new(webhook_config),
+        group_check,
     };
     let tls = TlsSettings {
         cert_dir: args.webhook_cert_dir.clone(),

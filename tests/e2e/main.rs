@@ -18,6 +18,7 @@ mod support;
 
 mod backend_sg;
 mod bindings;
+mod group_admission;
 mod leader;
 mod lifecycle;
 mod namespace;

@@ -277,6 +277,7 @@ fn admission() -> Admission {
         cluster: cluster.clone(),
         target_groups: cluster,
         config: Arc::new(WebhookConfig::default()),
+        group_check: None,
     }
 }
 

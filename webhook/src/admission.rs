@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use crate::cluster::{ClusterView, TargetGroupLookup};
 use crate::crd::{IngressClassParams, TargetGroupBinding};
+use crate::group_check::GroupCheck;
 use crate::validate::{Op, Verdict};
 use crate::{mutate, validate};
 
@@ -160,6 +161,8 @@ pub struct Admission {
     pub cluster: Arc<dyn ClusterView>,
     pub target_groups: Arc<dyn TargetGroupLookup>,
     pub config: Arc<WebhookConfig>,
+    /// Builds an Ingress's whole group with the change in it; `None` checks each Ingress alone.
+    pub group_check: Option<Arc<dyn GroupCheck>>,
 }
 
 impl Admission {
@@ -218,13 +221,27 @@ impl Admission {
                     Ok(objects) => objects,
                     Err(answer) => return answer,
                 };
-                let verdict = validate::ingress::validate(
+                let mut verdict = validate::ingress::validate(
                     op,
                     &new,
                     old.as_ref(),
                     self.cluster.as_ref(),
                     &self.config,
                 );
+                // The group is built only for a change the Ingress alone allows, and never for
+                // one that must not be blocked (deletion, metadata other than annotations).
+                if let Some(check) = &self.group_check
+                    && verdict.allowed()
+                    && validate::ingress::changes_what_is_validated(op, &new, old.as_ref())
+                {
+                    let findings = check.check(&new, old.as_ref());
+                    for refusal in findings.refusals {
+                        verdict.error(refusal.category, refusal.message);
+                    }
+                    for warning in findings.warnings {
+                        verdict.warn(warning);
+                    }
+                }
                 Answer::from_verdict(verdict, &object_name("Ingress", request))
             }
             Endpoint::ValidateIngressClassParams => {

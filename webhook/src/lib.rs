@@ -18,6 +18,7 @@ pub mod annotations;
 pub mod class;
 pub mod cluster;
 pub mod crd;
+pub mod group_check;
 pub mod local;
 pub mod metrics;
 pub mod mutate;

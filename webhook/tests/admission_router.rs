@@ -91,6 +91,7 @@ fn router() -> Router {
         cluster: cluster.clone(),
         target_groups: cluster,
         config: Arc::new(WebhookConfig::default()),
+        group_check: None,
     };
     let mut registry = prometheus_client::registry::Registry::default();
     webhook::server::router(admission, Arc::new(WebhookMetrics::register(&mut registry)))
@@ -463,6 +464,7 @@ fn router_with_target_group() -> Router {
         cluster: cluster.clone(),
         target_groups: cluster,
         config: Arc::new(WebhookConfig::default()),
+        group_check: None,
     };
     webhook::server::router(admission, Arc::new(WebhookMetrics::default()))
 }
@@ -578,6 +580,7 @@ async fn new_pods_behind_an_ip_binding_get_its_readiness_gate() {
             cluster: cluster.clone(),
             target_groups: cluster,
             config: Arc::new(WebhookConfig::default()),
+            group_check: None,
         },
         Arc::new(WebhookMetrics::default()),
     );

@@ -30,15 +30,7 @@ pub fn validate(
     config: &WebhookConfig,
 ) -> Verdict {
     let mut verdict = Verdict::default();
-    if ingress.metadata.deletion_timestamp.is_some() {
-        // Being deleted: only finalizer removal is left, which must never be blocked.
-        return verdict;
-    }
-    if let (Op::Update, Some(old)) = (op, old)
-        && old.spec == ingress.spec
-        && old.metadata.annotations == ingress.metadata.annotations
-    {
-        // Labels, finalizers or other metadata only: nothing we validate changed.
+    if !changes_what_is_validated(op, ingress, old) {
         return verdict;
     }
 
@@ -124,6 +116,17 @@ pub fn validate(
 
     check_spec(ingress, anns, parsed.as_ref(), &mut verdict);
     verdict
+}
+
+/// Whether the request is one to validate at all: never an Ingress being deleted (only
+/// finalizer removal is left, which must never be blocked), nor an UPDATE of labels,
+/// finalizers or other metadata only.
+pub fn changes_what_is_validated(op: Op, ingress: &Ingress, old: Option<&Ingress>) -> bool {
+    if ingress.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    !matches!((op, old), (Op::Update, Some(old))
+        if old.spec == ingress.spec && old.metadata.annotations == ingress.metadata.annotations)
 }
 
 /// Shapes of `spec` the model builder would refuse.
