@@ -33,6 +33,7 @@ pub mod group;
 pub mod index;
 pub mod keys;
 pub mod kube_ops;
+pub mod live_facts;
 pub mod metrics;
 pub mod networking;
 pub mod networking_aws;

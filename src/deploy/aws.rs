@@ -76,6 +76,8 @@ pub struct AwsClients {
     pub waf_regional: aws_sdk_wafregional::Client,
     /// Always in [`SHIELD_REGION`].
     pub shield: aws_sdk_shield::Client,
+    /// Read only: certificate discovery.
+    pub acm: aws_sdk_acm::Client,
     calls: CallCounter,
     sdk: SdkConfig,
 }
@@ -122,7 +124,9 @@ impl AwsClients {
         let mut waf_regional = aws_sdk_wafregional::config::Builder::from(sdk);
         let mut shield =
             aws_sdk_shield::config::Builder::from(sdk).region(Region::new(SHIELD_REGION));
+        let mut acm = aws_sdk_acm::config::Builder::from(sdk);
         for interceptor in all {
+            acm.push_interceptor(interceptor.clone());
             elbv2.push_interceptor(interceptor.clone());
             ec2.push_interceptor(interceptor.clone());
             wafv2.push_interceptor(interceptor.clone());
@@ -137,6 +141,7 @@ impl AwsClients {
             wafv2: aws_sdk_wafv2::Client::from_conf(wafv2.build()),
             waf_regional: aws_sdk_wafregional::Client::from_conf(waf_regional.build()),
             shield: aws_sdk_shield::Client::from_conf(shield.build()),
+            acm: aws_sdk_acm::Client::from_conf(acm.build()),
             calls,
             sdk: sdk.clone(),
         }
@@ -172,6 +177,7 @@ fn service_label(service: &str) -> String {
         "WAFV2" => "wafv2".to_owned(),
         "WAF Regional" => "waf-regional".to_owned(),
         "Shield" => "shield".to_owned(),
+        "ACM" => "acm".to_owned(),
         other => other.to_ascii_lowercase().replace(' ', "_"),
     }
 }

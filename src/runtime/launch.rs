@@ -62,7 +62,7 @@ pub async fn launch(
     registry: &mut prometheus_client::registry::Registry,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<Launched>, LaunchError> {
-    use crate::controller::adapters::{AwsRegistrar, ModelBuilder, load_vpc_facts};
+    use crate::controller::adapters::{AwsRegistrar, ModelBuilder};
     use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
 
     let controller = &args.controller;
@@ -105,8 +105,8 @@ pub async fn launch(
             ),
         }
     });
-    if let Err(error) = load_vpc_facts(&clients.ec2, &mut facts).await {
-        tracing::warn!(%error, "cannot read the VPC's subnets; builds needing subnet discovery will fail");
+    for error in crate::controller::live_facts::load_all(&clients, &mut facts).await {
+        tracing::warn!(%error, "cannot read the VPC and certificate facts; builds needing them fail until the next refresh");
     }
     let mut deploy_config = DeployConfig::new(controller.cluster_name.clone(), vpc_id.clone());
     deploy_config.external_managed_tags = facts.external_managed_tags.clone();
@@ -134,6 +134,23 @@ pub async fn launch(
         None => ModelBuilder::new(facts),
     };
     let model_facts = builder.facts();
+    // Subnets, security groups and certificates are read again every few minutes: tagging a
+    // subnet or issuing a certificate needs no restart.
+    {
+        let clients = clients.clone();
+        let shared = model_facts.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let period = crate::controller::live_facts::FACTS_TTL;
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => crate::controller::live_facts::refresh(&clients, &shared).await,
+                    () = async { let _ = stop.wait_for(|s| *s).await; } => return,
+                }
+            }
+        });
+    }
     let backends = Backends {
         builder: Arc::new(builder),
         deployer: Arc::new(Deployer::new(clients.clone(), deploy_config)),

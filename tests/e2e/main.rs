@@ -21,6 +21,7 @@ mod bindings;
 mod group_admission;
 mod leader;
 mod lifecycle;
+mod live_facts;
 mod namespace;
 
 pub use support::e2e::World;

@@ -707,36 +707,25 @@ impl World {
     }
 }
 
-/// A self-signed certificate for `host`, imported into the emulator's ACM (with boto3 from the
-/// test venv: the controller itself only reads ACM); its ARN.
-pub fn import_certificate(aws_endpoint: &str, host: &str) -> String {
+/// A self-signed certificate for `hosts`, imported into the emulator's ACM; its ARN.
+pub async fn import_certificate(clients: &AwsClients, hosts: &[&str]) -> String {
     let key = rcgen::KeyPair::generate().expect("a key");
-    let cert = rcgen::CertificateParams::new(vec![host.to_owned()])
-        .expect("certificate parameters")
-        .self_signed(&key)
-        .expect("a self-signed certificate");
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let script = "import boto3, sys\n\
-        acm = boto3.client('acm', endpoint_url=sys.argv[1], region_name='us-west-2',\n\
-                           aws_access_key_id='testing', aws_secret_access_key='testing')\n\
-        print(acm.import_certificate(Certificate=sys.argv[2].encode(),\n\
-                                     PrivateKey=sys.argv[3].encode())['CertificateArn'])\n";
-    let out = Command::new(python)
-        .args([
-            "-c",
-            script,
-            aws_endpoint,
-            &cert.pem(),
-            &key.serialize_pem(),
-        ])
-        .output()
-        .expect("run boto3 from the test venv (make venv)");
-    assert!(
-        out.status.success(),
-        "import the certificate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    let cert =
+        rcgen::CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())
+            .expect("certificate parameters")
+            .self_signed(&key)
+            .expect("a self-signed certificate");
+    clients
+        .acm
+        .import_certificate()
+        .certificate(aws_sdk_acm::primitives::Blob::new(cert.pem()))
+        .private_key(aws_sdk_acm::primitives::Blob::new(key.serialize_pem()))
+        .send()
+        .await
+        .expect("import the certificate into ACM")
+        .certificate_arn()
+        .expect("the certificate's ARN")
+        .to_owned()
 }
 
 /// `(port, protocol)` of every listener of the load balancer.

@@ -161,7 +161,7 @@ pub async fn run(
         [(80, "HTTP".to_owned())].into(),
         "an Ingress without a certificate listens on HTTP:80"
     );
-    let certificate = import_certificate(&setup.aws_endpoint, "web.example.com");
+    let certificate = import_certificate(clients, &["web.example.com"]).await;
     ingresses
         .patch(
             "web",
