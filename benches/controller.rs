@@ -456,7 +456,7 @@ async fn run(sizes: Sizes) {
         slices,
         pods: Cache::new(),
         nodes: Cache::new(),
-        registrar: Arc::new(AwsRegistrar::new(account.clients.elbv2.clone())),
+        registrar: Arc::new(AwsRegistrar::new(account.clients.clone())),
         ops,
         metrics,
         networking: None,

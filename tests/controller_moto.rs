@@ -191,7 +191,7 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
     }))
     .unwrap();
     let binding_name = binding.metadata.name.clone().unwrap();
-    let registrar = Arc::new(AwsRegistrar::new(account.clients.elbv2.clone()));
+    let registrar = Arc::new(AwsRegistrar::new(account.clients.clone()));
     // The ready pods' IPs live on ENIs (with the VPC's default security group), whose group
     // gets the binding's rule from the backend security group.
     let mut target_groups_of_pods = BTreeSet::new();
@@ -244,7 +244,7 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
     assert_eq!(outcome.registered, 2);
     use aws_load_balancer_controller::controller::backends::TargetRegistrar as _;
     let registered: Vec<Target> = registrar
-        .describe(&arn)
+        .describe(&arn, None)
         .await
         .unwrap()
         .into_iter()

@@ -7,11 +7,12 @@ use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 
 use crate::controller::backend_sg::BackendSecurityGroup;
 use crate::controller::backends::{
-    BackendError, BoxFuture, BuildRequest, DeployReport, StackBuilder, StackDeployer,
+    AssumeRole, BackendError, BoxFuture, BuildRequest, DeployReport, StackBuilder, StackDeployer,
     TargetRegistrar,
 };
 use crate::controller::targets::{Target, TargetHealth, TargetState};
 use crate::deploy::Deployer;
+use crate::deploy::assumed_roles::AssumedRoles;
 use crate::deploy::error::AwsFailure;
 use crate::model::ClusterFacts;
 use crate::model::builder::{self, GroupInputs, Member};
@@ -110,12 +111,15 @@ impl StackDeployer for Deployer {
 /// Registers targets with the ELBv2 API.
 #[derive(Clone, Debug)]
 pub struct AwsRegistrar {
-    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    roles: AssumedRoles,
 }
 
 impl AwsRegistrar {
-    pub fn new(elbv2: aws_sdk_elasticloadbalancingv2::Client) -> Self {
-        Self { elbv2 }
+    /// Registers with the controller's clients, or in a binding's `iamRoleArnToAssume`.
+    pub fn new(clients: crate::deploy::AwsClients) -> Self {
+        Self {
+            roles: AssumedRoles::new(clients),
+        }
     }
 }
 
@@ -149,10 +153,13 @@ impl TargetRegistrar for AwsRegistrar {
     fn describe<'a>(
         &'a self,
         arn: &'a str,
+        role: Option<&'a AssumeRole>,
     ) -> BoxFuture<'a, Result<Vec<TargetHealth>, BackendError>> {
         Box::pin(async move {
             let out = self
-                .elbv2
+                .roles
+                .elbv2(role)
+                .await
                 .describe_target_health()
                 .target_group_arn(arn)
                 .send()
@@ -186,10 +193,13 @@ impl TargetRegistrar for AwsRegistrar {
     fn register<'a>(
         &'a self,
         arn: &'a str,
+        role: Option<&'a AssumeRole>,
         targets: &'a [Target],
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            self.elbv2
+            self.roles
+                .elbv2(role)
+                .await
                 .register_targets()
                 .target_group_arn(arn)
                 .set_targets(Some(descriptions(targets)))
@@ -203,10 +213,13 @@ impl TargetRegistrar for AwsRegistrar {
     fn deregister<'a>(
         &'a self,
         arn: &'a str,
+        role: Option<&'a AssumeRole>,
         targets: &'a [Target],
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            self.elbv2
+            self.roles
+                .elbv2(role)
+                .await
                 .deregister_targets()
                 .target_group_arn(arn)
                 .set_targets(Some(descriptions(targets)))

@@ -2,6 +2,7 @@
 //! the target registrar. The live process plugs in the real implementations; tests and
 //! benchmarks use [`crate::controller::fakes`].
 
+pub use crate::deploy::assumed_roles::AssumeRole;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -90,20 +91,24 @@ pub trait StackDeployer: Send + Sync {
 /// Registers and deregisters targets of one target group.
 pub trait TargetRegistrar: Send + Sync {
     /// Every target registered in the group, with its health.
+    /// `role`: the binding's `iamRoleArnToAssume` (the target group is in that account).
     fn describe<'a>(
         &'a self,
         target_group_arn: &'a str,
+        role: Option<&'a AssumeRole>,
     ) -> BoxFuture<'a, Result<Vec<TargetHealth>, BackendError>>;
     /// Registers targets (one API call; callers batch).
     fn register<'a>(
         &'a self,
         target_group_arn: &'a str,
+        role: Option<&'a AssumeRole>,
         targets: &'a [Target],
     ) -> BoxFuture<'a, Result<(), BackendError>>;
     /// Deregisters targets (one API call; callers batch).
     fn deregister<'a>(
         &'a self,
         target_group_arn: &'a str,
+        role: Option<&'a AssumeRole>,
         targets: &'a [Target],
     ) -> BoxFuture<'a, Result<(), BackendError>>;
 }

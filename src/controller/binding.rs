@@ -15,7 +15,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use webhook::crd::{TargetGroupBinding, TargetType};
 
-use crate::controller::backends::{BackendError, NOT_LEADER, TargetRegistrar};
+use crate::controller::backends::{AssumeRole, BackendError, NOT_LEADER, TargetRegistrar};
 use crate::controller::cache::Cache;
 use crate::controller::endpoints::{
     self, Desired, EndpointError, SERVICE_NAME_LABEL, readiness_gate,
@@ -74,6 +74,14 @@ impl BindingError {
             Self::Kube(_) => "kubernetes",
         }
     }
+}
+
+/// The role whose account holds the binding's target group (`iamRoleArnToAssume`).
+fn assumed_role(binding: &TargetGroupBinding) -> Option<AssumeRole> {
+    AssumeRole::of(
+        binding.spec.iam_role_arn_to_assume.as_deref(),
+        binding.spec.assume_role_external_id.as_deref(),
+    )
 }
 
 /// The label the Ingress controller puts on the bindings it makes for its stacks.
@@ -185,6 +193,7 @@ impl BindingReconciler {
             return Ok(outcome);
         };
         let desired = self.desired(binding, &service)?;
+        let role = assumed_role(binding);
         self.reconcile_networking(key, binding, &service, &desired)
             .await?;
         let current = match self
@@ -192,7 +201,7 @@ impl BindingReconciler {
             .stage(
                 CONTROLLER,
                 "describe_targets",
-                self.registrar.describe(&arn),
+                self.registrar.describe(&arn, role.as_ref()),
             )
             .await
         {
@@ -214,13 +223,13 @@ impl BindingReconciler {
         }
         for batch in targets::batches(&diff.deregister) {
             self.registrar
-                .deregister(&arn, batch)
+                .deregister(&arn, role.as_ref(), batch)
                 .await
                 .map_err(BindingError::Aws)?;
         }
         for batch in targets::batches(&diff.register) {
             self.registrar
-                .register(&arn, batch)
+                .register(&arn, role.as_ref(), batch)
                 .await
                 .map_err(BindingError::Aws)?;
         }
@@ -442,7 +451,8 @@ impl BindingReconciler {
         binding: &TargetGroupBinding,
         arn: &str,
     ) -> Result<BindingOutcome, BindingError> {
-        let current = match self.registrar.describe(arn).await {
+        let role = assumed_role(binding);
+        let current = match self.registrar.describe(arn, role.as_ref()).await {
             Ok(current) => current,
             Err(error) if error.is_not_found() => Vec::new(),
             Err(error) => return Err(BindingError::Aws(error)),
@@ -453,7 +463,7 @@ impl BindingReconciler {
             extra.retain(|t| ours.contains(&t.id));
         }
         for batch in targets::batches(&extra) {
-            match self.registrar.deregister(arn, batch).await {
+            match self.registrar.deregister(arn, role.as_ref(), batch).await {
                 Ok(()) => {}
                 Err(error) if error.is_not_found() => break,
                 Err(error) => return Err(BindingError::Aws(error)),

@@ -30,6 +30,7 @@
 //! carries the target group ARNs by resource ID so that the controller can fill them in.
 
 mod addons;
+pub mod assumed_roles;
 pub mod aws;
 pub mod backend_sg;
 mod call;

@@ -154,7 +154,7 @@ pub async fn launch(
     let backends = Backends {
         builder: Arc::new(builder),
         deployer: Arc::new(Deployer::new(clients.clone(), deploy_config)),
-        registrar: Arc::new(AwsRegistrar::new(clients.elbv2.clone())),
+        registrar: Arc::new(AwsRegistrar::new(clients.clone())),
         networking: Some(networking),
         backend_security_group,
     };

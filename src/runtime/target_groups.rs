@@ -2,20 +2,13 @@
 //! `targetType`, `ipAddressType`, `vpcID` and `targetGroupProtocol` from AWS, and the
 //! validating webhook checks the IP address type against it (upstream's rules).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
-use aws_sdk_elasticloadbalancingv2::Client as Elbv2;
-use aws_sdk_elasticloadbalancingv2::config::SharedCredentialsProvider;
 use webhook::cluster::{
     LookupError, LookupFuture, TargetGroupInfo, TargetGroupLookup, TargetGroupRef,
 };
 
 use crate::deploy::AwsClients;
+use crate::deploy::assumed_roles::{AssumeRole, AssumedRoles};
 use crate::deploy::error::AwsFailure;
-
-/// The session name of roles assumed for `iamRoleArnToAssume`.
-const SESSION_NAME: &str = "aws-load-balancer-controller";
 
 /// Used when the process has no AWS client: every lookup fails with a clear reason, so a
 /// TargetGroupBinding that needs AWS facts is refused rather than admitted unchecked.
@@ -41,47 +34,14 @@ impl TargetGroupLookup for NoTargetGroupLookup {
 /// binding's own account when it names a role to assume.
 #[derive(Clone)]
 pub struct Elbv2TargetGroupLookup {
-    clients: AwsClients,
-    /// ELBv2 clients for assumed roles, by role ARN.
-    assumed: Arc<Mutex<HashMap<String, Elbv2>>>,
+    roles: AssumedRoles,
 }
 
 impl Elbv2TargetGroupLookup {
     pub fn new(clients: AwsClients) -> Self {
         Self {
-            clients,
-            assumed: Arc::default(),
+            roles: AssumedRoles::new(clients),
         }
-    }
-
-    async fn client(&self, assume_role: Option<&str>) -> Elbv2 {
-        let Some(role) = assume_role.filter(|r| !r.is_empty()) else {
-            return self.clients.elbv2.clone();
-        };
-        if let Some(client) = self
-            .assumed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(role)
-        {
-            return client.clone();
-        }
-        let sdk = self.clients.sdk_config();
-        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-            .session_name(SESSION_NAME)
-            .configure(sdk)
-            .build()
-            .await;
-        let config = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
-            .credentials_provider(SharedCredentialsProvider::new(provider))
-            .interceptor(self.clients.calls().interceptor())
-            .build();
-        let client = Elbv2::from_conf(config);
-        self.assumed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(role.to_owned(), client.clone());
-        client
     }
 
     async fn lookup(
@@ -89,7 +49,8 @@ impl Elbv2TargetGroupLookup {
         target: &TargetGroupRef,
         assume_role: Option<&str>,
     ) -> Result<TargetGroupInfo, LookupError> {
-        let client = self.client(assume_role).await;
+        let role = AssumeRole::of(assume_role, None);
+        let client = self.roles.elbv2(role.as_ref()).await;
         let request = client.describe_target_groups();
         let (request, query) = match target {
             TargetGroupRef::Arn(arn) => (request.target_group_arns(arn), arn),

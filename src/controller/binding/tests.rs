@@ -96,7 +96,7 @@ async fn only_the_difference_is_sent_in_batches() {
     // One stale target and one already registered.
     let stale = [Target::new("10.9.9.9", 8080), Target::new("10.1.0.0", 8080)];
     r.registrar
-        .register("arn:tg/tgb", &stale)
+        .register("arn:tg/tgb", None, &stale)
         .await
         .expect("seeded");
     r.journal.clear();
@@ -178,7 +178,7 @@ async fn deletion_deregisters_everything_then_removes_the_finalizer() {
     )));
     let registered = [Target::new("10.0.0.1", 8080), Target::new("10.0.0.2", 8080)];
     r.registrar
-        .register("arn:tg/tgb", &registered)
+        .register("arn:tg/tgb", None, &registered)
         .await
         .expect("seeded");
     r.journal.clear();
@@ -213,7 +213,7 @@ async fn deletion_of_a_binding_whose_target_group_is_gone_still_finishes() {
 async fn a_missing_service_deregisters_and_warns() {
     let r = rig(ip_binding(), None);
     r.registrar
-        .register("arn:tg/tgb", &[Target::new("10.0.0.1", 8080)])
+        .register("arn:tg/tgb", None, &[Target::new("10.0.0.1", 8080)])
         .await
         .expect("seeded");
     r.reconciler.reconcile(&key()).await.expect("reconciles");
@@ -407,5 +407,28 @@ async fn a_user_binding_whose_target_group_is_gone_is_reported() {
             .any(|e| e.contains("Warning FailedReconcile")),
         "{:?}",
         r.journal.entries()
+    );
+}
+
+#[tokio::test]
+async fn a_binding_with_a_role_to_assume_registers_in_that_role() {
+    let mut b = ip_binding();
+    b.spec.iam_role_arn_to_assume = Some("arn:aws:iam::222233334444:role/targets".to_owned());
+    b.spec.assume_role_external_id = Some("ext".to_owned());
+    let r = rig(b, Some("ClusterIP"));
+    r.reconciler.slices.insert(Arc::new(slice(
+        "s1",
+        "IPv4",
+        vec![endpoint("10.0.0.1", Some(true), false, None)],
+    )));
+    r.reconciler.reconcile(&key()).await.expect("reconciles");
+    let calls = r.journal.matching("describe");
+    assert_eq!(
+        calls,
+        ["describe arn:tg/tgb as arn:aws:iam::222233334444:role/targets"]
+    );
+    assert_eq!(
+        r.journal.matching("register"),
+        ["register arn:tg/tgb 1 as arn:aws:iam::222233334444:role/targets"]
     );
 }

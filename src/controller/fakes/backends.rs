@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Journal, lock};
 use crate::controller::backends::{
-    BackendError, BoxFuture, BuildRequest, DeployReport, StackBuilder, StackDeployer,
+    AssumeRole, BackendError, BoxFuture, BuildRequest, DeployReport, StackBuilder, StackDeployer,
     TargetRegistrar,
 };
 use crate::controller::targets::{Target, TargetHealth, TargetState};
@@ -237,13 +237,21 @@ impl FakeRegistrar {
     }
 }
 
+/// ` as <role>` in journal entries of calls made in an assumed role.
+fn as_role(role: Option<&AssumeRole>) -> String {
+    role.map(|r| format!(" as {}", r.role_arn))
+        .unwrap_or_default()
+}
+
 impl TargetRegistrar for FakeRegistrar {
     fn describe<'a>(
         &'a self,
         arn: &'a str,
+        role: Option<&'a AssumeRole>,
     ) -> BoxFuture<'a, Result<Vec<TargetHealth>, BackendError>> {
         Box::pin(async move {
-            self.journal.push(format!("describe {arn}"));
+            self.journal
+                .push(format!("describe {arn}{}", as_role(role)));
             self.check(arn)?;
             Ok(lock(&self.groups)
                 .get(arn)
@@ -257,11 +265,12 @@ impl TargetRegistrar for FakeRegistrar {
     fn register<'a>(
         &'a self,
         arn: &'a str,
+        role: Option<&'a AssumeRole>,
         targets: &'a [Target],
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             self.journal
-                .push(format!("register {arn} {}", targets.len()));
+                .push(format!("register {arn} {}{}", targets.len(), as_role(role)));
             self.check(arn)?;
             let mut groups = lock(&self.groups);
             let group = groups.entry(arn.to_owned()).or_default();
@@ -275,11 +284,15 @@ impl TargetRegistrar for FakeRegistrar {
     fn deregister<'a>(
         &'a self,
         arn: &'a str,
+        role: Option<&'a AssumeRole>,
         targets: &'a [Target],
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            self.journal
-                .push(format!("deregister {arn} {}", targets.len()));
+            self.journal.push(format!(
+                "deregister {arn} {}{}",
+                targets.len(),
+                as_role(role)
+            ));
             self.check(arn)?;
             if let Some(group) = lock(&self.groups).get_mut(arn) {
                 for t in targets {
