@@ -57,6 +57,43 @@ pub struct ControllerArgs {
     /// Tag keys managed outside the controller, which users may not set (comma separated).
     #[arg(long, env = "EXTERNAL_MANAGED_TAGS", value_delimiter = ',')]
     pub external_managed_tags: Vec<String>,
+    /// Upstream's feature gates, `Name=true|false,...`. Gates this controller implements take
+    /// effect; the others are accepted and named in one startup warning.
+    #[arg(long, env = "FEATURE_GATES", value_delimiter = ',', value_parser = parse_gate)]
+    pub feature_gates: Vec<(String, bool)>,
+    /// SSL policy of HTTPS listeners that name none.
+    #[arg(long, env = "DEFAULT_SSL_POLICY", default_value = crate::model::DEFAULT_SSL_POLICY)]
+    pub default_ssl_policy: String,
+    /// Scheme of load balancers that name none.
+    #[arg(long, env = "DEFAULT_LOAD_BALANCER_SCHEME", default_value = "internal",
+          value_parser = ["internal", "internet-facing"])]
+    pub default_load_balancer_scheme: String,
+    /// A backend Service that does not exist is a 503 rule instead of an error.
+    #[arg(long, env = "TOLERATE_NON_EXISTENT_BACKEND_SERVICE", default_value_t = true,
+          num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tolerate_non_existent_backend_service: bool,
+    /// A `use-annotation` backend whose `actions.*` annotation is missing is a 503 rule instead
+    /// of an error.
+    #[arg(long, env = "TOLERATE_NON_EXISTENT_BACKEND_ACTION", default_value_t = true,
+          num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tolerate_non_existent_backend_action: bool,
+    /// Manage the backend security group's rules even for load balancers with user-given
+    /// security groups (`manage-backend-security-group-rules` defaults to this).
+    #[arg(long, env = "ENABLE_MANAGE_BACKEND_SECURITY_GROUP_RULES", default_value_t = false,
+          num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_manage_backend_security_group_rules: bool,
+}
+
+/// `Name=true|false` of `--feature-gates`.
+pub fn parse_gate(text: &str) -> Result<(String, bool), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("invalid feature gate {text:?}: want Name=true|false"))?;
+    let on = value
+        .trim()
+        .parse::<bool>()
+        .map_err(|_| format!("invalid feature gate {text:?}: want Name=true|false"))?;
+    Ok((name.trim().to_owned(), on))
 }
 
 impl ControllerArgs {
@@ -69,7 +106,28 @@ impl ControllerArgs {
         if self.default_target_type == "ip" {
             facts.default_target_type = crate::model::stack::TargetType::Ip;
         }
+        facts.default_ssl_policy = self.default_ssl_policy.clone();
+        if self.default_load_balancer_scheme == "internet-facing" {
+            facts.default_scheme = crate::model::stack::Scheme::InternetFacing;
+        }
+        facts.tolerate_non_existent_backend_service = self.tolerate_non_existent_backend_service;
+        facts.tolerate_non_existent_backend_action = self.tolerate_non_existent_backend_action;
+        facts.enable_manage_backend_security_group_rules =
+            self.enable_manage_backend_security_group_rules;
+        for (gate, on) in &self.feature_gates {
+            facts.features.set(gate, *on);
+        }
         facts
+    }
+
+    /// The `--feature-gates` this controller has no behaviour for (accepted, warned about).
+    pub fn unknown_feature_gates(&self) -> Vec<String> {
+        let mut probe = crate::model::FeatureFlags::default();
+        self.feature_gates
+            .iter()
+            .filter(|(gate, on)| !probe.set(gate, *on))
+            .map(|(gate, _)| gate.clone())
+            .collect()
     }
 
     pub fn webhook_config(&self) -> webhook::admission::WebhookConfig {
@@ -197,6 +255,70 @@ pub struct ReconcileArgs {
     #[arg(long, env = "ENABLE_SHIELD", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_shield: bool,
+    /// Log level (`info` or `debug`, upstream's values); `RUST_LOG` wins when set.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = ["info", "debug"])]
+    pub log_level: String,
+    /// Retries of a throttled or failed AWS call (upstream's default 10).
+    #[arg(long, env = "AWS_MAX_RETRIES", default_value_t = 10)]
+    pub aws_max_retries: u32,
+    /// Longest back-off between failed reconciles of a TargetGroupBinding.
+    #[arg(long, env = "TARGETGROUPBINDING_MAX_EXPONENTIAL_BACKOFF_DELAY", default_value = "1000s",
+          value_parser = parse_duration)]
+    pub targetgroupbinding_max_exponential_backoff_delay: std::time::Duration,
+    /// Upstream flags accepted for compatibility whose behaviour this controller does not have
+    /// yet; each one given is named in a startup warning.
+    #[command(flatten)]
+    pub accepted: AcceptedFlags,
+}
+
+/// Upstream flags that are accepted (so an upstream deployment's arguments start this binary)
+/// but do not change anything yet; [`AcceptedFlags::given`] names the ones set.
+#[derive(Clone, Debug, Default, Args)]
+pub struct AcceptedFlags {
+    /// Namespace to watch (upstream: all when empty). Not applied yet: every namespace is watched.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Client-side AWS API rate limits (`service:operation=rate:burst,...`). Not applied yet.
+    #[arg(long, env = "AWS_API_THROTTLE")]
+    pub aws_api_throttle: Option<String>,
+    /// Per-service AWS endpoints (`ec2=https://...,elasticloadbalancing=...`). Not applied yet:
+    /// use `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`.
+    #[arg(long, env = "AWS_API_ENDPOINTS")]
+    pub aws_api_endpoints: Option<String>,
+    /// The `loadBalancerClass` of Services this controller takes (the Service controller is not
+    /// built yet).
+    #[arg(long, env = "LOAD_BALANCER_CLASS")]
+    pub load_balancer_class: Option<String>,
+    /// Certificate authorities whose certificates certificate discovery may pick. Not applied
+    /// yet: every issued certificate is considered.
+    #[arg(long, env = "ALLOWED_CERTIFICATE_AUTHORITY_ARNS")]
+    pub allowed_certificate_authority_arns: Option<String>,
+    /// Upstream's EndpointSlice switch; EndpointSlices are always used here.
+    #[arg(long, env = "ENABLE_ENDPOINT_SLICES", num_args = 0..=1, default_missing_value = "true")]
+    pub enable_endpoint_slices: Option<String>,
+}
+
+impl AcceptedFlags {
+    /// `--flag` of every accepted-only flag that was given.
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--watch-namespace", self.watch_namespace.is_some()),
+            ("--aws-api-throttle", self.aws_api_throttle.is_some()),
+            ("--aws-api-endpoints", self.aws_api_endpoints.is_some()),
+            ("--load-balancer-class", self.load_balancer_class.is_some()),
+            (
+                "--allowed-certificate-authority-arns",
+                self.allowed_certificate_authority_arns.is_some(),
+            ),
+            (
+                "--enable-endpoint-slices",
+                self.enable_endpoint_slices.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
 }
 
 /// Parses `10h`, `30m`, `90s`, `1h30m`, `500ms` (a bare number is seconds).
@@ -400,5 +522,90 @@ mod reconcile_flag_tests {
                 .contains("invalid tag \"Name\": want key=value"),
             "{err}"
         );
+    }
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from([&["alb", "serve"], args].concat()).expect("flags parse");
+        match cli.command {
+            Command::Serve(args) => args,
+            _ => unreachable!("parsed a serve command"),
+        }
+    }
+
+    #[test]
+    fn upstream_flags_reach_the_model_and_runtime() {
+        let args = serve(&[
+            "--cluster-name=c",
+            "--feature-gates=EnableIPTargetType=false,ALBSingleSubnet=true,NLBSecurityGroup=true",
+            "--default-ssl-policy=ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "--default-load-balancer-scheme=internet-facing",
+            "--tolerate-non-existent-backend-service=false",
+            "--tolerate-non-existent-backend-action=false",
+            "--enable-manage-backend-security-group-rules",
+            "--log-level=debug",
+            "--aws-max-retries=3",
+            "--targetgroupbinding-max-exponential-backoff-delay=60s",
+        ]);
+        let facts = args.controller.model_facts("vpc-1".to_owned());
+        assert!(!facts.features.enable_ip_target_type);
+        assert!(facts.features.alb_single_subnet);
+        assert_eq!(
+            facts.default_ssl_policy,
+            "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        );
+        assert_eq!(
+            facts.default_scheme,
+            crate::model::stack::Scheme::InternetFacing
+        );
+        assert!(!facts.tolerate_non_existent_backend_service);
+        assert!(!facts.tolerate_non_existent_backend_action);
+        assert!(facts.enable_manage_backend_security_group_rules);
+        assert_eq!(
+            args.controller.unknown_feature_gates(),
+            ["NLBSecurityGroup"]
+        );
+        assert_eq!(args.reconcile.log_level, "debug");
+        assert_eq!(args.reconcile.aws_max_retries, 3);
+        assert_eq!(
+            args.reconcile
+                .targetgroupbinding_max_exponential_backoff_delay,
+            Duration::from_secs(60)
+        );
+        assert!(args.reconcile.accepted.given().is_empty());
+        // Upstream's defaults.
+        let defaults = serve(&["--cluster-name=c"])
+            .controller
+            .model_facts("vpc-1".to_owned());
+        assert_eq!(defaults, crate::model::ClusterFacts::new("c", "vpc-1"));
+    }
+
+    #[test]
+    fn upstream_flags_without_an_effect_yet_are_accepted_and_named() {
+        let args = serve(&[
+            "--watch-namespace=team-a",
+            "--aws-api-throttle=elbv2:DescribeTargetHealth=10:20",
+            "--aws-api-endpoints=ec2=https://ec2.example.com",
+            "--load-balancer-class=service.k8s.aws/nlb",
+            "--allowed-certificate-authority-arns=arn:aws:acm-pca:us-west-2:1:certificate-authority/x",
+            "--enable-endpoint-slices",
+        ]);
+        assert_eq!(
+            args.reconcile.accepted.given(),
+            [
+                "--watch-namespace",
+                "--aws-api-throttle",
+                "--aws-api-endpoints",
+                "--load-balancer-class",
+                "--allowed-certificate-authority-arns",
+                "--enable-endpoint-slices"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_feature_gate_is_refused() {
+        let err = Cli::try_parse_from(["alb", "serve", "--feature-gates=EnableIPTargetType"])
+            .expect_err("no value");
+        assert!(err.to_string().contains("want Name=true|false"), "{err}");
     }
 }

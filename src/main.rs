@@ -17,14 +17,19 @@ fn main() -> ExitCode {
     {
         eprintln!("a rustls crypto provider was already installed");
     }
+    let cli = Cli::parse();
+    // `--log-level` (upstream's flag) unless RUST_LOG says more.
+    let level = match &cli.command {
+        Command::Serve(args) | Command::Run(args) => args.reconcile.log_level.as_str(),
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

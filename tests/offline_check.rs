@@ -379,3 +379,35 @@ fn plan_refuses_the_frontend_nlb_it_would_not_build() {
         "{stderr}"
     );
 }
+
+#[test]
+fn plan_takes_feature_gates_and_the_default_ssl_policy() {
+    let https = PLAIN_INGRESS.replace(
+        "metadata: {name: web, namespace: shop}\nspec:\n  ingressClassName",
+        "metadata:\n  name: web\n  namespace: shop\n  annotations:\n    alb.ingress.kubernetes.io/target-type: ip\n    alb.ingress.kubernetes.io/listen-ports: '[{\"HTTPS\": 443}]'\n    alb.ingress.kubernetes.io/certificate-arn: arn:aws:acm:us-west-2:111122223333:certificate/one\nspec:\n  ingressClassName",
+    );
+    assert_ne!(https, PLAIN_INGRESS);
+    let out = plan_files_with(
+        &[("all.yaml", &https)],
+        "json",
+        &[
+            "--default-ssl-policy",
+            "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ELBSecurityPolicy-TLS13-1-2-2021-06"),
+        "the HTTPS listener takes --default-ssl-policy"
+    );
+    let gated = plan_files_with(
+        &[("all.yaml", &https)],
+        "json",
+        &["--feature-gates", "EnableIPTargetType=false"],
+    );
+    assert!(!gated.status.success());
+}

@@ -174,6 +174,28 @@ pub struct FeatureFlags {
     pub alb_target_control_agent: bool,
 }
 
+impl FeatureFlags {
+    /// Sets the gate upstream calls `name`; `false` when this model has no such gate.
+    pub fn set(&mut self, name: &str, on: bool) -> bool {
+        let gate = match name {
+            "ListenerRulesTagging" => &mut self.listener_rules_tagging,
+            "WeightedTargetGroups" => &mut self.weighted_target_groups,
+            "EnableIPTargetType" => &mut self.enable_ip_target_type,
+            "SubnetsClusterTagCheck" => &mut self.subnets_cluster_tag_check,
+            "SubnetDiscoveryByReachability" => &mut self.subnet_discovery_by_reachability,
+            "ALBSingleSubnet" => &mut self.alb_single_subnet,
+            "LBCapacityReservation" => &mut self.lb_capacity_reservation,
+            "EnableDefaultTagsLowPriority" => &mut self.enable_default_tags_low_priority,
+            "EnhancedDefaultBehavior" => &mut self.enhanced_default_behavior,
+            "EnableCertificateManagement" => &mut self.enable_certificate_management,
+            "ALBTargetControlAgent" => &mut self.alb_target_control_agent,
+            _ => return false,
+        };
+        *gate = on;
+        true
+    }
+}
+
 impl Default for FeatureFlags {
     fn default() -> Self {
         Self {

@@ -73,6 +73,7 @@ pub async fn launch(
     }
     let clients = AwsClients::from_env(&AwsSettings {
         region: reconcile.aws_region.clone(),
+        max_attempts: reconcile.aws_max_retries.saturating_add(1),
         ..AwsSettings::default()
     })
     .await;
@@ -191,6 +192,10 @@ pub async fn launch(
         ingress_concurrency: reconcile.ingress_max_concurrent_reconciles,
         binding_concurrency: reconcile.targetgroupbinding_max_concurrent_reconciles,
         instance: identity,
+        binding_backoff: crate::controller::backoff::BackoffPolicy {
+            max: reconcile.targetgroupbinding_max_exponential_backoff_delay,
+            ..crate::controller::backoff::BackoffPolicy::default()
+        },
         ..ControllerSettings::default()
     };
     let metrics = ControllerMetrics::register(registry);

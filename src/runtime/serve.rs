@@ -48,6 +48,14 @@ struct Admin {
 
 /// Run until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+    let unknown_gates = args.controller.unknown_feature_gates();
+    if !unknown_gates.is_empty() {
+        tracing::warn!(gates = ?unknown_gates, "feature gates accepted but without effect in this controller");
+    }
+    let accepted = args.reconcile.accepted.given();
+    if !accepted.is_empty() {
+        tracing::warn!(flags = ?accepted, "upstream flags accepted but not applied yet");
+    }
     let client = kube::Client::try_default().await?;
 
     let mut registry = Registry::default();
