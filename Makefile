@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build test fmt-check clippy unit crds readme bench run e2e venv cluster clean
+.PHONY: all build test fmt-check clippy unit crds readme bench run e2e venv cluster image clean
 
 all: build
 
@@ -62,6 +62,12 @@ run: venv build
 # The e2e suite against the cluster in KUBECONFIG (a disposable one) instead of the test control plane.
 e2e: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" E2E_CLUSTER=kubeconfig $(CARGO) test --test e2e --test e2e_chart -- --test-threads=1
+
+# The container image (Dockerfile) with docker or podman, tagged as the chart's default image.
+IMAGE ?= aws-load-balancer-controller:$(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' charts/aws-load-balancer-controller/Chart.yaml)
+image:
+	@engine=$$(command -v docker || command -v podman) || { echo "make image needs docker or podman"; exit 1; }; \
+	  $$engine build -t $(IMAGE) .
 
 clean:
 	$(CARGO) clean
