@@ -84,6 +84,16 @@ pub struct ControllerArgs {
     pub enable_manage_backend_security_group_rules: bool,
 }
 
+/// A bind address as upstream spells it: `host:port`, or `:port` for every interface.
+pub fn parse_bind_addr(text: &str) -> Result<SocketAddr, String> {
+    let full = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_owned(),
+    };
+    full.parse()
+        .map_err(|e| format!("invalid address {text:?}: {e} (want host:port or :port)"))
+}
+
 /// `Name=true|false` of `--feature-gates`.
 pub fn parse_gate(text: &str) -> Result<(String, bool), String> {
     let (name, value) = text
@@ -167,7 +177,8 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOK_KEY_FILE", default_value = "tls.key")]
     pub webhook_key_file: String,
     /// Address of the Prometheus `/metrics` endpoint.
-    #[arg(long, env = "METRICS_BIND_ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "METRICS_BIND_ADDR", default_value = "0.0.0.0:8080",
+          value_parser = parse_bind_addr)]
     pub metrics_bind_addr: SocketAddr,
     #[command(flatten)]
     pub reconcile: ReconcileArgs,
@@ -211,7 +222,8 @@ pub struct ReconcileArgs {
     #[arg(long, env = "AWS_REGION")]
     pub aws_region: Option<String>,
     /// Address of the plain-HTTP health probes (`/healthz`, `/readyz`).
-    #[arg(long, env = "HEALTH_PROBE_BIND_ADDR", default_value = "0.0.0.0:61779")]
+    #[arg(long, env = "HEALTH_PROBE_BIND_ADDR", default_value = "0.0.0.0:61779",
+          value_parser = parse_bind_addr)]
     pub health_probe_bind_addr: SocketAddr,
     /// Concurrent IngressGroup reconciles.
     #[arg(long, env = "INGRESS_MAX_CONCURRENT_RECONCILES", default_value_t = 3)]
@@ -600,6 +612,20 @@ mod reconcile_flag_tests {
                 "--enable-endpoint-slices"
             ]
         );
+    }
+
+    #[test]
+    fn bind_addresses_take_upstreams_port_only_form() {
+        let args = serve(&[
+            "--metrics-bind-addr=:8080",
+            "--health-probe-bind-addr=:61779",
+        ]);
+        assert_eq!(args.metrics_bind_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            args.reconcile.health_probe_bind_addr.to_string(),
+            "0.0.0.0:61779"
+        );
+        assert!(parse_bind_addr("nowhere").is_err());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!
 //! * the webhook configurations, the TLS Secret and the CRDs are created, the CRDs established;
 //! * `helm upgrade` keeps the CA and the serving certificate;
+//! * upstream's values (`controllerConfig.featureGates`, `defaultTags`, `logLevel`, ...) become
+//!   arguments the binary runs with;
 //! * then the controller binary runs on this host *as the chart's ServiceAccount* (a token from
 //!   the TokenRequest API, so the chart's RBAC is all it has), with the chart's own flags and
 //!   serving certificate, behind the chart's own webhook configurations (the API server reaches
@@ -129,6 +131,15 @@ async fn scenario(world: &World) {
         "ingressClass": setup.class,
         "createIngressClassResource": false,
         "replicaCount": 1,
+        // Upstream's keys, as an upstream values file sets them: they become flags the binary
+        // must accept (it runs below with the Deployment's own arguments).
+        "controllerConfig": {"featureGates": {"EnableIPTargetType": true, "NLBHealthCheckAdvancedConfig": true}},
+        "defaultTags": {"e2e": setup.id},
+        "logLevel": "debug",
+        "syncPeriod": "10h0m0s",
+        "awsMaxRetries": 3,
+        "tolerateNonExistentBackendService": true,
+        "defaultSSLPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
     });
 
     // Install: webhook configurations, Secret, CRDs.

@@ -55,6 +55,9 @@ helm.sh/chart: {{ include "alb.chart" . }}
 {{ include "alb.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.additionalLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "alb.serviceAccountName" -}}
