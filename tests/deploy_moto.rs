@@ -849,3 +849,45 @@ async fn a_closed_write_gate_stops_every_mutating_call() {
     let report = deployer.deploy(&stack).await.unwrap();
     assert!(report.dns_name.is_some());
 }
+
+/// Upstream's AWS API series: latency, retries and errors by HTTP status and AWS error code.
+#[tokio::test]
+async fn call_latency_retries_and_errors_are_exported_by_error_code() {
+    let account = support::moto::Account::new().await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    account.clients.calls().register(&mut registry);
+    account
+        .clients
+        .elbv2
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap();
+    let missing = account
+        .clients
+        .elbv2
+        .describe_load_balancers()
+        .names("no-such-load-balancer")
+        .send()
+        .await;
+    assert!(missing.is_err());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let line = |wanted: &str| text.lines().any(|l| l == wanted);
+    assert!(
+        line(
+            r#"aws_api_call_duration_seconds_count{service="elbv2",operation="DescribeLoadBalancers"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        line(r#"aws_api_call_retries_count{service="elbv2",operation="DescribeLoadBalancers"} 2"#),
+        "{text}"
+    );
+    assert!(
+        line(
+            r#"aws_api_call_errors_total{service="elbv2",operation="DescribeLoadBalancers",status_code="400",error_code="LoadBalancerNotFound"} 1"#
+        ),
+        "{text}"
+    );
+}

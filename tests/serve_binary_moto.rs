@@ -634,12 +634,18 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
         line(r#"aws_api_calls_total{service="elbv2",operation="CreateLoadBalancer"} 1"#),
         "{metrics}"
     );
+    assert!(
+        line(
+            r#"aws_api_call_duration_seconds_count{service="elbv2",operation="CreateLoadBalancer"} 1"#
+        ),
+        "{metrics}"
+    );
     let body = metrics.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     assert!(
         body.lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .all(|l| l.starts_with("aws_api_calls_total{") || l.starts_with("awslbc_")),
-        "every series is aws_api_calls_total or awslbc_*: {metrics}"
+            .all(|l| l.starts_with("aws_api_") || l.starts_with("awslbc_")),
+        "every series is aws_api_* or awslbc_*: {metrics}"
     );
     assert!(
         metrics.contains(r#"operation="CreateSecurityGroup"} 2"#),

@@ -10,18 +10,24 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
@@ -278,13 +284,93 @@ pub struct CallLabels {
     pub operation: String,
 }
 
-#[derive(Debug, Default)]
+/// Labels of a failed call: upstream's `aws_api_call_*_errors_total` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub service: String,
+    pub operation: String,
+    pub status_code: String,
+    pub error_code: String,
+}
+
+type HistogramFamily = Family<CallLabels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+fn retries_histogram() -> Histogram {
+    Histogram::new([0.0, 1.0, 2.0, 3.0, 5.0, 10.0])
+}
+
+#[derive(Debug)]
 struct CounterInner {
     family: Family<CallLabels, Counter>,
+    /// `aws_api_call_duration_seconds`: a whole call, retries included.
+    durations: HistogramFamily,
+    /// `aws_api_call_retries`: attempts after the first, per call.
+    retries: HistogramFamily,
+    /// `aws_api_call_errors_total`: calls that failed, by HTTP status and AWS error code.
+    errors: Family<ErrorLabels, Counter>,
     totals: Mutex<CallSnapshot>,
     /// The leader flag, once leader election runs: mutating calls are refused while it is
     /// false.
     write_gate: OnceLock<watch::Receiver<bool>>,
+}
+
+impl Default for CounterInner {
+    fn default() -> Self {
+        Self {
+            family: Family::default(),
+            durations: Family::new_with_constructor(duration_histogram),
+            retries: Family::new_with_constructor(retries_histogram),
+            errors: Family::default(),
+            totals: Mutex::default(),
+            write_gate: OnceLock::new(),
+        }
+    }
+}
+
+/// When a call began and how many attempts it made (kept in the call's config bag).
+#[derive(Clone, Debug)]
+struct CallProgress {
+    started: Instant,
+    attempts: u32,
+}
+
+impl Storable for CallProgress {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The AWS error code of a failed response: the query protocol's `<Code>`, the JSON
+/// protocol's `__type` (after its `#`), or the `x-amzn-ErrorType` header.
+fn error_code(response: &HttpResponse) -> String {
+    if let Some(kind) = response.headers().get("x-amzn-errortype") {
+        return kind.split(':').next().unwrap_or(kind).to_owned();
+    }
+    let Some(body) = response
+        .body()
+        .bytes()
+        .and_then(|b| std::str::from_utf8(b).ok())
+    else {
+        return String::new();
+    };
+    if let Some(start) = body.find("<Code>") {
+        let rest = &body[start + 6..];
+        return rest[..rest.find('<').unwrap_or(rest.len())]
+            .trim()
+            .to_owned();
+    }
+    if let Some(start) = body.find("\"__type\"") {
+        let rest = &body[start + 8..];
+        let value = rest
+            .trim_start_matches([' ', ':', '"'])
+            .split('"')
+            .next()
+            .unwrap_or_default();
+        return value.rsplit('#').next().unwrap_or(value).to_owned();
+    }
+    String::new()
 }
 
 /// A mutating AWS call refused before it was sent because this replica does not lead.
@@ -317,13 +403,63 @@ impl CallCounter {
         Self::default()
     }
 
-    /// Registers `aws_api_calls_total{service,operation}`.
+    /// Registers `aws_api_calls_total{service,operation}`, `aws_api_call_duration_seconds`,
+    /// `aws_api_call_retries` (both by service and operation) and
+    /// `aws_api_call_errors_total{service,operation,status_code,error_code}`.
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "aws_api_calls",
             "AWS API calls made, by service and operation",
             self.inner.family.clone(),
         );
+        registry.register_with_unit(
+            "aws_api_call_duration",
+            "Duration of AWS API calls, retries included",
+            prometheus_client::registry::Unit::Seconds,
+            self.inner.durations.clone(),
+        );
+        registry.register(
+            "aws_api_call_retries",
+            "Retries of AWS API calls (attempts after the first)",
+            self.inner.retries.clone(),
+        );
+        registry.register(
+            "aws_api_call_errors",
+            "AWS API calls that failed, by HTTP status and AWS error code",
+            self.inner.errors.clone(),
+        );
+    }
+
+    fn finished(
+        &self,
+        service: &str,
+        operation: &str,
+        progress: &CallProgress,
+        failure: Option<(u16, String)>,
+    ) {
+        let labels = CallLabels {
+            service: service_label(service),
+            operation: operation.to_owned(),
+        };
+        self.inner
+            .durations
+            .get_or_create(&labels)
+            .observe(progress.started.elapsed().as_secs_f64());
+        self.inner
+            .retries
+            .get_or_create(&labels)
+            .observe(f64::from(progress.attempts.saturating_sub(1)));
+        if let Some((status, code)) = failure {
+            self.inner
+                .errors
+                .get_or_create(&ErrorLabels {
+                    service: labels.service,
+                    operation: labels.operation,
+                    status_code: status.to_string(),
+                    error_code: code,
+                })
+                .inc();
+        }
     }
 
     /// All calls counted so far.
@@ -404,7 +540,46 @@ impl Intercept for CountingInterceptor {
                 }));
             }
             self.counter.record(meta.service(), meta.name());
+            cfg.interceptor_state().store_put(CallProgress {
+                started: Instant::now(),
+                attempts: 0,
+            });
         }
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(progress) = cfg.load::<CallProgress>().cloned() {
+            cfg.interceptor_state().store_put(CallProgress {
+                attempts: progress.attempts + 1,
+                ..progress
+            });
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (Some(meta), Some(progress)) = (cfg.load::<Metadata>(), cfg.load::<CallProgress>())
+        else {
+            return Ok(());
+        };
+        let failed = matches!(context.output_or_error(), Some(Err(_)));
+        let failure = failed.then(|| match context.response() {
+            Some(response) => (response.status().as_u16(), error_code(response)),
+            None => (0, String::new()),
+        });
+        self.counter
+            .finished(meta.service(), meta.name(), progress, failure);
         Ok(())
     }
 }
