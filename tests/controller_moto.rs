@@ -298,3 +298,93 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
         ["remove-finalizer ns/web ingress.k8s.aws/resources"]
     );
 }
+
+/// The subnets of the LB of the group, as AWS has them.
+async fn lb_subnets(account: &Account) -> BTreeSet<String> {
+    account
+        .clients
+        .elbv2
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()
+        .iter()
+        .flat_map(|lb| lb.availability_zones())
+        .filter_map(|az| az.subnet_id().map(str::to_owned))
+        .collect()
+}
+
+/// As upstream: discovered subnets of a load balancer that already exists are kept, so a
+/// restart (or a takeover from upstream) after the subnet tags changed moves nothing.
+#[tokio::test]
+async fn an_existing_load_balancer_keeps_its_discovered_subnets_across_a_restart() {
+    let account = Account::new().await;
+    let net = support::network(&account.clients).await;
+    support::tag_subnets_for_internal_elb(&account.clients, &net).await;
+    let reconciler = |facts: ClusterFacts, existing: bool| {
+        let mut index = GroupIndex::new("alb");
+        index.apply(Arc::new(web_ingress("", false, false)), &view());
+        let builder = ModelBuilder::new(facts);
+        let builder = if existing {
+            builder.with_existing_load_balancers(account.clients.clone())
+        } else {
+            builder
+        };
+        GroupReconciler {
+            index: Arc::new(RwLock::new(index)),
+            services: Cache::from_objects([web_service()]),
+            bindings: Cache::new(),
+            builder: Arc::new(builder),
+            deployer: Arc::new(Deployer::new(
+                account.clients.clone(),
+                support::deploy_config(CLUSTER, &net),
+            )),
+            ops: Arc::new(RecordingOps::new(Journal::default())),
+            metrics: ControllerMetrics::default(),
+            backend_security_group: None,
+        }
+    };
+    let facts = || async {
+        let mut facts = ClusterFacts::new(CLUSTER, net.vpc_id.clone());
+        facts.backend_security_group = Some(net.backend_sg.clone());
+        load_vpc_facts(&account.clients.ec2, &mut facts)
+            .await
+            .unwrap();
+        facts
+    };
+    let group = GroupId::implicit("ns", "web");
+    reconciler(facts().await, true)
+        .reconcile(&group)
+        .await
+        .unwrap();
+    let deployed = lb_subnets(&account).await;
+    assert_eq!(deployed.len(), 3, "{deployed:?}");
+
+    // One subnet loses its role tag; a new process (nothing cached) keeps the LB as it is.
+    account
+        .clients
+        .ec2
+        .delete_tags()
+        .resources(&net.subnets[2])
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("kubernetes.io/role/internal-elb")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    reconciler(facts().await, true)
+        .reconcile(&group)
+        .await
+        .unwrap();
+    assert_eq!(lb_subnets(&account).await, deployed, "subnets kept");
+
+    // Without the existing load balancer, discovery alone would have moved it.
+    reconciler(facts().await, false)
+        .reconcile(&group)
+        .await
+        .unwrap();
+    assert_eq!(lb_subnets(&account).await.len(), 2);
+}

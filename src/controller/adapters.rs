@@ -15,7 +15,9 @@ use crate::deploy::Deployer;
 use crate::deploy::assumed_roles::AssumedRoles;
 use crate::deploy::error::AwsFailure;
 use crate::model::ClusterFacts;
-use crate::model::builder::{self, GroupInputs, Member};
+use crate::model::builder::{self, ExistingLoadBalancer, GroupInputs, Member};
+use crate::model::group::GroupId;
+use crate::model::stack::Scheme;
 use crate::model::stack::Stack;
 use crate::model::subnets::{RouteTable, Subnet, SubnetLocale};
 
@@ -23,6 +25,11 @@ use crate::model::subnets::{RouteTable, Subnet, SubnetLocale};
 pub struct ModelBuilder {
     facts: Arc<RwLock<ClusterFacts>>,
     backend_security_group: Option<BackendSecurityGroup>,
+    /// Reads a group's existing load balancer (scheme, subnets) from AWS the first time the
+    /// group is built; `None` builds without.
+    existing: Option<crate::deploy::AwsClients>,
+    /// What each group's load balancer is (or is about to be, once its stack is deployed).
+    known: std::sync::Mutex<std::collections::HashMap<GroupId, Option<ExistingLoadBalancer>>>,
 }
 
 impl ModelBuilder {
@@ -30,7 +37,64 @@ impl ModelBuilder {
         Self {
             facts: Arc::new(RwLock::new(facts)),
             backend_security_group: None,
+            existing: None,
+            known: std::sync::Mutex::default(),
         }
+    }
+
+    /// Builds with each group's existing load balancer, as upstream: discovered subnets of a
+    /// load balancer that already exists (same scheme) are kept, so a restart, a takeover from
+    /// upstream or a newly tagged subnet never moves a live load balancer. Read once per group
+    /// (tagging API + DescribeLoadBalancers), then followed from the stacks built.
+    pub fn with_existing_load_balancers(mut self, clients: crate::deploy::AwsClients) -> Self {
+        self.existing = Some(clients);
+        self
+    }
+
+    async fn existing_lb(
+        &self,
+        cluster: &str,
+        group: &GroupId,
+    ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
+        if let Some(known) = self
+            .known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(group)
+        {
+            return Ok(known.clone());
+        }
+        let Some(clients) = &self.existing else {
+            return Ok(None);
+        };
+        let found = read_existing_lb(clients, cluster, group).await?;
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(group.clone(), found.clone());
+        Ok(found)
+    }
+
+    /// Remembers the load balancer a built stack describes (the deploy makes AWS match it).
+    fn remember(&self, group: &GroupId, stack: &Stack) {
+        let lb = stack
+            .resources
+            .load_balancers
+            .values()
+            .next()
+            .map(|lb| ExistingLoadBalancer {
+                scheme: lb.spec.scheme,
+                subnet_ids: lb
+                    .spec
+                    .subnet_mappings
+                    .iter()
+                    .map(|m| m.subnet_id.clone())
+                    .collect(),
+            });
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(group.clone(), lb);
     }
 
     /// Obtains the backend security group from `provider` when the facts have none (the
@@ -66,13 +130,24 @@ impl StackBuilder for ModelBuilder {
             {
                 facts.backend_security_group = Some(provider.get().await?);
             }
-            build_stack(&facts, request)
+            let existing = if members.active.is_empty() {
+                None
+            } else {
+                self.existing_lb(&facts.cluster_name, &members.id).await?
+            };
+            let stack = build_stack(&facts, request, existing.as_ref())?;
+            self.remember(&members.id, &stack);
+            Ok(stack)
         })
     }
 }
 
 /// The pure build of one group over `facts`.
-fn build_stack(facts: &ClusterFacts, request: BuildRequest<'_>) -> Result<Stack, BackendError> {
+fn build_stack(
+    facts: &ClusterFacts,
+    request: BuildRequest<'_>,
+    existing_lb: Option<&ExistingLoadBalancer>,
+) -> Result<Stack, BackendError> {
     let members = request.members;
     builder::build(&GroupInputs {
         group: members.id.clone(),
@@ -88,9 +163,71 @@ fn build_stack(facts: &ClusterFacts, request: BuildRequest<'_>) -> Result<Stack,
         services: request.services,
         secrets: request.secrets,
         facts,
-        existing_lb: None,
+        existing_lb: existing_lb.cloned(),
     })
     .map_err(|error| BackendError::new(error.category(), error.to_string()))
+}
+
+/// The group's load balancer in AWS, found by the cluster and stack tags: its scheme and
+/// subnets.
+async fn read_existing_lb(
+    clients: &crate::deploy::AwsClients,
+    cluster: &str,
+    group: &GroupId,
+) -> Result<Option<ExistingLoadBalancer>, BackendError> {
+    use crate::model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK};
+    use aws_sdk_resourcegroupstagging::types::TagFilter;
+    let tagged = clients
+        .tagging
+        .get_resources()
+        .tag_filters(
+            TagFilter::builder()
+                .key(TAG_CLUSTER)
+                .values(cluster)
+                .build(),
+        )
+        .tag_filters(
+            TagFilter::builder()
+                .key(TAG_INGRESS_STACK)
+                .values(group.to_string())
+                .build(),
+        )
+        .resource_type_filters("elasticloadbalancing:loadbalancer")
+        .send()
+        .await
+        .map_err(|e| aws_error("GetResources", &e))?;
+    let Some(arn) = tagged
+        .resource_tag_mapping_list()
+        .iter()
+        .find_map(|m| m.resource_arn())
+    else {
+        return Ok(None);
+    };
+    let described = clients
+        .elbv2
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await;
+    let described = match described {
+        Ok(out) => out,
+        Err(e) if AwsFailure::from_sdk(&e).code == "LoadBalancerNotFound" => return Ok(None),
+        Err(e) => return Err(aws_error("DescribeLoadBalancers", &e)),
+    };
+    Ok(described.load_balancers().first().and_then(|lb| {
+        let scheme = match lb.scheme()?.as_str() {
+            "internet-facing" => Scheme::InternetFacing,
+            _ => Scheme::Internal,
+        };
+        Some(ExistingLoadBalancer {
+            scheme,
+            subnet_ids: lb
+                .availability_zones()
+                .iter()
+                .filter_map(|az| az.subnet_id().map(str::to_owned))
+                .collect(),
+        })
+    }))
 }
 
 impl StackDeployer for Deployer {

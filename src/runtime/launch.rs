@@ -130,9 +130,10 @@ pub async fn launch(
             .cloned()
             .collect(),
     );
+    let builder = ModelBuilder::new(facts).with_existing_load_balancers(clients.clone());
     let builder = match &backend_security_group {
-        Some(provider) => ModelBuilder::new(facts).with_backend_security_group(provider.clone()),
-        None => ModelBuilder::new(facts),
+        Some(provider) => builder.with_backend_security_group(provider.clone()),
+        None => builder,
     };
     let model_facts = builder.facts();
     // Subnets, security groups and certificates are read again every few minutes: tagging a
