@@ -17,11 +17,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use support::aws_recorder::Recorder;
 use support::e2e::{
-    ControllerProcess, MANAGER, World, endpoint_slice, eventually, ip_binding, ip_target_group,
+    ControllerProcess, World, apply_endpoint_slice, eventually, ip_binding, ip_target_group,
     registered_targets, service,
 };
 use webhook::crd::TargetGroupBinding;
@@ -60,19 +59,9 @@ async fn main() {
         .create(&PostParams::default(), &service("echo"))
         .await
         .unwrap();
-    let slices: Api<EndpointSlice> = Api::namespaced(world.client.clone(), ns);
-    let apply = |ip: String| {
-        let slices = slices.clone();
-        async move {
-            slices
-                .patch(
-                    "echo-1",
-                    &PatchParams::apply(MANAGER).force(),
-                    &Patch::Apply(&endpoint_slice("echo-1", "echo", &[ip])),
-                )
-                .await
-                .unwrap();
-        }
+    let client = &world.client;
+    let apply = |ip: String| async move {
+        apply_endpoint_slice(client, ns, "echo-1", "echo", &[ip]).await;
     };
     apply(address(0)).await;
     Api::<TargetGroupBinding>::namespaced(world.client.clone(), ns)

@@ -7,7 +7,7 @@ mod support;
 
 use aws_load_balancer_controller::controller::live_facts::{load_all, refresh};
 use aws_load_balancer_controller::model::ClusterFacts;
-use support::e2e::import_certificate;
+use support::e2e::{import_certificate, named_security_group};
 use support::moto::Account;
 
 #[tokio::test]
@@ -15,29 +15,7 @@ async fn subnets_security_groups_and_certificates_are_read() {
     let account = Account::new().await;
     let clients = &account.clients;
     let net = support::network(clients).await;
-    let named = clients
-        .ec2
-        .create_security_group()
-        .group_name("web-frontend")
-        .description("named by tag")
-        .vpc_id(&net.vpc_id)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("Name")
-                        .value("frontend")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .group_id()
-        .unwrap()
-        .to_owned();
+    let named = named_security_group(clients, &net.vpc_id, "frontend").await;
     let wildcard = import_certificate(clients, &["*.example.com", "example.com"]).await;
 
     let mut facts = ClusterFacts::new("facts", net.vpc_id.clone());

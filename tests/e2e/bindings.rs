@@ -13,8 +13,8 @@ use webhook::crd::TargetGroupBinding;
 
 use crate::World;
 use crate::support::e2e::{
-    ControllerProcess, MANAGER, endpoint_slice, eventually, ip_binding, ip_target_group,
-    registered_targets, service,
+    ControllerProcess, MANAGER, apply_endpoint_slice, endpoint_slice, eventually, ip_binding,
+    ip_target_group, registered_targets, service,
 };
 
 fn targets(ips: &[&str]) -> BTreeSet<String> {
@@ -47,17 +47,7 @@ async fn endpoint_scenario(world: &World) {
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
     let apply_slice = |ips: &[&str]| {
         let ips: Vec<String> = ips.iter().map(|s| (*s).to_owned()).collect();
-        let slices = slices.clone();
-        async move {
-            slices
-                .patch(
-                    "echo-1",
-                    &PatchParams::apply(MANAGER).force(),
-                    &Patch::Apply(&endpoint_slice("echo-1", "echo", &ips)),
-                )
-                .await
-                .unwrap();
-        }
+        async move { apply_endpoint_slice(client, ns, "echo-1", "echo", &ips).await }
     };
     apply_slice(&["10.0.1.10"]).await;
     Api::<TargetGroupBinding>::namespaced(client.clone(), ns)

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::World;
 use crate::support::e2e::{
     ControllerProcess, MANAGER, STACK_TAG, apply_class, eventually, import_certificate, listeners,
-    owned_elbv2, service,
+    named_security_group, owned_elbv2, service,
 };
 
 #[tokio::test]
@@ -27,29 +27,7 @@ async fn scenario(world: &World) {
     let host = format!("shop-{}.example.com", setup.id);
     let certificate = import_certificate(clients, &[&host]).await;
     let sg_name = format!("frontend-{}", setup.id);
-    let named = clients
-        .ec2
-        .create_security_group()
-        .group_name(&sg_name)
-        .description("e2e named group")
-        .vpc_id(&setup.vpc_id)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("Name")
-                        .value(&sg_name)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .group_id()
-        .unwrap()
-        .to_owned();
+    let named = named_security_group(clients, &setup.vpc_id, &sg_name).await;
 
     let mut controller = ControllerProcess::start(setup, "live-facts");
     controller.wait_ready().await;

@@ -728,6 +728,47 @@ pub async fn import_certificate(clients: &AwsClients, hosts: &[&str]) -> String 
         .to_owned()
 }
 
+/// A security group in `vpc_id` named `name` by its `Name` tag; its ID.
+pub async fn named_security_group(clients: &AwsClients, vpc_id: &str, name: &str) -> String {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    clients
+        .ec2
+        .create_security_group()
+        .group_name(name)
+        .description("a group named by its Name tag")
+        .vpc_id(vpc_id)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .tags(Tag::builder().key("Name").value(name).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create a security group")
+        .group_id()
+        .expect("the group's ID")
+        .to_owned()
+}
+
+/// Server-side applies the EndpointSlice `name` of Service `service` with ready `ips`.
+pub async fn apply_endpoint_slice(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    service: &str,
+    ips: &[String],
+) {
+    Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(client.clone(), namespace)
+        .patch(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&endpoint_slice(name, service, ips)),
+        )
+        .await
+        .expect("apply the EndpointSlice");
+}
+
 /// `(port, protocol)` of every listener of the load balancer.
 pub async fn listeners(clients: &AwsClients, lb_arn: &str) -> BTreeSet<(i32, String)> {
     clients
