@@ -267,6 +267,10 @@ pub struct ReconcileArgs {
     #[arg(long, env = "ENABLE_SHIELD", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_shield: bool,
+    /// Namespace whose Ingresses, Services, EndpointSlices, Pods and TargetGroupBindings are
+    /// watched (and so reconciled); empty: all namespaces.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
     /// Log level (`info` or `debug`, upstream's values); `RUST_LOG` wins when set.
     #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = ["info", "debug"])]
     pub log_level: String,
@@ -287,9 +291,6 @@ pub struct ReconcileArgs {
 /// but do not change anything yet; [`AcceptedFlags::given`] names the ones set.
 #[derive(Clone, Debug, Default, Args)]
 pub struct AcceptedFlags {
-    /// Namespace to watch (upstream: all when empty). Not applied yet: every namespace is watched.
-    #[arg(long, env = "WATCH_NAMESPACE")]
-    pub watch_namespace: Option<String>,
     /// Client-side AWS API rate limits (`service:operation=rate:burst,...`). Not applied yet.
     #[arg(long, env = "AWS_API_THROTTLE")]
     pub aws_api_throttle: Option<String>,
@@ -314,7 +315,6 @@ impl AcceptedFlags {
     /// `--flag` of every accepted-only flag that was given.
     pub fn given(&self) -> Vec<&'static str> {
         [
-            ("--watch-namespace", self.watch_namespace.is_some()),
             ("--aws-api-throttle", self.aws_api_throttle.is_some()),
             ("--aws-api-endpoints", self.aws_api_endpoints.is_some()),
             ("--load-balancer-class", self.load_balancer_class.is_some()),
@@ -577,6 +577,13 @@ mod reconcile_flag_tests {
             ["NLBSecurityGroup"]
         );
         assert_eq!(args.reconcile.log_level, "debug");
+        assert_eq!(
+            serve(&["--watch-namespace=team-a"])
+                .reconcile
+                .watch_namespace
+                .as_deref(),
+            Some("team-a")
+        );
         assert_eq!(args.reconcile.aws_max_retries, 3);
         assert_eq!(
             args.reconcile
@@ -594,7 +601,6 @@ mod reconcile_flag_tests {
     #[test]
     fn upstream_flags_without_an_effect_yet_are_accepted_and_named() {
         let args = serve(&[
-            "--watch-namespace=team-a",
             "--aws-api-throttle=elbv2:DescribeTargetHealth=10:20",
             "--aws-api-endpoints=ec2=https://ec2.example.com",
             "--load-balancer-class=service.k8s.aws/nlb",
@@ -604,7 +610,6 @@ mod reconcile_flag_tests {
         assert_eq!(
             args.reconcile.accepted.given(),
             [
-                "--watch-namespace",
                 "--aws-api-throttle",
                 "--aws-api-endpoints",
                 "--load-balancer-class",

@@ -176,10 +176,12 @@ where
     }
 }
 
-/// Drives a watch of every `K` in the cluster (or matching `config`) into `cache`, calling
+/// Drives a watch of every `K` in the cluster or, for a namespaced kind, in `namespace` (and
+/// matching `config`) into `cache`, calling
 /// `on_change` with each batch of changes. Never returns; the watcher retries with backoff.
 pub async fn watch_into<K>(
     client: Client,
+    namespace: Option<String>,
     config: watcher::Config,
     cache: Cache<K>,
     strip: fn(&mut K),
@@ -188,6 +190,17 @@ pub async fn watch_into<K>(
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let kind = K::kind(&()).into_owned();
+    // `--watch-namespace` narrows namespaced kinds; cluster-scoped ones are always all.
+    let namespaced = std::any::TypeId::of::<K::Scope>()
+        == std::any::TypeId::of::<k8s_openapi::NamespaceResourceScope>();
+    let mut config = config;
+    if let Some(ns) = namespace.filter(|ns| namespaced && !ns.is_empty()) {
+        let only = format!("metadata.namespace={ns}");
+        config.field_selector = Some(match config.field_selector.take() {
+            Some(fields) => format!("{fields},{only}"),
+            None => only,
+        });
+    }
     let api: Api<DeserializeGuard<K>> = Api::all(client);
     let mut stream = std::pin::pin!(watcher::watcher(api, config).default_backoff());
     let mut buffer: Option<HashMap<ObjKey, Arc<K>>> = None;

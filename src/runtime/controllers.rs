@@ -60,6 +60,9 @@ pub struct ControllerSettings {
     pub binding_backoff: BackoffPolicy,
     /// This replica's name in events (the pod name).
     pub instance: String,
+    /// `--watch-namespace`: namespaced objects (Ingresses, Services, EndpointSlices, Pods,
+    /// TargetGroupBindings) are watched in this namespace only; `None` watches all.
+    pub watch_namespace: Option<String>,
 }
 
 impl Default for ControllerSettings {
@@ -72,6 +75,7 @@ impl Default for ControllerSettings {
             ingress_backoff: BackoffPolicy::default(),
             binding_backoff: BackoffPolicy::default(),
             instance: FIELD_MANAGER.to_owned(),
+            watch_namespace: None,
         }
     }
 }
@@ -202,7 +206,7 @@ pub fn start(
         bindings: WorkQueue::new(),
         secrets,
     };
-    let watches = watches(client, &controllers);
+    let watches = watches(client, settings.watch_namespace.clone(), &controllers);
     let workers = workers(
         controllers.clone(),
         leader,
@@ -217,7 +221,11 @@ pub fn start(
     (controllers, run)
 }
 
-fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send + use<> {
+fn watches(
+    client: Client,
+    scope: Option<String>,
+    c: &Controllers,
+) -> impl Future<Output = ()> + Send + use<> {
     let all = watcher::Config::default;
     let reclassify = {
         let (index, view, groups) = (c.index.clone(), c.view.clone(), c.groups.clone());
@@ -233,6 +241,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
         let reclassify = reclassify.clone();
         cache::watch_into(
             client.clone(),
+            scope.clone(),
             all(),
             c.view.classes.clone(),
             cache::strip,
@@ -243,6 +252,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
         let reclassify = reclassify.clone();
         cache::watch_into(
             client.clone(),
+            scope.clone(),
             all(),
             c.view.params.clone(),
             cache::strip,
@@ -251,6 +261,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
     };
     let namespaces = cache::watch_into(
         client.clone(),
+        scope.clone(),
         all(),
         c.view.namespaces.clone(),
         strip_namespace,
@@ -271,6 +282,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
         let secrets = c.secrets.clone();
         cache::watch_into(
             client.clone(),
+            scope.clone(),
             all(),
             c.ingresses.clone(),
             cache::strip,
@@ -298,6 +310,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
         );
         cache::watch_into(
             client.clone(),
+            scope.clone(),
             all(),
             c.services.clone(),
             cache::strip,
@@ -321,6 +334,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
         let queue = c.bindings.clone();
         cache::watch_into(
             client.clone(),
+            scope.clone(),
             all(),
             c.view.bindings.clone(),
             cache::strip,
@@ -348,6 +362,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
         let (bindings, queue) = (c.view.bindings.clone(), c.bindings.clone());
         cache::watch_into(
             client.clone(),
+            scope.clone(),
             all(),
             c.slices.clone(),
             cache::strip,
@@ -372,6 +387,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
         let (bindings, queue) = (c.view.bindings.clone(), c.bindings.clone());
         cache::watch_into(
             client.clone(),
+            scope.clone(),
             all(),
             c.nodes.clone(),
             cache::strip_node,
@@ -404,6 +420,7 @@ fn watches(client: Client, c: &Controllers) -> impl Future<Output = ()> + Send +
         let queue = c.bindings.clone();
         cache::watch_into(
             client,
+            scope,
             all(),
             c.pods.clone(),
             cache::strip_pod,

@@ -193,6 +193,10 @@ pub async fn launch(
         ingress_concurrency: reconcile.ingress_max_concurrent_reconciles,
         binding_concurrency: reconcile.targetgroupbinding_max_concurrent_reconciles,
         instance: identity,
+        watch_namespace: reconcile
+            .watch_namespace
+            .clone()
+            .filter(|ns| !ns.is_empty()),
         binding_backoff: crate::controller::backoff::BackoffPolicy {
             max: reconcile.targetgroupbinding_max_exponential_backoff_delay,
             ..crate::controller::backoff::BackoffPolicy::default()

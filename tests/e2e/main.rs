@@ -23,5 +23,6 @@ mod leader;
 mod lifecycle;
 mod live_facts;
 mod namespace;
+mod watch_namespace;
 
 pub use support::e2e::World;
