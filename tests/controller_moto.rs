@@ -107,16 +107,46 @@ async fn target_groups(account: &Account) -> usize {
         .len()
 }
 
-#[tokio::test]
-async fn ingress_to_alb_targets_and_back_against_moto() {
-    let account = Account::new().await;
-    let net = support::network(&account.clients).await;
-    support::tag_subnets_for_internal_elb(&account.clients, &net).await;
+/// The facts of the network's VPC as `serve` loads them, with its backend group.
+async fn loaded_facts(account: &Account, net: &support::Network) -> ClusterFacts {
     let mut facts = ClusterFacts::new(CLUSTER, net.vpc_id.clone());
     facts.backend_security_group = Some(net.backend_sg.clone());
     load_vpc_facts(&account.clients.ec2, &mut facts)
         .await
         .unwrap();
+    facts
+}
+
+/// A group reconciler holding the `ns/web` Ingress, deploying into moto with `builder`.
+fn web_group_reconciler(
+    account: &Account,
+    net: &support::Network,
+    builder: ModelBuilder,
+    ops: Arc<RecordingOps>,
+) -> GroupReconciler {
+    let mut index = GroupIndex::new("alb");
+    index.apply(Arc::new(web_ingress("", false, false)), &view());
+    GroupReconciler {
+        index: Arc::new(RwLock::new(index)),
+        services: Cache::from_objects([web_service()]),
+        bindings: Cache::new(),
+        builder: Arc::new(builder),
+        deployer: Arc::new(Deployer::new(
+            account.clients.clone(),
+            support::deploy_config(CLUSTER, net),
+        )),
+        ops,
+        metrics: ControllerMetrics::default(),
+        backend_security_group: None,
+    }
+}
+
+#[tokio::test]
+async fn ingress_to_alb_targets_and_back_against_moto() {
+    let account = Account::new().await;
+    let net = support::network(&account.clients).await;
+    support::tag_subnets_for_internal_elb(&account.clients, &net).await;
+    let facts = loaded_facts(&account, &net).await;
     assert_eq!(facts.subnets.len(), 3, "subnets loaded from EC2");
     assert!(
         facts.route_tables.as_ref().is_some_and(|t| !t.is_empty()),
@@ -125,22 +155,8 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
 
     let journal = Journal::default();
     let ops = Arc::new(RecordingOps::new(journal.clone()));
+    let groups = web_group_reconciler(&account, &net, ModelBuilder::new(facts), ops.clone());
     let view = view();
-    let mut index = GroupIndex::new("alb");
-    index.apply(Arc::new(web_ingress("", false, false)), &view);
-    let groups = GroupReconciler {
-        index: Arc::new(RwLock::new(index)),
-        services: Cache::from_objects([web_service()]),
-        bindings: Cache::new(),
-        builder: Arc::new(ModelBuilder::new(facts)),
-        deployer: Arc::new(Deployer::new(
-            account.clients.clone(),
-            support::deploy_config(CLUSTER, &net),
-        )),
-        ops: ops.clone(),
-        metrics: ControllerMetrics::default(),
-        backend_security_group: None,
-    };
     let group = GroupId::implicit("ns", "web");
 
     // Create.
@@ -323,36 +339,20 @@ async fn an_existing_load_balancer_keeps_its_discovered_subnets_across_a_restart
     let net = support::network(&account.clients).await;
     support::tag_subnets_for_internal_elb(&account.clients, &net).await;
     let reconciler = |facts: ClusterFacts, existing: bool| {
-        let mut index = GroupIndex::new("alb");
-        index.apply(Arc::new(web_ingress("", false, false)), &view());
         let builder = ModelBuilder::new(facts);
         let builder = if existing {
             builder.with_existing_load_balancers(account.clients.clone())
         } else {
             builder
         };
-        GroupReconciler {
-            index: Arc::new(RwLock::new(index)),
-            services: Cache::from_objects([web_service()]),
-            bindings: Cache::new(),
-            builder: Arc::new(builder),
-            deployer: Arc::new(Deployer::new(
-                account.clients.clone(),
-                support::deploy_config(CLUSTER, &net),
-            )),
-            ops: Arc::new(RecordingOps::new(Journal::default())),
-            metrics: ControllerMetrics::default(),
-            backend_security_group: None,
-        }
+        web_group_reconciler(
+            &account,
+            &net,
+            builder,
+            Arc::new(RecordingOps::new(Journal::default())),
+        )
     };
-    let facts = || async {
-        let mut facts = ClusterFacts::new(CLUSTER, net.vpc_id.clone());
-        facts.backend_security_group = Some(net.backend_sg.clone());
-        load_vpc_facts(&account.clients.ec2, &mut facts)
-            .await
-            .unwrap();
-        facts
-    };
+    let facts = || loaded_facts(&account, &net);
     let group = GroupId::implicit("ns", "web");
     reconciler(facts().await, true)
         .reconcile(&group)
