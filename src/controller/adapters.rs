@@ -260,7 +260,9 @@ impl AwsRegistrar {
     }
 }
 
-fn aws_error<E>(
+/// An SDK error of any of our clients as a [`BackendError`]: its category, and
+/// `<operation>: <code> <message>`.
+pub(crate) fn aws_error<E>(
     operation: &str,
     error: &aws_sdk_elasticloadbalancingv2::error::SdkError<
         E,
@@ -385,13 +387,7 @@ pub async fn load_vpc_facts(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            let f = AwsFailure::from_sdk(&e);
-            BackendError::new(
-                f.category.as_str(),
-                format!("DescribeSubnets: {} {}", f.code, f.message),
-            )
-        })?;
+        let page = page.map_err(|e| aws_error("DescribeSubnets", &e))?;
         for s in page.subnets() {
             subnets.push(Subnet {
                 id: s.subnet_id().unwrap_or_default().to_owned(),
@@ -429,13 +425,7 @@ pub async fn load_vpc_facts(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            let f = AwsFailure::from_sdk(&e);
-            BackendError::new(
-                f.category.as_str(),
-                format!("DescribeRouteTables: {} {}", f.code, f.message),
-            )
-        })?;
+        let page = page.map_err(|e| aws_error("DescribeRouteTables", &e))?;
         for t in page.route_tables() {
             tables.push(RouteTable {
                 id: t.route_table_id().unwrap_or_default().to_owned(),

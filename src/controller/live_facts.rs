@@ -9,28 +9,13 @@
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::http::Response as HttpResponse;
-
-use crate::controller::adapters::load_vpc_facts;
+use crate::controller::adapters::{aws_error, load_vpc_facts};
 use crate::controller::backends::BackendError;
 use crate::deploy::AwsClients;
-use crate::deploy::error::AwsFailure;
 use crate::model::{ClusterFacts, KnownCertificate, KnownSecurityGroup};
 
 /// How long loaded facts are used before they are read again.
 pub const FACTS_TTL: Duration = Duration::from_secs(300);
-
-fn failure<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> BackendError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let f = AwsFailure::from_sdk(error);
-    BackendError::new(
-        f.category.as_str(),
-        format!("{operation}: {} {}", f.code, f.message),
-    )
-}
 
 /// The security groups of the VPC, with their `Name` tags.
 pub async fn load_security_groups(
@@ -48,7 +33,7 @@ pub async fn load_security_groups(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| failure("DescribeSecurityGroups", &e))?;
+        let page = page.map_err(|e| aws_error("DescribeSecurityGroups", &e))?;
         for group in page.security_groups() {
             groups.push(KnownSecurityGroup {
                 id: group.group_id().unwrap_or_default().to_owned(),
@@ -80,7 +65,7 @@ pub async fn load_certificates(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| failure("ListCertificates", &e))?;
+        let page = page.map_err(|e| aws_error("ListCertificates", &e))?;
         for summary in page.certificate_summary_list() {
             let Some(arn) = summary.certificate_arn() else {
                 continue;
@@ -94,7 +79,7 @@ pub async fn load_certificates(
                     .certificate_arn(arn)
                     .send()
                     .await
-                    .map_err(|e| failure("DescribeCertificate", &e))?;
+                    .map_err(|e| aws_error("DescribeCertificate", &e))?;
                 if let Some(detail) = described.certificate() {
                     domains = detail.subject_alternative_names().to_vec();
                     if domains.is_empty() {
