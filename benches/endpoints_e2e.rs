@@ -5,6 +5,10 @@
 //! EndpointSlice update until the proxy receives the RegisterTargets call carrying the new
 //! address. Prints p50 / p90 / p99 / max and the AWS calls made per change, by operation.
 //!
+//! Upstream's default client-side throttle lets RegisterTargets through at 4/s after a burst of
+//! 20, which a sequence of changes faster than that would measure instead of the controller;
+//! the bench lifts it (`--aws-api-throttle`, printed), `THROTTLE` sets another value.
+//!
 //! `CHANGES` overrides the number of changes (default 120). Run with `make bench` or
 //! `cargo bench --bench endpoints_e2e` (needs `make venv` and Go for the control plane).
 
@@ -53,7 +57,22 @@ async fn main() {
     )
     .await;
 
-    let mut controller = ControllerProcess::start(setup, "bench");
+    let throttle = std::env::var("THROTTLE")
+        .unwrap_or_else(|_| "Elastic Load Balancing v2:.*=1000:1000".to_owned());
+    println!("--aws-api-throttle={throttle}");
+    let mut args = setup.serve_args();
+    args.push(format!("--aws-api-throttle={throttle}"));
+    let mut controller = ControllerProcess::launch(
+        setup,
+        support::e2e::Launch {
+            identity: "bench",
+            args,
+            kubeconfig: &setup.kubeconfig,
+            access_key: "testing",
+            env: vec![("POD_NAMESPACE".to_owned(), setup.namespace.clone())],
+            webhook_port: setup.webhook_port,
+        },
+    );
     controller.wait_ready().await;
     Api::<Service>::namespaced(world.client.clone(), ns)
         .create(&PostParams::default(), &service("echo"))

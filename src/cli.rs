@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::deploy::endpoints::EndpointOverrides;
+use crate::deploy::throttle::{ThrottleConfig, ThrottleConfigError};
+
 /// AWS Load Balancer Controller: admission webhook and reconciling controller in one process.
 #[derive(Debug, Parser)]
 #[command(name = "aws-load-balancer-controller", version)]
@@ -281,56 +284,105 @@ pub struct ReconcileArgs {
     #[arg(long, env = "TARGETGROUPBINDING_MAX_EXPONENTIAL_BACKOFF_DELAY", default_value = "1000s",
           value_parser = parse_duration)]
     pub targetgroupbinding_max_exponential_backoff_delay: std::time::Duration,
+    /// Client-side AWS API rate limits, `serviceID:operationRegex=rate:burst[,...]` (SDK service
+    /// IDs, e.g. `Elastic Load Balancing v2:^RegisterTargets=4:20`). A service named here loses
+    /// upstream's default limits; the others keep theirs.
+    #[arg(long, env = "AWS_API_THROTTLE", value_parser = parse_throttle,
+          default_value = "", hide_default_value = true)]
+    pub aws_api_throttle: ThrottleConfig,
+    /// Per-service AWS endpoints, `serviceID=URL[,...]` (`EC2`, `Elastic Load Balancing v2`,
+    /// `ACM`, `WAFV2`, `WAF Regional`, `Shield`, `STS`, `Resource Groups Tagging API`, or their
+    /// endpoint prefixes `ec2`, `elasticloadbalancing`, ...).
+    #[arg(long, env = "AWS_API_ENDPOINTS", value_parser = parse_endpoints,
+          default_value = "", hide_default_value = true)]
+    pub aws_api_endpoints: EndpointOverrides,
+    /// Certificate authorities (ACM PCA ARNs, comma-separated) whose certificates certificate
+    /// discovery may pick; empty: every issued certificate.
+    #[arg(
+        long,
+        env = "ALLOWED_CERTIFICATE_AUTHORITY_ARNS",
+        value_delimiter = ','
+    )]
+    pub allowed_certificate_authority_arns: Vec<String>,
+    /// Upstream's switch between EndpointSlices and the v1 Endpoints API. EndpointSlices are
+    /// always used here (Endpoints is deprecated since Kubernetes 1.33); `false` is accepted
+    /// with a startup warning.
+    #[arg(long, env = "ENABLE_ENDPOINT_SLICES", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_endpoint_slices: bool,
     /// Upstream flags accepted for compatibility whose behaviour this controller does not have
     /// yet; each one given is named in a startup warning.
     #[command(flatten)]
     pub accepted: AcceptedFlags,
 }
 
+impl ReconcileArgs {
+    /// The AWS clients' settings these flags ask for.
+    pub fn aws_settings(&self) -> crate::deploy::AwsSettings {
+        crate::deploy::AwsSettings {
+            region: self.aws_region.clone(),
+            max_attempts: self.aws_max_retries.saturating_add(1),
+            throttle: self.aws_api_throttle.clone(),
+            endpoints: self.aws_api_endpoints.clone(),
+            ..crate::deploy::AwsSettings::default()
+        }
+    }
+
+    /// Warnings about flags taken but (partly) without effect, for the startup log.
+    pub fn startup_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let accepted = self.accepted.given();
+        if !accepted.is_empty() {
+            warnings.push(format!(
+                "upstream flags accepted but not applied yet: {}",
+                accepted.join(", ")
+            ));
+        }
+        if !self.aws_api_endpoints.unknown().is_empty() {
+            warnings.push(format!(
+                "--aws-api-endpoints names services this controller does not call, ignored: {}",
+                self.aws_api_endpoints.unknown().join(", ")
+            ));
+        }
+        if !self.enable_endpoint_slices {
+            warnings.push(
+                "--enable-endpoint-slices=false ignored: targets always come from EndpointSlices \
+                 (the v1 Endpoints API is deprecated since Kubernetes 1.33)"
+                    .to_owned(),
+            );
+        }
+        warnings
+    }
+}
+
 /// Upstream flags that are accepted (so an upstream deployment's arguments start this binary)
 /// but do not change anything yet; [`AcceptedFlags::given`] names the ones set.
 #[derive(Clone, Debug, Default, Args)]
 pub struct AcceptedFlags {
-    /// Client-side AWS API rate limits (`service:operation=rate:burst,...`). Not applied yet.
-    #[arg(long, env = "AWS_API_THROTTLE")]
-    pub aws_api_throttle: Option<String>,
-    /// Per-service AWS endpoints (`ec2=https://...,elasticloadbalancing=...`). Not applied yet:
-    /// use `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`.
-    #[arg(long, env = "AWS_API_ENDPOINTS")]
-    pub aws_api_endpoints: Option<String>,
     /// The `loadBalancerClass` of Services this controller takes (the Service controller is not
     /// built yet).
     #[arg(long, env = "LOAD_BALANCER_CLASS")]
     pub load_balancer_class: Option<String>,
-    /// Certificate authorities whose certificates certificate discovery may pick. Not applied
-    /// yet: every issued certificate is considered.
-    #[arg(long, env = "ALLOWED_CERTIFICATE_AUTHORITY_ARNS")]
-    pub allowed_certificate_authority_arns: Option<String>,
-    /// Upstream's EndpointSlice switch; EndpointSlices are always used here.
-    #[arg(long, env = "ENABLE_ENDPOINT_SLICES", num_args = 0..=1, default_missing_value = "true")]
-    pub enable_endpoint_slices: Option<String>,
 }
 
 impl AcceptedFlags {
     /// `--flag` of every accepted-only flag that was given.
     pub fn given(&self) -> Vec<&'static str> {
-        [
-            ("--aws-api-throttle", self.aws_api_throttle.is_some()),
-            ("--aws-api-endpoints", self.aws_api_endpoints.is_some()),
-            ("--load-balancer-class", self.load_balancer_class.is_some()),
-            (
-                "--allowed-certificate-authority-arns",
-                self.allowed_certificate_authority_arns.is_some(),
-            ),
-            (
-                "--enable-endpoint-slices",
-                self.enable_endpoint_slices.is_some(),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect()
+        [("--load-balancer-class", self.load_balancer_class.is_some())]
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag))
+            .collect()
     }
+}
+
+/// `--aws-api-throttle`: upstream's defaults with the given services' rules replacing theirs.
+fn parse_throttle(text: &str) -> Result<ThrottleConfig, String> {
+    text.parse().map_err(|e: ThrottleConfigError| e.to_string())
+}
+
+/// `--aws-api-endpoints`.
+fn parse_endpoints(text: &str) -> Result<EndpointOverrides, String> {
+    EndpointOverrides::parse(text).map_err(|e| e.to_string())
 }
 
 /// Parses `10h`, `30m`, `90s`, `1h30m`, `500ms` (a bare number is seconds).
@@ -600,22 +652,62 @@ mod reconcile_flag_tests {
 
     #[test]
     fn upstream_flags_without_an_effect_yet_are_accepted_and_named() {
-        let args = serve(&[
-            "--aws-api-throttle=elbv2:DescribeTargetHealth=10:20",
-            "--aws-api-endpoints=ec2=https://ec2.example.com",
-            "--load-balancer-class=service.k8s.aws/nlb",
-            "--allowed-certificate-authority-arns=arn:aws:acm-pca:us-west-2:1:certificate-authority/x",
-            "--enable-endpoint-slices",
-        ]);
+        let args = serve(&["--load-balancer-class=service.k8s.aws/nlb"]);
+        assert_eq!(args.reconcile.accepted.given(), ["--load-balancer-class"]);
+    }
+
+    #[test]
+    fn aws_client_flags_take_upstreams_formats() {
+        let defaults = serve(&[]);
         assert_eq!(
-            args.reconcile.accepted.given(),
-            [
-                "--aws-api-throttle",
-                "--aws-api-endpoints",
-                "--load-balancer-class",
-                "--allowed-certificate-authority-arns",
-                "--enable-endpoint-slices"
-            ]
+            defaults.reconcile.aws_api_throttle,
+            ThrottleConfig::default()
+        );
+        assert!(defaults.reconcile.aws_api_endpoints.is_empty());
+        assert!(
+            defaults
+                .reconcile
+                .allowed_certificate_authority_arns
+                .is_empty()
+        );
+        assert!(defaults.reconcile.enable_endpoint_slices);
+
+        let args = serve(&[
+            "--aws-api-throttle=Elastic Load Balancing v2:^DescribeTargetHealth=10:20",
+            "--aws-api-endpoints=EC2=https://ec2.vpce.example,elasticloadbalancing=https://elb.vpce.example,globalaccelerator=https://ga.example",
+            "--allowed-certificate-authority-arns=arn:aws:acm-pca:us-west-2:1:certificate-authority/x,arn:aws:acm-pca:us-west-2:1:certificate-authority/y",
+            "--enable-endpoint-slices=false",
+        ]);
+        let reconcile = &args.reconcile;
+        assert_eq!(
+            reconcile
+                .aws_api_throttle
+                .rules("Elastic Load Balancing v2")[0]
+                .operations
+                .as_str(),
+            "^DescribeTargetHealth"
+        );
+        assert_eq!(
+            reconcile.aws_api_endpoints.get("Elastic Load Balancing v2"),
+            Some("https://elb.vpce.example")
+        );
+        assert_eq!(reconcile.allowed_certificate_authority_arns.len(), 2);
+        assert!(!reconcile.enable_endpoint_slices);
+        let warnings = reconcile.startup_warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].ends_with("ignored: globalaccelerator"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].starts_with("--enable-endpoint-slices=false ignored"));
+        assert!(defaults.reconcile.startup_warnings().is_empty());
+
+        let err = Cli::try_parse_from(["alb", "serve", "--aws-api-throttle=EC2=1:2"])
+            .expect_err("no operation regex");
+        assert!(
+            err.to_string()
+                .contains("EC2 must be formatted as serviceID:operationRegex"),
+            "{err}"
         );
     }
 

@@ -53,8 +53,12 @@ pub async fn load_security_groups(
 
 /// The account's issued ACM certificates and the domains each covers (its subject
 /// alternative names; described one by one only when the listing does not carry them all).
+/// With `allowed_cas` (`--allowed-certificate-authority-arns`) only certificates issued by one of
+/// those private CAs are kept, each described to learn its issuer; imported and Amazon-issued
+/// certificates then never match, as upstream.
 pub async fn load_certificates(
     acm: &aws_sdk_acm::Client,
+    allowed_cas: &[String],
     facts: &mut ClusterFacts,
 ) -> Result<(), BackendError> {
     use aws_sdk_acm::types::CertificateStatus;
@@ -71,16 +75,24 @@ pub async fn load_certificates(
                 continue;
             };
             let mut domains: Vec<String> = summary.subject_alternative_name_summaries().to_vec();
-            if domains.is_empty()
-                || summary.has_additional_subject_alternative_names() == Some(true)
-            {
+            let must_describe = !allowed_cas.is_empty()
+                || domains.is_empty()
+                || summary.has_additional_subject_alternative_names() == Some(true);
+            if must_describe {
                 let described = acm
                     .describe_certificate()
                     .certificate_arn(arn)
                     .send()
                     .await
                     .map_err(|e| aws_error("DescribeCertificate", &e))?;
-                if let Some(detail) = described.certificate() {
+                let detail = described.certificate();
+                if !allowed_cas.is_empty() {
+                    let issuer = detail.and_then(|d| d.certificate_authority_arn());
+                    if !issuer.is_some_and(|ca| allowed_cas.iter().any(|a| a == ca)) {
+                        continue;
+                    }
+                }
+                if let Some(detail) = detail {
                     domains = detail.subject_alternative_names().to_vec();
                     if domains.is_empty() {
                         domains.extend(detail.domain_name().map(str::to_owned));
@@ -102,7 +114,11 @@ pub async fn load_certificates(
 
 /// Reads every live fact into `facts`; a part that cannot be read keeps its previous value
 /// (and is reported).
-pub async fn load_all(clients: &AwsClients, facts: &mut ClusterFacts) -> Vec<BackendError> {
+pub async fn load_all(
+    clients: &AwsClients,
+    allowed_cas: &[String],
+    facts: &mut ClusterFacts,
+) -> Vec<BackendError> {
     let mut errors = Vec::new();
     if let Err(e) = load_vpc_facts(&clients.ec2, facts).await {
         errors.push(e);
@@ -110,7 +126,7 @@ pub async fn load_all(clients: &AwsClients, facts: &mut ClusterFacts) -> Vec<Bac
     if let Err(e) = load_security_groups(&clients.ec2, facts).await {
         errors.push(e);
     }
-    if let Err(e) = load_certificates(&clients.acm, facts).await {
+    if let Err(e) = load_certificates(&clients.acm, allowed_cas, facts).await {
         errors.push(e);
     }
     errors
@@ -118,12 +134,12 @@ pub async fn load_all(clients: &AwsClients, facts: &mut ClusterFacts) -> Vec<Bac
 
 /// Reloads the live facts into the shared ones, keeping every other field (flags, the backend
 /// security group) as it is.
-pub async fn refresh(clients: &AwsClients, shared: &RwLock<ClusterFacts>) {
+pub async fn refresh(clients: &AwsClients, allowed_cas: &[String], shared: &RwLock<ClusterFacts>) {
     let mut fresh = shared
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
-    for error in load_all(clients, &mut fresh).await {
+    for error in load_all(clients, allowed_cas, &mut fresh).await {
         tracing::warn!(%error, "cannot refresh the VPC and certificate facts; the previous ones stay");
     }
     let mut facts = shared.write().unwrap_or_else(PoisonError::into_inner);

@@ -18,8 +18,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -31,8 +31,11 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
+use super::endpoints::EndpointOverrides;
+use super::throttle::{Throttle, ThrottleConfig, throttled_default_client};
+
 /// How the clients are configured beyond what the environment says.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AwsSettings {
     /// The region; `None` takes it from the environment / profile.
     pub region: Option<String>,
@@ -44,6 +47,10 @@ pub struct AwsSettings {
     pub initial_backoff: Duration,
     /// Upper bound for one call including its retries.
     pub operation_timeout: Option<Duration>,
+    /// Client-side rate limits (`--aws-api-throttle`; upstream's defaults).
+    pub throttle: ThrottleConfig,
+    /// Per-service endpoints (`--aws-api-endpoints`).
+    pub endpoints: EndpointOverrides,
 }
 
 impl Default for AwsSettings {
@@ -55,6 +62,8 @@ impl Default for AwsSettings {
             max_attempts: 10,
             initial_backoff: Duration::from_secs(1),
             operation_timeout: Some(Duration::from_secs(120)),
+            throttle: ThrottleConfig::default(),
+            endpoints: EndpointOverrides::default(),
         }
     }
 }
@@ -91,8 +100,10 @@ pub struct AwsClients {
 impl AwsClients {
     /// Clients from the environment's configuration plus `settings`.
     pub async fn from_env(settings: &AwsSettings) -> Self {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).retry_config(settings.retry_config());
+        let throttle = Arc::new(Throttle::new(&settings.throttle));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(settings.retry_config())
+            .http_client(throttled_default_client(throttle));
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -103,7 +114,7 @@ impl AwsClients {
             loader =
                 loader.timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build());
         }
-        let sdk = loader.load().await;
+        let sdk = settings.endpoints.apply(loader.load().await);
         Self::new(&sdk, &[])
     }
 
@@ -559,6 +570,20 @@ impl Intercept for CountingInterceptor {
                 attempts: progress.attempts + 1,
                 ..progress
             });
+        }
+        Ok(())
+    }
+
+    // Every attempt's request carries the operation's name, for the client-side throttle
+    // (`super::throttle`), which sees only requests.
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            context.request_mut().add_extension(meta.clone());
         }
         Ok(())
     }

@@ -34,12 +34,15 @@ pub mod assumed_roles;
 pub mod aws;
 pub mod backend_sg;
 mod call;
+#[cfg(test)]
+mod canned_http;
 pub mod convert;
 #[cfg(test)]
 mod convert_tests;
 pub mod diff;
 mod discover;
 mod elbv2_tags;
+pub mod endpoints;
 pub mod error;
 mod fields;
 mod listener;
@@ -55,6 +58,7 @@ pub mod tags;
 mod target_group;
 #[cfg(test)]
 mod tests;
+pub mod throttle;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -63,7 +63,7 @@ pub async fn launch(
     stop: watch::Receiver<bool>,
 ) -> Result<Option<Launched>, LaunchError> {
     use crate::controller::adapters::{AwsRegistrar, ModelBuilder};
-    use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
+    use crate::deploy::{AwsClients, DeployConfig, Deployer};
 
     let controller = &args.controller;
     let reconcile = &args.reconcile;
@@ -71,12 +71,7 @@ pub async fn launch(
         tracing::warn!("--cluster-name is empty: controllers disabled, serving the webhook only");
         return Ok(None);
     }
-    let clients = AwsClients::from_env(&AwsSettings {
-        region: reconcile.aws_region.clone(),
-        max_attempts: reconcile.aws_max_retries.saturating_add(1),
-        ..AwsSettings::default()
-    })
-    .await;
+    let clients = AwsClients::from_env(&reconcile.aws_settings()).await;
     clients.calls().register(registry);
     let vpc_tags = crate::runtime::vpc::tag_map(&controller.aws_vpc_tags)?;
     let imds = crate::runtime::vpc::imds_client(None)?;
@@ -106,7 +101,8 @@ pub async fn launch(
             ),
         }
     });
-    for error in crate::controller::live_facts::load_all(&clients, &mut facts).await {
+    let allowed_cas = reconcile.allowed_certificate_authority_arns.clone();
+    for error in crate::controller::live_facts::load_all(&clients, &allowed_cas, &mut facts).await {
         tracing::warn!(%error, "cannot read the VPC and certificate facts; builds needing them fail until the next refresh");
     }
     let mut deploy_config = DeployConfig::new(controller.cluster_name.clone(), vpc_id.clone());
@@ -147,7 +143,9 @@ pub async fn launch(
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 tokio::select! {
-                    _ = ticker.tick() => crate::controller::live_facts::refresh(&clients, &shared).await,
+                    _ = ticker.tick() => {
+                        crate::controller::live_facts::refresh(&clients, &allowed_cas, &shared).await;
+                    }
                     () = async { let _ = stop.wait_for(|s| *s).await; } => return,
                 }
             }

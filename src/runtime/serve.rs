@@ -52,9 +52,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     if !unknown_gates.is_empty() {
         tracing::warn!(gates = ?unknown_gates, "feature gates accepted but without effect in this controller");
     }
-    let accepted = args.reconcile.accepted.given();
-    if !accepted.is_empty() {
-        tracing::warn!(flags = ?accepted, "upstream flags accepted but not applied yet");
+    for warning in args.reconcile.startup_warnings() {
+        tracing::warn!("{warning}");
     }
     let client = kube::Client::try_default().await?;
 
@@ -84,14 +83,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         ),
         None => {
             // Webhook only: the TargetGroupBinding webhooks still describe target groups.
-            let settings = crate::deploy::AwsSettings {
-                region: args.reconcile.aws_region.clone(),
-                ..crate::deploy::AwsSettings::default()
-            };
             (
                 None,
                 None,
-                crate::deploy::AwsClients::from_env(&settings).await,
+                crate::deploy::AwsClients::from_env(&args.reconcile.aws_settings()).await,
                 None,
             )
         }

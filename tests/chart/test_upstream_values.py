@@ -115,3 +115,13 @@ def test_typos_are_still_refused(chart):
         chart.render({**UPSTREAM_VALUES, "logLevle": "debug"}, name="x", namespace=NAMESPACE)
     with pytest.raises(helm.HelmError):
         chart.render({**UPSTREAM_VALUES, "controllerConfig": {"featureGate": {}}}, name="x", namespace=NAMESPACE)
+
+
+def test_notes_name_only_the_values_without_effect(render):
+    notes = render(UPSTREAM_VALUES, base=False).notes
+    assert "without effect" in notes and "serviceMaxConcurrentReconciles" in notes, notes
+    # The AWS client values take effect now.
+    assert "awsApiThrottle" not in notes and "awsApiEndpoints" not in notes, notes
+    assert "enableEndpointSlices" not in notes, notes
+    off = render({**UPSTREAM_VALUES, "enableEndpointSlices": False}, base=False).notes
+    assert "enableEndpointSlices=false" in off, off

@@ -1,0 +1,62 @@
+//! A test HTTP client: answers every request with one canned response and records the URI and
+//! the time (tokio's clock) each request reached it.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use tokio::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct CannedHttp {
+    body: &'static str,
+    seen: Arc<Mutex<Vec<(String, Instant)>>>,
+}
+
+impl CannedHttp {
+    pub fn new(body: &'static str) -> Self {
+        Self {
+            body,
+            seen: Arc::default(),
+        }
+    }
+
+    pub fn shared(&self) -> SharedHttpClient {
+        SharedHttpClient::new(self.clone())
+    }
+
+    /// `(uri, when)` of every request so far.
+    pub fn seen(&self) -> Vec<(String, Instant)> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl HttpClient for CannedHttp {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+impl HttpConnector for CannedHttp {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((request.uri().to_owned(), Instant::now()));
+        let status = 200.try_into().expect("200 is a status code");
+        let response = HttpResponse::new(status, SdkBody::from(self.body));
+        HttpConnectorFuture::ready(Ok(response))
+    }
+}
