@@ -5,6 +5,7 @@
 use webhook::cluster::{
     LookupError, LookupFuture, TargetGroupInfo, TargetGroupLookup, TargetGroupRef,
 };
+use webhook::crd::RoleToAssume;
 
 use crate::deploy::AwsClients;
 use crate::deploy::assumed_roles::{AssumeRole, AssumedRoles};
@@ -19,7 +20,7 @@ impl TargetGroupLookup for NoTargetGroupLookup {
     fn describe<'a>(
         &'a self,
         target: &'a TargetGroupRef,
-        _assume_role: Option<&'a str>,
+        _assume_role: Option<RoleToAssume<'a>>,
     ) -> LookupFuture<'a> {
         let id = match target {
             TargetGroupRef::Arn(id) | TargetGroupRef::Name(id) => id.clone(),
@@ -47,9 +48,9 @@ impl Elbv2TargetGroupLookup {
     async fn lookup(
         &self,
         target: &TargetGroupRef,
-        assume_role: Option<&str>,
+        assume_role: Option<RoleToAssume<'_>>,
     ) -> Result<TargetGroupInfo, LookupError> {
-        let role = AssumeRole::of(assume_role, None);
+        let role = assume_role.and_then(|r| AssumeRole::of(Some(r.role_arn), r.external_id));
         let client = self.roles.elbv2(role.as_ref()).await;
         let request = client.describe_target_groups();
         let (request, query) = match target {
@@ -106,7 +107,7 @@ impl TargetGroupLookup for Elbv2TargetGroupLookup {
     fn describe<'a>(
         &'a self,
         target: &'a TargetGroupRef,
-        assume_role: Option<&'a str>,
+        assume_role: Option<RoleToAssume<'a>>,
     ) -> LookupFuture<'a> {
         Box::pin(self.lookup(target, assume_role))
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::IngressClass;
 
-use crate::crd::{IngressClassParams, TargetGroupBinding};
+use crate::crd::{IngressClassParams, RoleToAssume, TargetGroupBinding};
 
 /// Read-only view of the cluster objects the admission rules consult.
 pub trait ClusterView: Send + Sync {
@@ -66,11 +66,12 @@ pub type LookupFuture<'a> =
 
 /// Describes target groups (the TargetGroupBinding webhooks default and check fields from AWS).
 pub trait TargetGroupLookup: Send + Sync {
-    /// Describe one target group; `assume_role` is the binding's `iamRoleArnToAssume`.
+    /// Describe one target group; `assume_role` is the binding's `iamRoleArnToAssume` (with
+    /// its `assumeRoleExternalId`).
     fn describe<'a>(
         &'a self,
         target: &'a TargetGroupRef,
-        assume_role: Option<&'a str>,
+        assume_role: Option<RoleToAssume<'a>>,
     ) -> LookupFuture<'a>;
 }
 
@@ -124,7 +125,7 @@ impl TargetGroupLookup for StaticCluster {
     fn describe<'a>(
         &'a self,
         target: &'a TargetGroupRef,
-        _assume_role: Option<&'a str>,
+        _assume_role: Option<RoleToAssume<'a>>,
     ) -> LookupFuture<'a> {
         let found: Vec<&TargetGroupInfo> = self
             .target_groups

@@ -21,8 +21,8 @@ pub use ingress_class_params::{
 };
 pub use target_group_binding::{
     ARN_IMMUTABLE_MESSAGE, ARN_IMMUTABLE_RULE, ARN_OR_NAME_MESSAGE, ARN_OR_NAME_RULE, IpBlock,
-    NetworkingIngressRule, NetworkingPeer, NetworkingPort, NetworkingProtocol, SecurityGroup,
-    ServiceReference, TARGET_TYPE_IMMUTABLE_MESSAGE, TARGET_TYPE_IMMUTABLE_RULE,
+    NetworkingIngressRule, NetworkingPeer, NetworkingPort, NetworkingProtocol, RoleToAssume,
+    SecurityGroup, ServiceReference, TARGET_TYPE_IMMUTABLE_MESSAGE, TARGET_TYPE_IMMUTABLE_RULE,
     TargetGroupBinding, TargetGroupBindingNetworking, TargetGroupBindingSpec,
     TargetGroupBindingStatus, TargetGroupIpAddressType, TargetGroupProtocol, v1alpha1,
 };

@@ -165,6 +165,22 @@ impl TargetGroupBindingSpec {
     pub fn assume_role(&self) -> Option<&str> {
         non_empty(&self.iam_role_arn_to_assume)
     }
+
+    /// The role to assume with its external ID (`assumeRoleExternalId`), if a role is set.
+    pub fn role_to_assume(&self) -> Option<RoleToAssume<'_>> {
+        Some(RoleToAssume {
+            role_arn: self.assume_role()?,
+            external_id: non_empty(&self.assume_role_external_id),
+        })
+    }
+}
+
+/// A binding's `iamRoleArnToAssume` and `assumeRoleExternalId`: its target group lives in the
+/// account reached through that role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleToAssume<'a> {
+    pub role_arn: &'a str,
+    pub external_id: Option<&'a str>,
 }
 
 /// What the controller last observed of a binding.

@@ -26,7 +26,7 @@ pub async fn mutate(
     let mut memo = match (spec.arn(), spec.name()) {
         (Some(_), _) => TargetGroupMemo::by_arn(lookup, spec),
         (None, Some(name)) => {
-            let info = describe_by_name(lookup, name, spec.assume_role()).await?;
+            let info = describe_by_name(lookup, name, spec.role_to_assume()).await?;
             adds.push(add("targetGroupARN", Value::String(info.arn.clone())));
             TargetGroupMemo::known(lookup, info)
         }
@@ -98,7 +98,8 @@ mod tests {
     use super::*;
     use crate::cluster::{LookupFuture, StaticCluster, TargetGroupInfo, TargetGroupRef};
     use crate::crd::{
-        ServiceReference, TargetGroupBindingSpec, TargetGroupIpAddressType, TargetGroupProtocol,
+        RoleToAssume, ServiceReference, TargetGroupBindingSpec, TargetGroupIpAddressType,
+        TargetGroupProtocol,
     };
 
     const ARN: &str =
@@ -146,19 +147,36 @@ mod tests {
             .spec
     }
 
-    /// Counts calls, answering from a StaticCluster.
+    /// Counts calls and keeps the last role asked for, answering from a StaticCluster.
     struct Counting {
         inner: StaticCluster,
         calls: AtomicUsize,
+        roles: std::sync::Mutex<Vec<(String, Option<String>)>>,
+    }
+
+    impl Counting {
+        fn new(inner: StaticCluster) -> Self {
+            Self {
+                inner,
+                calls: AtomicUsize::new(0),
+                roles: std::sync::Mutex::default(),
+            }
+        }
     }
 
     impl TargetGroupLookup for Counting {
         fn describe<'a>(
             &'a self,
             target: &'a TargetGroupRef,
-            assume_role: Option<&'a str>,
+            assume_role: Option<RoleToAssume<'a>>,
         ) -> LookupFuture<'a> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(role) = assume_role {
+                self.roles.lock().unwrap().push((
+                    role.role_arn.to_owned(),
+                    role.external_id.map(str::to_owned),
+                ));
+            }
             self.inner.describe(target, assume_role)
         }
     }
@@ -167,6 +185,24 @@ mod tests {
     async fn update_is_left_alone() {
         let tgb = binding(TargetGroupBindingSpec::default());
         assert_eq!(mutate(Op::Update, &tgb, &aws(vec![])).await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn the_lookup_assumes_the_bindings_role_with_its_external_id() {
+        let lookup = Counting::new(aws(vec![target_group("ip", "ipv4", "HTTP")]));
+        let mut spec = by_arn();
+        spec.target_group_arn = None;
+        spec.target_group_name = Some("web".to_owned());
+        spec.iam_role_arn_to_assume = Some("arn:aws:iam::999999999999:role/lbc".to_owned());
+        spec.assume_role_external_id = Some("shared-secret".to_owned());
+        mutate(Op::Create, &binding(spec), &lookup).await.unwrap();
+        assert_eq!(
+            *lookup.roles.lock().unwrap(),
+            [(
+                "arn:aws:iam::999999999999:role/lbc".to_owned(),
+                Some("shared-secret".to_owned())
+            )]
+        );
     }
 
     #[tokio::test]
@@ -181,10 +217,7 @@ mod tests {
 
     #[tokio::test]
     async fn all_defaults_come_from_one_lookup() {
-        let lookup = Counting {
-            inner: aws(vec![target_group("ip", "ipv6", "HTTP")]),
-            calls: AtomicUsize::new(0),
-        };
+        let lookup = Counting::new(aws(vec![target_group("ip", "ipv6", "HTTP")]));
         let tgb = binding(by_arn());
         let patch = mutate(Op::Create, &tgb, &lookup).await.unwrap().unwrap();
         assert_eq!(lookup.calls.load(Ordering::SeqCst), 1);
@@ -198,10 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn name_is_resolved_to_arn_without_a_second_lookup() {
-        let lookup = Counting {
-            inner: aws(vec![target_group("instance", "ipv4", "TCP")]),
-            calls: AtomicUsize::new(0),
-        };
+        let lookup = Counting::new(aws(vec![target_group("instance", "ipv4", "TCP")]));
         let mut spec = by_arn();
         spec.target_group_arn = None;
         spec.target_group_name = Some("web".to_string());
@@ -232,10 +262,7 @@ mod tests {
 
     #[tokio::test]
     async fn set_fields_are_never_overwritten() {
-        let lookup = Counting {
-            inner: aws(vec![target_group("ip", "ipv6", "HTTPS")]),
-            calls: AtomicUsize::new(0),
-        };
+        let lookup = Counting::new(aws(vec![target_group("ip", "ipv6", "HTTPS")]));
         let mut spec = by_arn();
         spec.target_type = Some(TargetType::Instance);
         spec.ip_address_type = Some(TargetGroupIpAddressType::Ipv4);

@@ -9,8 +9,8 @@ use crate::cluster::{
     ClusterView, LookupError, TargetGroupInfo, TargetGroupLookup, TargetGroupRef,
 };
 use crate::crd::{
-    TargetGroupBinding, TargetGroupBindingSpec, TargetGroupIpAddressType, TargetGroupProtocol,
-    TargetType,
+    RoleToAssume, TargetGroupBinding, TargetGroupBindingSpec, TargetGroupIpAddressType,
+    TargetGroupProtocol, TargetType,
 };
 use crate::validate::Op;
 
@@ -57,7 +57,8 @@ pub async fn validate(
 pub(crate) struct TargetGroupMemo<'a> {
     lookup: &'a dyn TargetGroupLookup,
     target: TargetGroupRef,
-    assume_role: Option<String>,
+    /// The binding's role ARN and external ID.
+    assume_role: Option<(String, Option<String>)>,
     answer: Option<Result<TargetGroupInfo, String>>,
 }
 
@@ -67,7 +68,9 @@ impl<'a> TargetGroupMemo<'a> {
         TargetGroupMemo {
             lookup,
             target: TargetGroupRef::Arn(spec.arn().unwrap_or_default().to_string()),
-            assume_role: spec.assume_role().map(str::to_string),
+            assume_role: spec
+                .role_to_assume()
+                .map(|r| (r.role_arn.to_owned(), r.external_id.map(str::to_owned))),
             answer: None,
         }
     }
@@ -87,7 +90,15 @@ impl<'a> TargetGroupMemo<'a> {
         if self.answer.is_none() {
             let answer = self
                 .lookup
-                .describe(&self.target, self.assume_role.as_deref())
+                .describe(
+                    &self.target,
+                    self.assume_role
+                        .as_ref()
+                        .map(|(role_arn, external_id)| RoleToAssume {
+                            role_arn,
+                            external_id: external_id.as_deref(),
+                        }),
+                )
                 .await
                 .map_err(|e| lookup_message(&e));
             self.answer = Some(answer);
@@ -114,7 +125,7 @@ impl<'a> TargetGroupMemo<'a> {
 pub(crate) async fn describe_by_name(
     lookup: &dyn TargetGroupLookup,
     name: &str,
-    assume_role: Option<&str>,
+    assume_role: Option<RoleToAssume<'_>>,
 ) -> Result<TargetGroupInfo, String> {
     lookup
         .describe(&TargetGroupRef::Name(name.to_string()), assume_role)
@@ -145,7 +156,7 @@ async fn check_required_fields(
         match spec.name() {
             None => absent.push("either TargetGroupARN or TargetGroupName"),
             Some(name) => {
-                let info = describe_by_name(lookup, name, spec.assume_role())
+                let info = describe_by_name(lookup, name, spec.role_to_assume())
                     .await
                     .map_err(|e| format!("searching TargetGroup with name {name}: {e}"))?;
                 spec.target_group_arn = Some(info.arn);
