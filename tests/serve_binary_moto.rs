@@ -644,8 +644,23 @@ async fn the_binary_deploys_an_ingress_and_writes_back_through_the_api() {
     assert!(
         body.lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .all(|l| l.starts_with("aws_api_") || l.starts_with("awslbc_")),
-        "every series is aws_api_* or awslbc_*: {metrics}"
+            .all(
+                |l| ["aws_api_", "awslbc_", "controller_runtime_", "workqueue_"]
+                    .iter()
+                    .any(|prefix| l.starts_with(prefix))
+            ),
+        "every series is aws_api_*, awslbc_* or controller-runtime's: {metrics}"
+    );
+    // controller-runtime's series, as upstream dashboards query them.
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            r#"controller_runtime_reconcile_total{controller="ingress",result="success"} "#
+        )),
+        "{metrics}"
+    );
+    assert!(
+        line(r#"controller_runtime_max_concurrent_reconciles{controller="ingress"} 3"#),
+        "{metrics}"
     );
     assert!(
         metrics.contains(r#"operation="CreateSecurityGroup"} 2"#),

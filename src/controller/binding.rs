@@ -262,6 +262,16 @@ impl BindingReconciler {
                 .set_pod_condition(&pod_target.pod, &condition)
                 .await
                 .map_err(op)?;
+            if let Some(took) = current
+                .as_deref()
+                .and_then(|pod| time_to_ready(pod, &condition))
+            {
+                self.metrics.readiness_gate_ready(
+                    binding.metadata.namespace.as_deref().unwrap_or_default(),
+                    binding.metadata.name.as_deref().unwrap_or_default(),
+                    took,
+                );
+            }
         }
         self.observe(binding).await?;
         Ok(BindingOutcome {
@@ -563,6 +573,29 @@ pub fn gate_condition(gate: &str, health: Option<&TargetHealth>) -> PodCondition
         last_transition_time: Some(now()),
         ..PodCondition::default()
     }
+}
+
+/// How long the gate took to turn True, when `condition` turns the pod's existing, not-True
+/// condition of the same type True (upstream observes only these flips).
+fn time_to_ready(pod: &Pod, condition: &PodCondition) -> Option<Duration> {
+    if condition.status != "True" {
+        return None;
+    }
+    let previous = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == condition.type_)?;
+    if previous.status == "True" {
+        return None;
+    }
+    let (from, to) = (
+        previous.last_transition_time.as_ref()?,
+        condition.last_transition_time.as_ref()?,
+    );
+    Duration::try_from(to.0.duration_since(from.0)).ok()
 }
 
 /// Whether the pod already has `condition` (same type, status and reason).

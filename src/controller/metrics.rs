@@ -1,6 +1,9 @@
 //! Reconcile metrics, with upstream's names: `awslbc_controller_reconcile_errors_total`
 //! (controller, error_category), `awslbc_controller_reconcile_stage_duration` (controller,
-//! reconcile_stage), plus `awslbc_controller_reconcile_total` (controller, result).
+//! reconcile_stage), `awslbc_readiness_gate_ready_seconds` (namespace, name: the binding; the
+//! time a pod's readiness gate took to turn True, from its previous transition), plus
+//! `awslbc_controller_reconcile_total` (controller, result) and controller-runtime's queue and
+//! worker series ([`WorkMetrics`]).
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +12,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::controller::work_metrics::WorkMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
@@ -20,6 +25,18 @@ pub struct ErrorLabels {
 pub struct StageLabels {
     pub controller: &'static str,
     pub reconcile_stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadinessLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
+fn readiness_histogram() -> Histogram {
+    Histogram::new([
+        1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0, 420.0, 480.0, 540.0, 600.0,
+    ])
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -39,6 +56,9 @@ pub struct ControllerMetrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub stages: Family<StageLabels, Histogram, fn() -> Histogram>,
     pub reconciles: Family<ResultLabels, Counter>,
+    pub readiness: Family<ReadinessLabels, Histogram, fn() -> Histogram>,
+    /// controller-runtime's queue and worker series.
+    pub work: WorkMetrics,
 }
 
 impl Default for ControllerMetrics {
@@ -47,6 +67,8 @@ impl Default for ControllerMetrics {
             errors: Family::default(),
             stages: Family::new_with_constructor(stage_histogram),
             reconciles: Family::default(),
+            readiness: Family::new_with_constructor(readiness_histogram),
+            work: WorkMetrics::default(),
         }
     }
 }
@@ -54,7 +76,10 @@ impl Default for ControllerMetrics {
 impl ControllerMetrics {
     /// New metrics registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self::default();
+        let metrics = Self {
+            work: WorkMetrics::register(registry),
+            ..Self::default()
+        };
         registry.register(
             "awslbc_controller_reconcile_errors",
             "Reconcile errors by controller and error category",
@@ -70,7 +95,22 @@ impl ControllerMetrics {
             "Reconciles by controller and result",
             metrics.reconciles.clone(),
         );
+        registry.register(
+            "awslbc_readiness_gate_ready_seconds",
+            "Time for a pod's readiness gate to turn True, from its previous transition",
+            metrics.readiness.clone(),
+        );
         metrics
+    }
+
+    /// A readiness gate of the binding `namespace/name` turned True after `took`.
+    pub fn readiness_gate_ready(&self, namespace: &str, name: &str, took: Duration) {
+        self.readiness
+            .get_or_create(&ReadinessLabels {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     pub fn observe_stage(&self, controller: &'static str, stage: &'static str, took: Duration) {
@@ -132,6 +172,8 @@ mod tests {
         metrics.error("ingress", "build_model");
         metrics.observe_stage("ingress", "deploy_model", Duration::from_millis(5));
         metrics.result("ingress", "success");
+        metrics.readiness_gate_ready("shop", "web-tgb", Duration::from_secs(12));
+        let _ = metrics.work.instruments("ingress");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         assert!(text.contains(
@@ -140,6 +182,12 @@ mod tests {
         assert!(text.contains("awslbc_controller_reconcile_stage_duration_bucket"));
         assert!(text.contains(
             r#"awslbc_controller_reconcile_total{controller="ingress",result="success"} 1"#
+        ));
+        assert!(text.contains(
+            r#"awslbc_readiness_gate_ready_seconds_bucket{le="30.0",namespace="shop",name="web-tgb"} 1"#
+        ), "{text}");
+        assert!(text.contains(
+            r#"controller_runtime_reconcile_time_seconds_count{controller="ingress"} 0"#
         ));
         assert_eq!(metrics.error_count("ingress", "build_model"), 1);
     }

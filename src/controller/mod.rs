@@ -41,6 +41,7 @@ pub mod queue;
 pub mod runner;
 pub mod synth;
 pub mod targets;
+pub mod work_metrics;
 
 /// Field manager of every server-side apply this controller makes.
 pub const FIELD_MANAGER: &str = "aws-load-balancer-controller";

@@ -14,6 +14,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::controller::work_metrics::WorkInstruments;
+
 struct State<K> {
     ready: VecDeque<K>,
     queued: HashSet<K>,
@@ -24,6 +26,10 @@ struct State<K> {
     delayed_at: HashMap<K, (Instant, u64)>,
     seq: u64,
     shutdown: bool,
+    /// controller-runtime's workqueue series, when the queue is instrumented.
+    instruments: Option<WorkInstruments>,
+    /// When each ready key was queued (instrumented queues only).
+    queued_at: HashMap<K, Instant>,
 }
 
 /// A shared queue of keys; clones share the queue.
@@ -49,6 +55,16 @@ impl<K: Clone + Eq + Hash> Default for WorkQueue<K> {
 
 impl<K: Clone + Eq + Hash> WorkQueue<K> {
     pub fn new() -> Self {
+        Self::with_instruments(None)
+    }
+
+    /// A queue that feeds controller-runtime's workqueue series (and hands them to its
+    /// workers).
+    pub fn instrumented(instruments: WorkInstruments) -> Self {
+        Self::with_instruments(Some(instruments))
+    }
+
+    fn with_instruments(instruments: Option<WorkInstruments>) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
                 ready: VecDeque::new(),
@@ -59,6 +75,8 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
                 delayed_at: HashMap::new(),
                 seq: 0,
                 shutdown: false,
+                instruments,
+                queued_at: HashMap::new(),
             })),
             notify: Arc::new(Notify::new()),
         }
@@ -90,11 +108,23 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
         if let Some(at) = state.delayed_at.remove(&key) {
             state.delayed.remove(&at);
         }
+        if let Some(instruments) = &state.instruments {
+            instruments.adds.inc();
+        }
         if state.running.contains(&key) {
             state.again.insert(key);
         } else if state.queued.insert(key.clone()) {
+            if let Some(instruments) = &state.instruments {
+                state.queued_at.insert(key.clone(), Instant::now());
+                instruments.depth.set(state.ready.len() as i64 + 1);
+            }
             state.ready.push_back(key);
         }
+    }
+
+    /// The series this queue feeds, if instrumented.
+    pub fn instruments(&self) -> Option<WorkInstruments> {
+        self.lock().instruments.clone()
     }
 
     /// Queues `key` after `delay`, unless it is queued already or due earlier.
@@ -141,6 +171,15 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
                 }
                 if let Some(key) = state.ready.pop_front() {
                     state.queued.remove(&key);
+                    let queued_at = state.queued_at.remove(&key);
+                    if let Some(instruments) = &state.instruments {
+                        instruments.depth.set(state.ready.len() as i64);
+                        if let Some(at) = queued_at {
+                            instruments
+                                .queue_duration
+                                .observe(now.saturating_duration_since(at).as_secs_f64());
+                        }
+                    }
                     state.running.insert(key.clone());
                     let more = !state.ready.is_empty();
                     drop(state);
@@ -289,5 +328,27 @@ mod tests {
         let mut seen = seen.lock().expect("lock").clone();
         seen.sort_unstable();
         assert_eq!(seen, (0..100).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_instrumented_queue_reports_depth_adds_and_wait() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = crate::controller::work_metrics::WorkMetrics::register(&mut registry);
+        let q: WorkQueue<&str> = WorkQueue::instrumented(metrics.instruments("ingress"));
+        q.add("a");
+        q.add("a");
+        q.add("b");
+        tokio::time::advance(Duration::from_millis(300)).await;
+        assert_eq!(q.next().await, Some("a"));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        for line in [
+            r#"workqueue_depth{name="ingress"} 1"#,
+            r#"workqueue_adds_total{name="ingress"} 3"#,
+            r#"workqueue_queue_duration_seconds_count{name="ingress"} 1"#,
+            r#"workqueue_queue_duration_seconds_sum{name="ingress"} 0.3"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
     }
 }

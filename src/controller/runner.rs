@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::controller::backoff::{Backoff, BackoffPolicy};
 use crate::controller::queue::WorkQueue;
+use crate::controller::work_metrics::ReconcileResult;
 
 /// What one reconcile asks of the runner.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,13 +48,20 @@ pub async fn run_workers<K, F, Fut>(
 {
     let backoff = Arc::new(Mutex::new(Backoff::new(config.backoff)));
     let reconcile = Arc::new(reconcile);
+    let instruments = queue.instruments();
+    if let Some(instruments) = &instruments {
+        instruments
+            .max_concurrent
+            .set(i64::try_from(config.concurrency.max(1)).unwrap_or(i64::MAX));
+    }
     let mut workers = Vec::with_capacity(config.concurrency.max(1));
     for _ in 0..config.concurrency.max(1) {
-        let (queue, backoff, reconcile, mut leader) = (
+        let (queue, backoff, reconcile, mut leader, instruments) = (
             queue.clone(),
             backoff.clone(),
             reconcile.clone(),
             leader.clone(),
+            instruments.clone(),
         );
         workers.push(tokio::spawn(async move {
             loop {
@@ -62,7 +70,23 @@ pub async fn run_workers<K, F, Fut>(
                     return;
                 }
                 let Some(key) = queue.next().await else { return };
+                if let Some(instruments) = &instruments {
+                    instruments.active_workers.inc();
+                }
+                let started = tokio::time::Instant::now();
                 let step = reconcile(key.clone()).await;
+                if let Some(instruments) = &instruments {
+                    instruments.active_workers.dec();
+                    let result = match &step {
+                        Step::Done => Some(ReconcileResult::Success),
+                        Step::RequeueAfter(_) => Some(ReconcileResult::RequeueAfter),
+                        Step::Failed(_) => Some(ReconcileResult::Error),
+                        Step::Paused => None,
+                    };
+                    if let Some(result) = result {
+                        instruments.reconciled(result, started.elapsed());
+                    }
+                }
                 let mut backoff = backoff.lock().unwrap_or_else(PoisonError::into_inner);
                 match step {
                     Step::Done | Step::Paused => backoff.succeed(&key),

@@ -179,7 +179,11 @@ pub fn start(
     ));
     let ops: Arc<dyn KubeOps> = Arc::new(LiveOps::new(client.clone(), leader.clone(), recorder));
     let index = Arc::new(RwLock::new(GroupIndex::new(settings.ingress_class.clone())));
-    let groups: WorkQueue<GroupId> = WorkQueue::new();
+    let groups: WorkQueue<GroupId> = WorkQueue::instrumented(
+        metrics
+            .work
+            .instruments(crate::controller::group::CONTROLLER),
+    );
     let secrets = {
         let (index, groups) = (index.clone(), groups.clone());
         SecretWatches::new(
@@ -203,7 +207,11 @@ pub fn start(
         pods: Cache::new(),
         nodes: Cache::new(),
         groups,
-        bindings: WorkQueue::new(),
+        bindings: WorkQueue::instrumented(
+            metrics
+                .work
+                .instruments(crate::controller::binding::CONTROLLER),
+        ),
         secrets,
     };
     let watches = watches(client, settings.watch_namespace.clone(), &controllers);

@@ -432,3 +432,57 @@ async fn a_binding_with_a_role_to_assume_registers_in_that_role() {
         ["register arn:tg/tgb 1 as arn:aws:iam::222233334444:role/targets"]
     );
 }
+
+#[tokio::test]
+async fn a_gate_turning_true_is_timed_from_its_previous_transition() {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let mut r = rig(ip_binding(), Some("ClusterIP"));
+    r.reconciler.metrics = ControllerMetrics::register(&mut registry);
+    let gate = "target-health.elbv2.k8s.aws/tgb";
+    let mut waiting = pod("p1", &[gate], true, "n1");
+    let twenty_seconds_ago = k8s_openapi::jiff::Timestamp::now()
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(20))
+        .expect("in range");
+    waiting
+        .status
+        .get_or_insert_default()
+        .conditions
+        .get_or_insert_default()
+        .push(PodCondition {
+            type_: gate.to_owned(),
+            status: "False".to_owned(),
+            reason: Some("Elb.initial".to_owned()),
+            last_transition_time: Some(Time(twenty_seconds_ago)),
+            ..PodCondition::default()
+        });
+    r.reconciler.pods.insert(Arc::new(waiting));
+    r.reconciler.nodes.insert(Arc::new(node("n1", true, &[])));
+    r.reconciler.slices.insert(Arc::new(slice(
+        "s1",
+        "IPv4",
+        vec![endpoint("10.0.0.1", Some(false), false, Some("p1"))],
+    )));
+    let encoded = |registry: &prometheus_client::registry::Registry| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).expect("encodes");
+        text
+    };
+    // Registered: not healthy yet, nothing observed.
+    r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert!(!encoded(&registry).contains("awslbc_readiness_gate_ready_seconds_count"));
+    // Healthy: the gate flips False -> True, about 20 s after its last transition.
+    r.reconciler.reconcile(&key()).await.expect("reconciles");
+    let text = encoded(&registry);
+    assert!(
+        text.contains(r#"awslbc_readiness_gate_ready_seconds_count{namespace="ns",name="tgb"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"awslbc_readiness_gate_ready_seconds_bucket{le="10.0",namespace="ns",name="tgb"} 0"#
+        ) && text.contains(
+            r#"awslbc_readiness_gate_ready_seconds_bucket{le="30.0",namespace="ns",name="tgb"} 1"#
+        ),
+        "{text}"
+    );
+}
