@@ -8,6 +8,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod admit;
 pub mod cli;
 pub mod commands;
 pub mod controller;

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use aws_load_balancer_controller::admit::admit_all;
 use aws_load_balancer_controller::cli::{Cli, Command};
-use aws_load_balancer_controller::commands::admit_all;
 use aws_load_balancer_controller::manifests::Manifests;
 use clap::Parser as _;
 

@@ -14,7 +14,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
-use crate::commands::admit_all;
+use crate::admit::admit_all;
 use crate::deploy::{AwsClients, DeployConfig, Deployer};
 use crate::manifests::Manifests;
 use crate::model::ClusterFacts;

@@ -50,6 +50,7 @@ mod load_balancer;
 pub mod normal;
 pub mod ownership;
 mod resolve;
+pub mod resource_ref;
 pub mod rule_plan;
 mod rules;
 mod security_group;

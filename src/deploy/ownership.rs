@@ -24,7 +24,7 @@ use crate::model::tags::{
     LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_INGRESS_STACK, TAG_SERVICE_STACK, Tags,
 };
 
-use super::error::ResourceRef;
+use super::resource_ref::ResourceRef;
 use super::tags::is_owned;
 
 /// The owner another resource's tracking tags name (`None`: that tag is absent).

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::cluster::{ClusterView, TargetGroupLookup};
+pub use crate::config::WebhookConfig;
 use crate::crd::{IngressClassParams, TargetGroupBinding};
 use crate::group_check::GroupCheck;
 use crate::validate::{Op, Verdict};
@@ -121,39 +122,6 @@ pub struct Reviewed {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("bad admission request: {0}")]
 pub struct BadRequest(pub String);
-
-/// Controller-wide settings the admission rules depend on (mirrors the controller's flags).
-#[derive(Clone, Debug)]
-pub struct WebhookConfig {
-    /// `--ingress-class` (default `alb`); empty means "also class-less Ingresses".
-    pub ingress_class: String,
-    /// `--default-target-type` (`instance` or `ip`).
-    pub default_target_type: String,
-    /// `--disable-ingress-class-annotation`.
-    pub disable_ingress_class_annotation: bool,
-    /// `--disable-ingress-group-name-annotation`.
-    pub disable_ingress_group_name_annotation: bool,
-    /// `--external-managed-tags`: tag keys users may not set.
-    pub external_managed_tags: Vec<String>,
-    /// `--aws-vpc-id`: the cluster's VPC, the default for a TargetGroupBinding's `vpcID`.
-    pub vpc_id: Option<String>,
-    /// `--enable-pod-readiness-gate-inject`.
-    pub enable_pod_readiness_gate_inject: bool,
-}
-
-impl Default for WebhookConfig {
-    fn default() -> Self {
-        WebhookConfig {
-            ingress_class: "alb".to_string(),
-            default_target_type: "instance".to_string(),
-            disable_ingress_class_annotation: false,
-            disable_ingress_group_name_annotation: false,
-            external_managed_tags: Vec::new(),
-            vpc_id: None,
-            enable_pod_readiness_gate_inject: true,
-        }
-    }
-}
 
 /// Everything the admission handlers need; cheap to clone.
 #[derive(Clone)]

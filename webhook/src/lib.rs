@@ -17,6 +17,7 @@ pub mod admission;
 pub mod annotations;
 pub mod class;
 pub mod cluster;
+pub mod config;
 pub mod crd;
 pub mod group_check;
 pub mod local;

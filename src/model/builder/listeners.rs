@@ -11,6 +11,7 @@ use webhook::annotations::{
 
 use super::certificates::{self, DiscoveryError};
 use super::errors::{BuildError, Origin, go_list};
+use super::port_config::PortConfig;
 use super::{MemberCtx, Task};
 use crate::model::stack::{
     Action, Attribute, Certificate, FixedResponseConfig, ListenerSpec, MutualAuthentication,
@@ -31,25 +32,6 @@ struct MemberPort {
     ssl_policy: Option<(String, Origin)>,
     certificates: Vec<String>,
     mutual_authentication: Option<MutualAuthentication>,
-}
-
-/// The merged settings of one listener port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct PortConfig {
-    pub protocol: Protocol,
-    /// Sorted.
-    pub cidrs_v4: Vec<String>,
-    /// Sorted; only used by dualstack load balancers.
-    pub cidrs_v6: Vec<String>,
-    /// Sorted.
-    pub prefix_lists: Vec<String>,
-    /// HTTPS only: the merged policy, else the controller default.
-    pub ssl_policy: Option<String>,
-    /// The first is the default certificate.
-    pub certificates: Vec<String>,
-    pub mutual_authentication: Option<MutualAuthentication>,
-    /// Indexes of the members using this port, in group order.
-    pub members: Vec<usize>,
 }
 
 pub(crate) fn to_protocol(protocol: AnnotationProtocol) -> Protocol {

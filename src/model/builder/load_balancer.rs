@@ -7,7 +7,7 @@ use std::fmt::Display;
 use webhook::annotations::{IpAddressType as AnnotationIpAddressType, Scheme as AnnotationScheme};
 
 use super::errors::{BuildError, Origin, go_list};
-use super::listeners::PortConfig;
+use super::port_config::PortConfig;
 use super::{MemberCtx, Task};
 use crate::model::naming;
 use crate::model::stack::{

@@ -23,6 +23,7 @@ mod errors;
 mod listeners;
 mod load_balancer;
 mod params;
+mod port_config;
 mod rules;
 mod security_groups;
 mod ssl_redirect;

@@ -13,7 +13,7 @@ use webhook::annotations::{
 use super::Task;
 use super::backend::EnhancedBackend;
 use super::errors::BuildError;
-use super::listeners::PortConfig;
+use super::port_config::PortConfig;
 use crate::model::stack::{
     Action, ActionType, HttpHeaderConfig, ListenerRuleSpec, Protocol, QueryStringConfig,
     QueryStringKeyValue, Ref, Rewrite, RewriteConfig, RuleCondition, RuleConditionField, Transform,

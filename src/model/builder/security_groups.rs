@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use super::Task;
 use super::errors::{BuildError, go_list};
-use super::listeners::PortConfig;
 use super::load_balancer::is_dualstack;
+use super::port_config::PortConfig;
 use crate::model::naming;
 use crate::model::stack::{
     IpAddressType, IpPermission, IpRange, Ipv6Range, MANAGED_SECURITY_GROUP_DESCRIPTION,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::Task;
 use super::errors::{BuildError, Origin, go_list};
-use super::listeners::PortConfig;
+use super::port_config::PortConfig;
 use crate::model::stack::{Action, Protocol, RedirectConfig};
 
 impl Task<'_> {

@@ -7,10 +7,11 @@ use super::auth::{
     parse_cognito, parse_oidc,
 };
 use super::frontend_nlb::parse_health_check_protocol;
-use super::ingress::{ok_string, parse_tags};
+use super::primitives::ok_string;
 use super::primitives::{
     parse_bool, parse_enum, parse_i32, parse_i64, parse_port, parse_string_map, strict_port,
 };
+use super::values::parse_tags;
 use super::values::{HealthCheckPort, Protocol, ProtocolVersion, TargetType, parse_success_codes};
 use super::{AnnotationError, Annotations, PREFIX, Reader};
 use serde::Serialize;

@@ -1,9 +1,10 @@
 //! `enable-frontend-nlb` and `frontend-nlb-*`: an NLB placed in front of the ALB.
 
 use super::Reader;
-use super::ingress::{ok_list, ok_string, parse_tags};
-use super::primitives::{parse_enum, parse_i32, parse_string_map, parse_unbuilt_bool, strict_port};
-use super::values::{HealthCheckPort, Protocol, Scheme, parse_success_codes};
+use super::primitives::{
+    ok_list, ok_string, parse_enum, parse_i32, parse_string_map, parse_unbuilt_bool, strict_port,
+};
+use super::values::{HealthCheckPort, Protocol, Scheme, parse_success_codes, parse_tags};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

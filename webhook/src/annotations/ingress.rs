@@ -9,9 +9,9 @@ use super::listener::{
     parse_listener_key, parse_mutual_authentication,
 };
 use super::primitives::{
-    Cidr, parse_bool, parse_enum, parse_i32, parse_string_list, parse_string_map,
+    Cidr, ok_list, ok_string, parse_bool, parse_enum, parse_i32, parse_string_map,
 };
-use super::values::{IpAddressType, Scheme, WafSetting, validate_tags};
+use super::values::{IpAddressType, Scheme, WafSetting, parse_tags};
 use super::{AnnotationError, Annotations, Reader};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -123,16 +123,6 @@ impl IngressAnnotations {
     }
 }
 
-/// A plain string value (never fails).
-pub fn ok_string(raw: &str) -> Result<String, String> {
-    Ok(raw.to_owned())
-}
-
-/// A comma-list value (never fails).
-pub fn ok_list(raw: &str) -> Result<Vec<String>, String> {
-    Ok(parse_string_list(raw))
-}
-
 /// `waf-acl-id` / `web-acl-id`.
 pub fn parse_waf_id(raw: &str) -> Result<WafSetting, String> {
     Ok(WafSetting::parse(raw, WafSetting::Id))
@@ -188,13 +178,6 @@ pub fn parse_group_order(raw: &str) -> Result<i32, String> {
         ));
     }
     Ok(order)
-}
-
-/// `tags` (and the Service-level TG tags): a string map of valid AWS tags.
-pub fn parse_tags(raw: &str) -> Result<BTreeMap<String, String>, String> {
-    let tags = parse_string_map(raw)?;
-    validate_tags(&tags)?;
-    Ok(tags)
 }
 
 /// `customer-owned-ipv4-pool`: must not be empty.

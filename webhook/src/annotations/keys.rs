@@ -17,13 +17,14 @@ use super::frontend_nlb::{
 };
 use super::ingress::{
     parse_create_acm_cert, parse_customer_owned_ipv4_pool, parse_group_name, parse_group_order,
-    parse_load_balancer_name, parse_minimum_capacity, parse_name, parse_ssl_redirect, parse_tags,
+    parse_load_balancer_name, parse_minimum_capacity, parse_name, parse_ssl_redirect,
 };
 use super::listener::{
     parse_inbound_cidrs, parse_listen_ports, parse_listener_key, parse_mutual_authentication,
 };
 use super::primitives::{parse_bool, parse_enum, parse_i32, parse_i64, parse_string_map};
-use super::table::{AnnotationSpec, Scope, ValueKind, spec};
+use super::spec::{AnnotationSpec, Scope, ValueKind, spec};
+use super::values::parse_tags;
 use super::values::{
     IpAddressType, Protocol, ProtocolVersion, Scheme, TargetType, parse_success_codes,
 };

@@ -24,6 +24,7 @@ mod json;
 mod keys;
 mod listener;
 mod primitives;
+mod spec;
 mod table;
 mod values;
 

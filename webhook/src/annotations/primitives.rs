@@ -333,3 +333,13 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     }
     previous.last().copied().unwrap_or(0)
 }
+
+/// A plain string value (never fails).
+pub fn ok_string(raw: &str) -> Result<String, String> {
+    Ok(raw.to_owned())
+}
+
+/// A comma-list value (never fails).
+pub fn ok_list(raw: &str) -> Result<Vec<String>, String> {
+    Ok(parse_string_list(raw))
+}

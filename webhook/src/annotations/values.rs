@@ -1,7 +1,8 @@
 //! Small typed values shared by several annotations.
 
-use super::primitives::{parse_port, string_enum};
+use super::primitives::{parse_port, parse_string_map, string_enum};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 string_enum! {
     /// `scheme` / `frontend-nlb-scheme`.
@@ -200,4 +201,11 @@ pub fn validate_tags(tags: &std::collections::BTreeMap<String, String>) -> Resul
         }
     }
     Ok(())
+}
+
+/// `tags` (and the Service-level TG tags): a string map of valid AWS tags.
+pub fn parse_tags(raw: &str) -> Result<BTreeMap<String, String>, String> {
+    let tags = parse_string_map(raw)?;
+    validate_tags(&tags)?;
+    Ok(tags)
 }

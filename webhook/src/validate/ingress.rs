@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 
-use crate::admission::WebhookConfig;
 use crate::annotations::{self, Annotations, IngressAnnotations};
 use crate::class::{self, ClassError, Classification, LEGACY_CLASS_ANNOTATION};
 use crate::cluster::ClusterView;
+use crate::config::WebhookConfig;
 use crate::params;
 use crate::validate::{Op, Verdict};
 

@@ -4,10 +4,10 @@
 //! The checks run in upstream's order and the first failure is the answer, with upstream's
 //! wording. At most one target-group lookup is made per request ([`TargetGroupMemo`]).
 
-use crate::admission::WebhookConfig;
 use crate::cluster::{
     ClusterView, LookupError, TargetGroupInfo, TargetGroupLookup, TargetGroupRef,
 };
+use crate::config::WebhookConfig;
 use crate::crd::{
     RoleToAssume, TargetGroupBinding, TargetGroupBindingSpec, TargetGroupIpAddressType,
     TargetGroupProtocol, TargetType,
