@@ -39,12 +39,12 @@ test: fmt-check clippy unit
 
 # Regenerate crds/*.yaml from the Rust types (a test fails when they drift).
 crds:
-	$(CARGO) run -q -p webhook --bin crdgen -- crds
+	$(CARGO) run -q -p contract --bin crdgen -- crds
 	cp crds/*.yaml charts/aws-load-balancer-controller/crds/
 
 # Regenerate README.md's annotation reference from the parser's table.
 readme:
-	UPDATE_README=1 $(CARGO) test -q -p webhook --test readme_reference
+	UPDATE_README=1 $(CARGO) test -q -p contract --test readme_reference
 
 # Figures, not assertions: admission over TLS, model build, AWS deploy against moto, controller.
 bench: venv

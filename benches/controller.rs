@@ -42,6 +42,8 @@ use aws_load_balancer_controller::model::ClusterFacts;
 use aws_load_balancer_controller::model::group::GroupId;
 use aws_load_balancer_controller::model::tags::TAG_CLUSTER;
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
+use contract::cluster::StaticCluster;
+use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
@@ -49,8 +51,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
 use support::moto::Account;
 use tokio::sync::watch;
-use webhook::cluster::StaticCluster;
-use webhook::crd::TargetGroupBinding;
 
 /// The `--cluster-name` of this run (the value of the cluster tag on what we create).
 const CLUSTER: &str = "bench-cluster";

@@ -20,6 +20,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
 use support::aws_recorder::Recorder;
@@ -27,7 +28,6 @@ use support::e2e::{
     ControllerProcess, World, apply_endpoint_slice, eventually, ip_binding, ip_target_group,
     registered_targets, service,
 };
-use webhook::crd::TargetGroupBinding;
 
 fn address(i: usize) -> String {
     format!("10.0.{}.{}", 1 + i / 250, 1 + i % 250)

@@ -11,10 +11,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use contract::annotations::PREFIX;
+use contract::crd::IngressClassParams;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use webhook::annotations::PREFIX;
-use webhook::crd::IngressClassParams;
 use webhook::group_check::{GroupCheck, GroupFindings, Refusal};
 
 use crate::manifests::Manifests;

@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use webhook::cluster::StaticCluster;
-use webhook::crd::{IngressClassParams, TargetGroupBinding};
+use contract::cluster::StaticCluster;
+use contract::crd::{IngressClassParams, TargetGroupBinding};
 
 use crate::model::builder::ObjectMap;
 

@@ -23,6 +23,8 @@ use aws_load_balancer_controller::controller::metrics::ControllerMetrics;
 use aws_load_balancer_controller::controller::targets::Target;
 use aws_load_balancer_controller::model::group::GroupId;
 use aws_load_balancer_controller::runtime::leader::{Attempt, LeaderElector, LeaseSettings};
+use contract::cluster::StaticCluster;
+use contract::crd::{ServiceReference, TargetGroupBinding, TargetGroupBindingSpec, TargetType};
 use http::{Request, Response};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
@@ -33,8 +35,6 @@ use kube::client::Body;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tower_test::mock::{self, Handle};
-use webhook::cluster::StaticCluster;
-use webhook::crd::{ServiceReference, TargetGroupBinding, TargetGroupBindingSpec, TargetType};
 
 type ApiHandle = Handle<Request<Body>, Response<Body>>;
 

@@ -18,12 +18,12 @@ use aws_load_balancer_controller::controller::networking_aws::AwsTargetSecurityG
 use aws_load_balancer_controller::deploy::AwsClients;
 use aws_load_balancer_controller::deploy::sg_rules::{self, Permission, Source};
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use support::moto::Account;
-use webhook::crd::{
+use contract::crd::{
     IpBlock, NetworkingIngressRule, NetworkingPeer, NetworkingPort, SecurityGroup,
     TargetGroupBindingNetworking,
 };
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use support::moto::Account;
 
 const CLUSTER: &str = "net-moto";
 

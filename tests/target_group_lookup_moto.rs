@@ -9,11 +9,11 @@ mod support;
 
 use aws_load_balancer_controller::runtime::target_groups::Elbv2TargetGroupLookup;
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
+use contract::cluster::{LookupError, StaticCluster, TargetGroupLookup, TargetGroupRef};
+use contract::crd::TargetGroupBinding;
 use serde_json::json;
 use support::moto::Account;
 use webhook::admission::WebhookConfig;
-use webhook::cluster::{LookupError, StaticCluster, TargetGroupLookup, TargetGroupRef};
-use webhook::crd::TargetGroupBinding;
 use webhook::validate::Op;
 
 fn binding(spec: serde_json::Value) -> TargetGroupBinding {

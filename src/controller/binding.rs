@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use contract::crd::{TargetGroupBinding, TargetType};
 use k8s_openapi::api::core::v1::{Node, Pod, PodCondition, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use webhook::crd::{TargetGroupBinding, TargetType};
 
 use crate::controller::backends::{AssumeRole, BackendError, NOT_LEADER, TargetRegistrar};
 use crate::controller::cache::Cache;

@@ -11,11 +11,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use contract::crd::{TargetGroupBinding, TargetGroupIpAddressType};
 use k8s_openapi::api::core::v1::{Node, Pod, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::{Selector, SelectorExt as _};
-use webhook::crd::{TargetGroupBinding, TargetGroupIpAddressType};
 
 use crate::controller::keys::ObjKey;
 use crate::controller::targets::Target;

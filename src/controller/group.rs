@@ -16,8 +16,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::{Secret, Service};
-use webhook::crd::TargetGroupBinding;
 
 use crate::controller::backend_sg::{BackendSecurityGroup, Released};
 use crate::controller::backends::{

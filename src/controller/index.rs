@@ -14,11 +14,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use contract::annotations::PREFIX;
+use contract::class::{ClassError, Classification, classify};
+use contract::cluster::ClusterView;
+use contract::crd::IngressClassParams;
 use k8s_openapi::api::networking::v1::Ingress;
-use webhook::annotations::PREFIX;
-use webhook::class::{ClassError, Classification, classify};
-use webhook::cluster::ClusterView;
-use webhook::crd::IngressClassParams;
 
 use crate::controller::keys::ObjKey;
 use crate::model::group::{GroupId, GroupNameError};

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use contract::crd::TargetGroupBinding;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{
     AddOperation, Patch as JsonPatch, PatchOperation, RemoveOperation, TestOperation,
@@ -15,7 +16,6 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt as _};
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use webhook::crd::TargetGroupBinding;
 
 use crate::controller::FIELD_MANAGER;
 use crate::controller::backends::BoxFuture;

@@ -22,8 +22,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use contract::crd::{NetworkingPeer, NetworkingProtocol, TargetGroupBindingNetworking};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use webhook::crd::{NetworkingPeer, NetworkingProtocol, TargetGroupBindingNetworking};
 
 use crate::controller::backends::{BackendError, BoxFuture};
 use crate::deploy::sg_rules::{Permission, Source};
@@ -279,7 +279,7 @@ pub fn binding_permissions(
     mode: TargetMode,
     endpoints: &[&NetworkEndpoint],
 ) -> Result<BTreeSet<Permission>, NetworkingError> {
-    let all_tcp = [webhook::crd::NetworkingPort {
+    let all_tcp = [contract::crd::NetworkingPort {
         protocol: Some(NetworkingProtocol::Tcp),
         port: None,
     }];

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::networking::v1::{
     IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressPortStatus, IngressStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
-use webhook::crd::TargetGroupBinding;
 
 use crate::controller::backends::DeployReport;
 use crate::model::stack::{Ref, ResourceType, Stack};

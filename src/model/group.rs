@@ -106,7 +106,7 @@ pub enum GroupNameError {
 }
 
 /// Checks a group name against `^([a-z0-9][-a-z0-9.]*)?[a-z0-9]$` and the 63-character limit.
-// TODO(model): reuse the annotation parser's validator once `webhook::annotations` has one.
+// TODO(model): reuse the annotation parser's validator once `contract::annotations` has one.
 fn validate_group_name(name: &str) -> Result<(), GroupNameError> {
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let bytes = name.as_bytes();

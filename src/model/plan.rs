@@ -1,7 +1,7 @@
 //! `plan`: manifests in, the desired stack of every IngressGroup they define out.
 //!
 //! The same decisions the controller makes, over files instead of watches: which Ingresses are
-//! ours (`webhook::class::classify`), which group each joins (IngressClassParams
+//! ours (`contract::class::classify`), which group each joins (IngressClassParams
 //! `group.name`, else the `group.name` annotation, else its own implicit group), which
 //! Ingresses are leaving a group (being deleted, or carrying the finalizer of a group they no
 //! longer resolve to), and then [`builder::build`] per group. No AWS: subnets, certificates and
@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use contract::annotations::{Annotations, IngressAnnotations, PREFIX};
+use contract::class::{ClassError, Classification, classify};
+use contract::crd::IngressClassParams;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
-use webhook::annotations::{Annotations, IngressAnnotations, PREFIX};
-use webhook::class::{ClassError, Classification, classify};
-use webhook::crd::IngressClassParams;
 
 use crate::manifests::Manifests;
 use crate::model::ClusterFacts;

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use contract::cluster::ClusterView;
+use contract::crd::{IngressClassParams, TargetGroupBinding};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use webhook::cluster::ClusterView;
-use webhook::crd::{IngressClassParams, TargetGroupBinding};
 
 use crate::controller::cache::Cache;
 use crate::controller::keys::ObjKey;

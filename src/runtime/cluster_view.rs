@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use contract::cluster::ClusterView;
+use contract::crd::{IngressClassParams, TargetGroupBinding};
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::IngressClass;
@@ -16,8 +18,6 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
-use webhook::cluster::ClusterView;
-use webhook::crd::{IngressClassParams, TargetGroupBinding};
 
 /// Reflector stores of the objects the admission rules consult.
 #[derive(Clone)]

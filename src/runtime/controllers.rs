@@ -18,13 +18,13 @@ use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use contract::crd::{TargetGroupBinding, TargetType};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Client;
 use kube::runtime::watcher;
 use tokio::sync::watch;
-use webhook::crd::{TargetGroupBinding, TargetType};
 
 use crate::controller::FIELD_MANAGER;
 use crate::controller::backends::{StackBuilder, StackDeployer, TargetRegistrar};

@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use contract::cluster::ClusterView;
 use prometheus_client::registry::Registry;
 use webhook::admission::Admission;
-use webhook::cluster::ClusterView;
 use webhook::metrics::WebhookMetrics;
 use webhook::server::{self, TlsSettings};
 

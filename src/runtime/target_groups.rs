@@ -2,10 +2,10 @@
 //! `targetType`, `ipAddressType`, `vpcID` and `targetGroupProtocol` from AWS, and the
 //! validating webhook checks the IP address type against it (upstream's rules).
 
-use webhook::cluster::{
+use contract::cluster::{
     LookupError, LookupFuture, TargetGroupInfo, TargetGroupLookup, TargetGroupRef,
 };
-use webhook::crd::RoleToAssume;
+use contract::crd::RoleToAssume;
 
 use crate::deploy::AwsClients;
 use crate::deploy::assumed_roles::{AssumeRole, AssumedRoles};

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 
+use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use serde_json::json;
-use webhook::crd::TargetGroupBinding;
 
 use crate::World;
 use crate::support::e2e::{

@@ -2,12 +2,12 @@
 //! namespace controller deletes them, the controller releases its AWS resources and its
 //! finalizers, and the namespace goes away — nothing left in AWS, no finalizer stuck.
 
+use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use webhook::crd::TargetGroupBinding;
 
 use crate::World;
 use crate::support::e2e::{

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_load_balancer_controller::deploy::AwsClients;
 use base64::Engine as _;
+use contract::crd::{IngressClassParams, TargetGroupBinding};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
@@ -21,7 +22,6 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde::Deserialize as _;
 use serde_json::json;
-use webhook::crd::{IngressClassParams, TargetGroupBinding};
 
 use super::cluster::TestCluster;
 use super::moto::MotoServer;

@@ -6,12 +6,12 @@
 use std::time::{Duration, Instant};
 
 use aws_load_balancer_controller::deploy::AwsClients;
+use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use webhook::crd::TargetGroupBinding;
 
 use super::e2e::{
     ControllerProcess, MANAGER, STACK_TAG, Setup, apply_class, eventually, import_certificate,

@@ -35,8 +35,8 @@ use serde_json::json;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use contract::cluster::StaticCluster;
 use webhook::admission::{Admission, Endpoint, WebhookConfig};
-use webhook::cluster::StaticCluster;
 use webhook::metrics::WebhookMetrics;
 use webhook::server::{self, TlsSettings};
 

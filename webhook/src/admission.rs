@@ -15,12 +15,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::cluster::{ClusterView, TargetGroupLookup};
 pub use crate::config::WebhookConfig;
-use crate::crd::{IngressClassParams, TargetGroupBinding};
 use crate::group_check::GroupCheck;
 use crate::validate::{Op, Verdict};
 use crate::{mutate, validate};
+use contract::cluster::{ClusterView, TargetGroupLookup};
+use contract::crd::{IngressClassParams, TargetGroupBinding};
 
 /// The admission endpoints this server answers, on upstream's paths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -217,7 +217,7 @@ impl Admission {
                     Ok(objects) => objects,
                     Err(answer) => return answer,
                 };
-                match validate::ingress_class_params::validate(&new.spec) {
+                match contract::params_check::validate(&new.spec) {
                     Ok(()) => Answer::allow(),
                     Err(errors) => Answer::deny(
                         "ingress_class_params",

@@ -8,13 +8,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
+use contract::cluster::StaticCluster;
+use contract::crd::IngressClassParams;
 use k8s_openapi::api::networking::v1::IngressClass;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use webhook::admission::{Admission, WebhookConfig};
-use webhook::cluster::StaticCluster;
-use webhook::crd::IngressClassParams;
 use webhook::metrics::WebhookMetrics;
 
 const PREFIX: &str = "alb.ingress.kubernetes.io/";
@@ -451,7 +451,7 @@ fn router_with_target_group() -> Router {
     let mut cluster = cluster();
     cluster
         .target_groups
-        .push(webhook::cluster::TargetGroupInfo {
+        .push(contract::cluster::TargetGroupInfo {
             arn: TG_ARN.to_string(),
             name: "web".to_string(),
             target_type: "ip".to_string(),
@@ -562,7 +562,7 @@ async fn target_group_binding_without_a_target_group_is_refused() {
 #[tokio::test]
 async fn new_pods_behind_an_ip_binding_get_its_readiness_gate() {
     let mut cluster = cluster();
-    let binding: webhook::crd::TargetGroupBinding = serde_json::from_value(json!({
+    let binding: contract::crd::TargetGroupBinding = serde_json::from_value(json!({
         "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
         "metadata": {"name": "web-tgb", "namespace": "shop"},
         "spec": {"targetGroupARN": TG_ARN, "targetType": "ip",

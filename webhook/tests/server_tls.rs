@@ -22,8 +22,8 @@ use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use contract::cluster::StaticCluster;
 use webhook::admission::{Admission, Endpoint, WebhookConfig};
-use webhook::cluster::StaticCluster;
 use webhook::metrics::WebhookMetrics;
 use webhook::server::{self, ServerError, TlsSettings};
 

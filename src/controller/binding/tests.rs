@@ -1,5 +1,5 @@
+use contract::crd::TargetType;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use webhook::crd::TargetType;
 
 use super::*;
 use crate::controller::endpoints::tests::{binding, endpoint, node, pod, service, slice};
@@ -256,7 +256,7 @@ async fn instance_mode_registers_nodes_and_errors_become_events() {
 }
 
 fn networking_binding(target_type: TargetType, port: IntOrString) -> TargetGroupBinding {
-    use webhook::crd::{
+    use contract::crd::{
         NetworkingIngressRule, NetworkingPeer, NetworkingPort, SecurityGroup,
         TargetGroupBindingNetworking,
     };

@@ -1,12 +1,12 @@
 use std::collections::BTreeMap;
 
+use contract::crd::{ServiceReference, TargetGroupBindingSpec, TargetType};
 use k8s_openapi::api::core::v1::{
     NodeCondition, NodeSpec, NodeStatus, ObjectReference, PodCondition, PodReadinessGate, PodSpec,
     PodStatus, ServiceSpec, Taint,
 };
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use webhook::crd::{ServiceReference, TargetGroupBindingSpec, TargetType};
 
 use super::*;
 

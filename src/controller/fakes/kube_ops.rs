@@ -4,9 +4,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::{PodCondition, Secret};
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerStatus};
-use webhook::crd::TargetGroupBinding;
 
 use super::{Journal, lock};
 use crate::controller::backends::BoxFuture;

@@ -1,9 +1,9 @@
 use std::collections::BTreeMap;
 
+use contract::cluster::StaticCluster;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use webhook::cluster::StaticCluster;
 
 use super::*;
 use crate::controller::fakes::{FakeBuilder, FakeDeployer, IngressBuilder, Journal, RecordingOps};

@@ -1,11 +1,11 @@
 use std::collections::BTreeMap;
 
+use contract::cluster::StaticCluster;
+use contract::crd::{IngressClassParamsSpec, IngressGroup};
 use k8s_openapi::api::networking::v1::{
     IngressClass, IngressClassParametersReference, IngressClassSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use webhook::cluster::StaticCluster;
-use webhook::crd::{IngressClassParamsSpec, IngressGroup};
 
 use super::*;
 use crate::controller::fakes::IngressBuilder;

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use contract::crd::TargetGroupBindingNetworking;
 use tokio::sync::Mutex;
-use webhook::crd::TargetGroupBindingNetworking;
 
 use super::{
     Contribution, NetworkTargets, NetworkingError, RulePlan, TargetMode, TargetSecurityGroups,

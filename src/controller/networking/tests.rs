@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use webhook::crd::{IpBlock, NetworkingIngressRule, NetworkingPort, SecurityGroup};
+use contract::crd::{IpBlock, NetworkingIngressRule, NetworkingPort, SecurityGroup};
 
 use super::*;
 use crate::controller::fakes::{FakeSecurityGroups, Journal};

@@ -1,8 +1,8 @@
 //! Rule and default actions: authentication (Cognito, OIDC) or JWT validation first on HTTPS
 //! listeners, then the backend's forward, redirect or fixed response.
 
-use webhook::annotations::{AuthType, OnUnauthenticatedRequest as AnnotationUnauthenticated};
-use webhook::annotations::{
+use contract::annotations::{AuthType, OnUnauthenticatedRequest as AnnotationUnauthenticated};
+use contract::annotations::{
     DEFAULT_AUTH_SCOPE, DEFAULT_AUTH_SESSION_COOKIE, DEFAULT_AUTH_SESSION_TIMEOUT,
 };
 
@@ -151,7 +151,7 @@ impl Task<'_> {
                         ingress: key,
                         message: format!(
                             "{}auth-idp-cognito is required when auth-type is cognito",
-                            webhook::annotations::PREFIX
+                            contract::annotations::PREFIX
                         ),
                     });
                 };
@@ -177,7 +177,7 @@ impl Task<'_> {
                         ingress: key,
                         message: format!(
                             "{}auth-idp-oidc is required when auth-type is oidc",
-                            webhook::annotations::PREFIX
+                            contract::annotations::PREFIX
                         ),
                     });
                 };

@@ -11,7 +11,7 @@
 //! the deployer looks them up with `wafv2:ListWebACLs` when it applies the stack, so a Web ACL
 //! created after the controller started is found.
 
-use webhook::annotations::WafSetting;
+use contract::annotations::WafSetting;
 
 #[cfg(test)]
 mod tests;
@@ -113,7 +113,7 @@ impl Task<'_> {
             m.parsed.waf_acl_id.as_ref().map(|s| {
                 let key = if m
                     .annotations
-                    .contains_key(&format!("{}waf-acl-id", webhook::annotations::PREFIX))
+                    .contains_key(&format!("{}waf-acl-id", contract::annotations::PREFIX))
                 {
                     "waf-acl-id"
                 } else {

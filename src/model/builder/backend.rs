@@ -5,12 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::networking::v1::IngressBackend;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use webhook::annotations::{
+use contract::annotations::{
     Action as AnnotationAction, IntOrString as AnnotationIntOrString, RuleCondition,
     Transform as AnnotationTransform,
 };
+use k8s_openapi::api::networking::v1::IngressBackend;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::Task;
 use super::errors::BuildError;
@@ -175,7 +175,7 @@ impl Task<'_> {
                         &member.key,
                         format!(
                             "missing {}actions.{name} configuration",
-                            webhook::annotations::PREFIX
+                            contract::annotations::PREFIX
                         ),
                     ));
                 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use webhook::annotations::AnnotationError;
+use contract::annotations::AnnotationError;
 
 use crate::model::subnets::SubnetError;
 use crate::model::tags::TagError;
@@ -23,7 +23,7 @@ impl Origin {
     pub fn annotation(ingress: &str, suffix: &str) -> Self {
         Self {
             ingress: ingress.to_owned(),
-            key: format!("{}{suffix}", webhook::annotations::PREFIX),
+            key: format!("{}{suffix}", contract::annotations::PREFIX),
         }
     }
 

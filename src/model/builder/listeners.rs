@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use webhook::annotations::{
+use contract::annotations::{
     ListenerKey, MutualAuthentication as AnnotationMtls, MutualAuthenticationMode,
     Protocol as AnnotationProtocol,
 };
@@ -204,7 +204,7 @@ impl Task<'_> {
         {
             let origin = member.class_params("inboundCIDRs");
             for raw in cidrs {
-                let cidr: webhook::annotations::Cidr =
+                let cidr: contract::annotations::Cidr =
                     raw.parse().map_err(|e: String| BuildError::ClassParams {
                         origin: origin.clone(),
                         message: format!(

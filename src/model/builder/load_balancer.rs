@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Display;
 
-use webhook::annotations::{IpAddressType as AnnotationIpAddressType, Scheme as AnnotationScheme};
+use contract::annotations::{IpAddressType as AnnotationIpAddressType, Scheme as AnnotationScheme};
 
 use super::errors::{BuildError, Origin, go_list};
 use super::port_config::PortConfig;

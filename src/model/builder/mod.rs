@@ -34,10 +34,10 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
+use contract::annotations::{Annotations, BackendAnnotations, IngressAnnotations};
+use contract::crd::IngressClassParamsSpec;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use webhook::annotations::{Annotations, BackendAnnotations, IngressAnnotations};
-use webhook::crd::IngressClassParamsSpec;
 
 use crate::model::ClusterFacts;
 use crate::model::group::{DEFAULT_GROUP_ORDER, GroupId, MemberKey, sort_members};
@@ -408,7 +408,7 @@ impl<'a> Task<'a> {
         let service = service.filter(|s| {
             annotations_of(&s.metadata)
                 .keys()
-                .any(|k| k.starts_with(webhook::annotations::PREFIX))
+                .any(|k| k.starts_with(contract::annotations::PREFIX))
         });
         let service_name = service.and_then(|s| s.metadata.name.clone());
         let cache_key = (member, service_name.clone());

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use webhook::crd::{
+use contract::crd::{
     IngressClassParamsSpec, IpAddressType as CrdIpAddressType, ListenerProtocol,
     LoadBalancerScheme, TargetType as CrdTargetType,
 };

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
-use webhook::annotations::{
+use contract::annotations::{
     RuleCondition as AnnotationCondition, RuleConditionField as AnnotationField,
     Transform as AnnotationTransform,
 };
+use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 
 use super::Task;
 use super::backend::EnhancedBackend;
@@ -214,7 +214,7 @@ fn rule_conditions(
 }
 
 fn transforms(backend: &EnhancedBackend) -> Vec<Transform> {
-    let rewrites = |c: &webhook::annotations::RewriteConfigObject| RewriteConfig {
+    let rewrites = |c: &contract::annotations::RewriteConfigObject| RewriteConfig {
         rewrites: c
             .rewrites
             .iter()

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Service, ServicePort};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use webhook::annotations::{
+use contract::annotations::{
     BackendAnnotations, HealthCheckPort, Protocol as AnnotationProtocol,
     ProtocolVersion as AnnotationProtocolVersion, TargetType as AnnotationTargetType,
 };
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::Task;
 use super::errors::BuildError;

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use contract::crd::IngressClassParamsSpec;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use webhook::crd::IngressClassParamsSpec;
 
 use super::*;
 use crate::model::subnets::Subnet;

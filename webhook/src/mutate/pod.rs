@@ -14,7 +14,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
 use k8s_openapi::api::core::v1::{Pod, PodReadinessGate};
 
-use crate::crd::{TargetGroupBinding, TargetType};
+use contract::crd::{TargetGroupBinding, TargetType};
 
 /// Prefix of the gates this controller manages.
 pub const READINESS_GATE_PREFIX: &str = "target-health.elbv2.k8s.aws/";
@@ -90,7 +90,7 @@ pub fn mutate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{ServiceReference, TargetGroupBindingSpec};
+    use contract::crd::{ServiceReference, TargetGroupBindingSpec};
     use k8s_openapi::api::core::v1::PodSpec;
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     use serde_json::json;

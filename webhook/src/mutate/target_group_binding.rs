@@ -7,10 +7,10 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
 use serde_json::Value;
 
-use crate::cluster::TargetGroupLookup;
-use crate::crd::{TargetGroupBinding, TargetType};
 use crate::validate::Op;
 use crate::validate::target_group_binding::{TargetGroupMemo, describe_by_name};
+use contract::cluster::TargetGroupLookup;
+use contract::crd::{TargetGroupBinding, TargetType};
 
 /// The JSON patch that completes a new binding, `None` when nothing is missing or on UPDATE.
 pub async fn mutate(
@@ -96,8 +96,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::cluster::{LookupFuture, StaticCluster, TargetGroupInfo, TargetGroupRef};
-    use crate::crd::{
+    use contract::cluster::{LookupFuture, StaticCluster, TargetGroupInfo, TargetGroupRef};
+    use contract::crd::{
         RoleToAssume, ServiceReference, TargetGroupBindingSpec, TargetGroupIpAddressType,
         TargetGroupProtocol,
     };

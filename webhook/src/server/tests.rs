@@ -10,8 +10,8 @@ use prometheus_client::registry::Registry;
 use tower::ServiceExt;
 
 use super::*;
-use crate::cluster::StaticCluster;
 use crate::config::WebhookConfig;
+use contract::cluster::StaticCluster;
 
 fn admission() -> Admission {
     // One IngressClass of another controller, so its Ingresses are allowed untouched.

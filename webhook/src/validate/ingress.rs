@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 
-use crate::annotations::{self, Annotations, IngressAnnotations};
-use crate::class::{self, ClassError, Classification, LEGACY_CLASS_ANNOTATION};
-use crate::cluster::ClusterView;
 use crate::config::WebhookConfig;
-use crate::params;
 use crate::validate::{Op, Verdict};
+use contract::annotations::{self, Annotations, IngressAnnotations};
+use contract::class::{self, ClassError, Classification, LEGACY_CLASS_ANNOTATION};
+use contract::cluster::ClusterView;
+use contract::params;
 
 /// The port name that makes a path's backend an `actions.<service name>` annotation.
 pub const USE_ANNOTATION: &str = "use-annotation";

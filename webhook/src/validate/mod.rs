@@ -1,7 +1,6 @@
-//! Admission validators: pure functions over the object and a [`crate::cluster::ClusterView`].
+//! Admission validators: pure functions over the object and a [`contract::cluster::ClusterView`].
 
 pub mod ingress;
-pub mod ingress_class_params;
 pub mod target_group_binding;
 
 /// The admission operation a rule runs for (DELETE and CONNECT are always allowed).

@@ -4,15 +4,15 @@
 //! The checks run in upstream's order and the first failure is the answer, with upstream's
 //! wording. At most one target-group lookup is made per request ([`TargetGroupMemo`]).
 
-use crate::cluster::{
+use crate::config::WebhookConfig;
+use crate::validate::Op;
+use contract::cluster::{
     ClusterView, LookupError, TargetGroupInfo, TargetGroupLookup, TargetGroupRef,
 };
-use crate::config::WebhookConfig;
-use crate::crd::{
+use contract::crd::{
     RoleToAssume, TargetGroupBinding, TargetGroupBindingSpec, TargetGroupIpAddressType,
     TargetGroupProtocol, TargetType,
 };
-use crate::validate::Op;
 
 /// Check a TargetGroupBinding on CREATE or UPDATE (`old` is the stored object on UPDATE).
 pub async fn validate(

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use contract::crd::IngressClassParamsSpec;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use webhook::crd::IngressClassParamsSpec;
 
 use crate::model::ClusterFacts;
 use crate::model::builder::{BuildError, GroupInputs, Member, ObjectMap, build};

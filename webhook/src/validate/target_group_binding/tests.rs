@@ -4,8 +4,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::*;
-use crate::cluster::StaticCluster;
-use crate::crd::ServiceReference;
+use contract::cluster::StaticCluster;
+use contract::crd::ServiceReference;
 
 const ARN: &str =
     "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web/0123456789abcdef";

@@ -4,9 +4,9 @@
 
 #[test]
 fn readme_annotation_reference_matches_the_parser_table() {
-    let path = format!("{}/../README.md", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(&path).unwrap();
-    let spliced = webhook::reference::splice(&readme)
+    let spliced = contract::reference::splice(&readme)
         .expect("README.md lacks the generated-reference markers");
     if std::env::var_os("UPDATE_README").is_some() {
         std::fs::write(&path, &spliced).unwrap();

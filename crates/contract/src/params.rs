@@ -16,7 +16,7 @@ const LEGACY_PREFIX_LISTS_FIELD: &str = "PrefixListsIDs";
 
 /// Problems in an IngressClassParams that make every Ingress of its class unbuildable.
 pub fn check(spec: &IngressClassParamsSpec) -> Result<(), Vec<String>> {
-    crate::validate::ingress_class_params::validate(spec)
+    crate::params_check::validate(spec)
 }
 
 /// The annotations present on an Ingress that its IngressClassParams replaces, as

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use webhook::crd;
+use contract::crd;
 
 #[derive(Debug, thiserror::Error)]
 enum Error {
