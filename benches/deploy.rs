@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_load_balancer_controller::deploy::{CallSnapshot, DeployReport, Deployer};
-use aws_load_balancer_controller::model::stack::Stack;
 use futures::{StreamExt, TryStreamExt};
+use model::stack::Stack;
 use support::moto::Account;
 use support::{CLUSTER, deploy_config, network, sample_stack};
 

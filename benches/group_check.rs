@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use aws_load_balancer_controller::group_check::{GroupObjects, check_group};
 use aws_load_balancer_controller::manifests::Manifests;
-use aws_load_balancer_controller::model::ClusterFacts;
 use contract::crd::IngressClassParams;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use model::ClusterFacts;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_load_balancer_controller::model::ClusterFacts;
-use aws_load_balancer_controller::model::builder::{GroupInputs, Member, ObjectMap, build};
-use aws_load_balancer_controller::model::group::GroupId;
-use aws_load_balancer_controller::model::subnets::Subnet;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use model::ClusterFacts;
+use model::builder::{GroupInputs, Member, ObjectMap, build};
+use model::group::GroupId;
+use model::subnets::Subnet;
 
 // The allocator the controller binary runs with (src/main.rs), so the figure is the product's.
 #[global_allocator]

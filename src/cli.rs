@@ -65,7 +65,7 @@ pub struct ControllerArgs {
     #[arg(long, env = "FEATURE_GATES", value_delimiter = ',', value_parser = parse_gate)]
     pub feature_gates: Vec<(String, bool)>,
     /// SSL policy of HTTPS listeners that name none.
-    #[arg(long, env = "DEFAULT_SSL_POLICY", default_value = crate::model::DEFAULT_SSL_POLICY)]
+    #[arg(long, env = "DEFAULT_SSL_POLICY", default_value = model::DEFAULT_SSL_POLICY)]
     pub default_ssl_policy: String,
     /// Scheme of load balancers that name none.
     #[arg(long, env = "DEFAULT_LOAD_BALANCER_SCHEME", default_value = "internal",
@@ -112,16 +112,16 @@ pub fn parse_gate(text: &str) -> Result<(String, bool), String> {
 impl ControllerArgs {
     /// The model's facts that these flags decide, for `serve` and `plan` alike (the webhook
     /// gets the same flags through [`Self::webhook_config`]).
-    pub fn model_facts(&self, vpc_id: String) -> crate::model::ClusterFacts {
-        let mut facts = crate::model::ClusterFacts::new(self.cluster_name.clone(), vpc_id);
+    pub fn model_facts(&self, vpc_id: String) -> model::ClusterFacts {
+        let mut facts = model::ClusterFacts::new(self.cluster_name.clone(), vpc_id);
         facts.ingress_class = self.ingress_class.clone();
         facts.external_managed_tags = self.external_managed_tags.iter().cloned().collect();
         if self.default_target_type == "ip" {
-            facts.default_target_type = crate::model::stack::TargetType::Ip;
+            facts.default_target_type = model::stack::TargetType::Ip;
         }
         facts.default_ssl_policy = self.default_ssl_policy.clone();
         if self.default_load_balancer_scheme == "internet-facing" {
-            facts.default_scheme = crate::model::stack::Scheme::InternetFacing;
+            facts.default_scheme = model::stack::Scheme::InternetFacing;
         }
         facts.tolerate_non_existent_backend_service = self.tolerate_non_existent_backend_service;
         facts.tolerate_non_existent_backend_action = self.tolerate_non_existent_backend_action;
@@ -135,7 +135,7 @@ impl ControllerArgs {
 
     /// The `--feature-gates` this controller has no behaviour for (accepted, warned about).
     pub fn unknown_feature_gates(&self) -> Vec<String> {
-        let mut probe = crate::model::FeatureFlags::default();
+        let mut probe = model::FeatureFlags::default();
         self.feature_gates
             .iter()
             .filter(|(gate, on)| !probe.set(gate, *on))
@@ -617,10 +617,7 @@ mod reconcile_flag_tests {
             facts.default_ssl_policy,
             "ELBSecurityPolicy-TLS13-1-2-2021-06"
         );
-        assert_eq!(
-            facts.default_scheme,
-            crate::model::stack::Scheme::InternetFacing
-        );
+        assert_eq!(facts.default_scheme, model::stack::Scheme::InternetFacing);
         assert!(!facts.tolerate_non_existent_backend_service);
         assert!(!facts.tolerate_non_existent_backend_action);
         assert!(facts.enable_manage_backend_security_group_rules);
@@ -647,7 +644,7 @@ mod reconcile_flag_tests {
         let defaults = serve(&["--cluster-name=c"])
             .controller
             .model_facts("vpc-1".to_owned());
-        assert_eq!(defaults, crate::model::ClusterFacts::new("c", "vpc-1"));
+        assert_eq!(defaults, model::ClusterFacts::new("c", "vpc-1"));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::cli::{CheckArgs, PlanArgs, ServeArgs};
 use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
 use crate::facts;
 use crate::manifests::Manifests;
-use crate::model::ClusterFacts;
-use crate::model::stack::Stack;
+use model::ClusterFacts;
+use model::stack::Stack;
 
 /// The bundled examples `run` uses when no cluster is configured.
 const EXAMPLES: &[(&str, &str)] = &[
@@ -49,7 +49,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
 }
 
 pub async fn check(args: CheckArgs) -> ExitCode {
-    let manifests = match Manifests::load(&args.files) {
+    let manifests = match crate::manifests::load(&args.files) {
         Ok(m) => m,
         Err(error) => {
             eprintln!("error: {error}");
@@ -63,7 +63,7 @@ pub async fn check(args: CheckArgs) -> ExitCode {
 /// would change in AWS). Exit 1 on a denial or a build error, 2 when the manifests cannot be
 /// read.
 pub async fn plan(args: PlanArgs) -> ExitCode {
-    let manifests = match Manifests::load(&args.files) {
+    let manifests = match crate::manifests::load(&args.files) {
         Ok(m) => m,
         Err(error) => {
             eprintln!("error: {error}");
@@ -88,7 +88,7 @@ pub async fn plan(args: PlanArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match crate::model::plan::plan(&manifests, &facts) {
+    match model::plan::plan(&manifests, &facts) {
         Ok(stacks) if args.diff => plan_diff(&args, &facts, &stacks).await,
         Ok(stacks) if args.output == "json" => match serde_json::to_string_pretty(&stacks) {
             Ok(json) => {

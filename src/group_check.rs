@@ -18,8 +18,8 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use webhook::group_check::{GroupCheck, GroupFindings, Refusal};
 
 use crate::manifests::Manifests;
-use crate::model::ClusterFacts;
-use crate::model::plan::{PlanError, plan};
+use model::ClusterFacts;
+use model::plan::{PlanError, plan};
 
 /// Build error categories that depend on facts the webhook may not have yet.
 const LIVE_FACT_CATEGORIES: [&str; 4] = ["subnet", "certificate", "security_group", "auth"];

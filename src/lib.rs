@@ -1,7 +1,5 @@
 //! The reconciling half of the AWS Load Balancer Controller, and the process around it.
 //!
-//! * [`model`]: pure model building — an IngressGroup and its cluster facts in, the desired AWS
-//!   stack out;
 //! * [`manifests`]: manifests from files, for the offline commands;
 //! * [`runtime`]: watches, caches and servers of the running process;
 //! * [`cli`]: the command line.
@@ -17,6 +15,5 @@ pub mod deploy;
 pub mod facts;
 pub mod group_check;
 pub mod manifests;
-pub mod model;
 pub mod plan_output;
 pub mod runtime;

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::model::stack::Stack;
+use model::stack::Stack;
 
 /// A table of every resource of every stack, grouped by stack.
 pub fn table(stacks: &[Stack]) -> String {

@@ -12,11 +12,11 @@
 mod support;
 
 use aws_load_balancer_controller::deploy::{ChangeKind, DeployConfig, DeployReport, Deployer};
-use aws_load_balancer_controller::model::stack::{
+use aws_sdk_wafv2::types::{DefaultAction, Scope, VisibilityConfig};
+use model::stack::{
     Ref, ResourceType, ShieldProtectionSpec, Stack, WafRegionalWebAclAssociationSpec,
     WafV2WebAclAssociationSpec,
 };
-use aws_sdk_wafv2::types::{DefaultAction, Scope, VisibilityConfig};
 use support::moto::Account;
 use support::{CLUSTER, Network, deploy_config, network, sample_stack};
 

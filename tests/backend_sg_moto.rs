@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use aws_load_balancer_controller::controller::backend_sg::{BackendSecurityGroup, Released};
 use aws_load_balancer_controller::deploy::{AwsClients, Deployer};
-use aws_load_balancer_controller::model::stack::Stack;
 use aws_sdk_ec2::types::Filter;
+use model::stack::Stack;
 use support::moto::Account;
 use support::{CLUSTER, Network, deploy_config, network, sample_stack};
 

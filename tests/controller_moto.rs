@@ -24,12 +24,12 @@ use aws_load_balancer_controller::controller::networking_aws::AwsTargetSecurityG
 use aws_load_balancer_controller::controller::targets::Target;
 use aws_load_balancer_controller::deploy::Deployer;
 use aws_load_balancer_controller::deploy::sg_rules::{self, Permission, Source};
-use aws_load_balancer_controller::model::ClusterFacts;
-use aws_load_balancer_controller::model::group::GroupId;
 use contract::cluster::StaticCluster;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use model::ClusterFacts;
+use model::group::GroupId;
 use serde_json::json;
 use support::moto::Account;
 

@@ -14,11 +14,9 @@ use aws_load_balancer_controller::deploy::{
     AwsClients, ChangeKind, DeployError, DeployReport, Deployer, ErrorCategory, FieldChange, Owner,
     ResourceDiff, ResourceRef, StackDiff,
 };
-use aws_load_balancer_controller::model::stack::{ResourceType, Stack};
-use aws_load_balancer_controller::model::tags::{
-    TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK,
-};
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
+use model::stack::{ResourceType, Stack};
+use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
 use support::inventory::{Inventory, elbv2_tags, inventory};
 use support::moto::Account;
 use support::{CLUSTER, Network, TG_A, deploy_config, network, path_rule, sample_stack};

@@ -10,13 +10,11 @@ use std::collections::BTreeMap;
 use aws_load_balancer_controller::deploy::{
     AwsClients, DeployError, DeployOptions, DeployReport, Deployer, ErrorCategory,
 };
-use aws_load_balancer_controller::model::stack::{
+use model::stack::{
     Action, Attribute, ListenerRuleSpec, LoadBalancerSpec, Ref, Scheme, SecurityGroupSpec, Stack,
     SubnetMapping, TargetGroupSpec,
 };
-use aws_load_balancer_controller::model::tags::{
-    TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK,
-};
+use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
 use support::inventory::{
     Inventory, foreign_lb, foreign_sg, foreign_tg, inventory, lookalike_tags, others,
 };
@@ -125,7 +123,7 @@ async fn full_stack_create_then_unchanged_resync() {
     assert_eq!(
         resync
             .security_group_ids
-            .get(aws_load_balancer_controller::model::stack::resource_id::MANAGED_SECURITY_GROUP),
+            .get(model::stack::resource_id::MANAGED_SECURITY_GROUP),
         Some(&inv.security_groups["full-sg"].0)
     );
     assert_eq!(resync.security_group_ids, report.security_group_ids);
@@ -745,7 +743,7 @@ async fn backend_security_group_is_created_once_found_by_tags_and_never_adopted(
     use aws_load_balancer_controller::deploy::backend_sg::{
         BackendSecurityGroupError, DESCRIPTION, Obtained, ensure,
     };
-    use aws_load_balancer_controller::model::naming::backend_security_group_name;
+    use model::naming::backend_security_group_name;
 
     let (account, net, _) = setup().await;
     let ec2 = &account.clients.ec2;

@@ -12,10 +12,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use aws_load_balancer_controller::facts::overlay;
-use aws_load_balancer_controller::manifests::Manifests;
-use aws_load_balancer_controller::model::ClusterFacts;
-use aws_load_balancer_controller::model::plan::plan;
-use aws_load_balancer_controller::model::stack::Stack;
+use model::ClusterFacts;
+use model::plan::plan;
+use model::stack::Stack;
 use serde_json::Value;
 
 const MIN_CASES: usize = 30;
@@ -55,7 +54,7 @@ fn case_dirs() -> Vec<PathBuf> {
 
 /// The outcome of `plan` for one case: the file it belongs in and its text.
 fn run_case(case: &Path) -> (&'static str, String) {
-    let manifests = Manifests::load(&[case.join("input.yaml")])
+    let manifests = aws_load_balancer_controller::manifests::load(&[case.join("input.yaml")])
         .unwrap_or_else(|e| panic!("{}: {e}", case.display()));
     match plan(&manifests, &case_facts(case)) {
         Ok(stacks) => {
@@ -127,7 +126,10 @@ fn expected_stacks_round_trip() {
 }
 
 fn names_in(case: &str) -> Vec<String> {
-    let manifests = Manifests::load(&[golden_dir().join(case).join("input.yaml")]).unwrap();
+    let manifests = aws_load_balancer_controller::manifests::load(&[golden_dir()
+        .join(case)
+        .join("input.yaml")])
+    .unwrap();
     let stacks = plan(&manifests, &case_facts(&golden_dir().join(case))).unwrap();
     let mut names = Vec::new();
     for stack in stacks {

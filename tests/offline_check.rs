@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use aws_load_balancer_controller::admit::admit_all;
 use aws_load_balancer_controller::cli::{Cli, Command};
-use aws_load_balancer_controller::manifests::Manifests;
 use clap::Parser as _;
 
 fn examples() -> PathBuf {
@@ -23,7 +22,7 @@ fn controller_args() -> aws_load_balancer_controller::cli::ControllerArgs {
 
 #[tokio::test]
 async fn examples_pass_and_the_bad_one_is_refused_with_every_reason() {
-    let manifests = Manifests::load(&[examples()]).unwrap();
+    let manifests = aws_load_balancer_controller::manifests::load(&[examples()]).unwrap();
     assert_eq!(manifests.ingresses.len(), 3);
     let verdicts = admit_all(&manifests, &controller_args()).await;
     for (name, verdict) in &verdicts {
@@ -55,7 +54,7 @@ async fn examples_pass_and_the_bad_one_is_refused_with_every_reason() {
 
 #[tokio::test]
 async fn nothing_derived_is_written_into_the_object_offline() {
-    let manifests = Manifests::load(&[examples()]).unwrap();
+    let manifests = aws_load_balancer_controller::manifests::load(&[examples()]).unwrap();
     let verdicts = admit_all(&manifests, &controller_args()).await;
     let (_, storefront) = verdicts
         .iter()
@@ -78,7 +77,7 @@ async fn nothing_derived_is_written_into_the_object_offline() {
 
 #[tokio::test]
 async fn namespace_selector_is_enforced_offline() {
-    let mut manifests = Manifests::load(&[examples()]).unwrap();
+    let mut manifests = aws_load_balancer_controller::manifests::load(&[examples()]).unwrap();
     // The ICP selects namespaces labelled elbv2.k8s.aws/ingress=enabled; move one Ingress out.
     manifests.ingresses[0].metadata.namespace = Some("elsewhere".to_string());
     let verdicts = admit_all(&manifests, &controller_args()).await;
@@ -99,14 +98,14 @@ async fn namespace_selector_is_enforced_offline() {
 
 #[test]
 fn the_examples_plan_one_alb_for_the_shop_group() {
-    let manifests = Manifests::load(&[examples()]).unwrap();
+    let manifests = aws_load_balancer_controller::manifests::load(&[examples()]).unwrap();
     let mut good = manifests.clone();
     good.ingresses
         .retain(|i| i.metadata.name.as_deref() != Some("broken"));
-    let base = aws_load_balancer_controller::model::ClusterFacts::new("", "");
+    let base = model::ClusterFacts::new("", "");
     let facts =
         aws_load_balancer_controller::facts::overlay(&base, &manifests.cluster_facts).unwrap();
-    let stacks = aws_load_balancer_controller::model::plan::plan(&good, &facts).unwrap();
+    let stacks = model::plan::plan(&good, &facts).unwrap();
     assert_eq!(stacks.len(), 1);
     assert_eq!(stacks[0].id, "shop");
     let table = aws_load_balancer_controller::plan_output::table(&stacks);

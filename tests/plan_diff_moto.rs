@@ -14,9 +14,7 @@ use aws_load_balancer_controller::deploy::{
     AwsClients, ChangeKind, DeployReport, Deployer, DiffSummary, FieldChange, ResourceDiff,
     ResourceRef, StackDiff,
 };
-use aws_load_balancer_controller::model::stack::{
-    Action, Ref, ResourceType, Scheme, Stack, TargetGroupSpec,
-};
+use model::stack::{Action, Ref, ResourceType, Scheme, Stack, TargetGroupSpec};
 use support::moto::{Account, MotoServer, REGION, sdk_config};
 use support::{CLUSTER, Network, TG_A, TG_B, deploy_config, network, path_rule, sample_stack};
 
@@ -473,15 +471,14 @@ fn write_manifests(dir: &Path, net: &Network, healthcheck_path: &str) {
 
 /// The stacks `plan` builds from a directory.
 fn planned(dir: &Path) -> Vec<Stack> {
-    use aws_load_balancer_controller::manifests::Manifests;
-    use aws_load_balancer_controller::model::ClusterFacts;
-    let manifests = Manifests::load(&[dir.to_path_buf()]).unwrap();
+    use model::ClusterFacts;
+    let manifests = aws_load_balancer_controller::manifests::load(&[dir.to_path_buf()]).unwrap();
     let facts = aws_load_balancer_controller::facts::overlay(
         &ClusterFacts::new("", ""),
         &manifests.cluster_facts,
     )
     .unwrap();
-    aws_load_balancer_controller::model::plan::plan(&manifests, &facts).unwrap()
+    model::plan::plan(&manifests, &facts).unwrap()
 }
 
 /// Runs `plan --diff` against the moto server (its default account); stdout, stderr.

@@ -14,12 +14,12 @@ use crate::controller::targets::{Target, TargetHealth, TargetState};
 use crate::deploy::Deployer;
 use crate::deploy::assumed_roles::AssumedRoles;
 use crate::deploy::error::AwsFailure;
-use crate::model::ClusterFacts;
-use crate::model::builder::{self, ExistingLoadBalancer, GroupInputs, Member};
-use crate::model::group::GroupId;
-use crate::model::stack::Scheme;
-use crate::model::stack::Stack;
-use crate::model::subnets::{RouteTable, Subnet, SubnetLocale};
+use model::ClusterFacts;
+use model::builder::{self, ExistingLoadBalancer, GroupInputs, Member};
+use model::group::GroupId;
+use model::stack::Scheme;
+use model::stack::Stack;
+use model::subnets::{RouteTable, Subnet, SubnetLocale};
 
 /// The pure model builder over facts that can be refreshed.
 pub struct ModelBuilder {
@@ -175,8 +175,8 @@ async fn read_existing_lb(
     cluster: &str,
     group: &GroupId,
 ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
-    use crate::model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK};
     use aws_sdk_resourcegroupstagging::types::TagFilter;
+    use model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK};
     let tagged = clients
         .tagging
         .get_resources()

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 
 use crate::controller::index::GroupMembers;
 use crate::controller::targets::{Target, TargetHealth};
-use crate::model::builder::ObjectMap;
-use crate::model::stack::Stack;
+use model::builder::ObjectMap;
+use model::stack::Stack;
 
 /// A boxed, sendable future (the traits are used as `Arc<dyn ...>`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -30,9 +30,9 @@ use crate::controller::keys::ObjKey;
 use crate::controller::kube_ops::{KubeOps, ObjectRefs, OpError};
 use crate::controller::metrics::ControllerMetrics;
 use crate::controller::synth::{self, SynthError};
-use crate::model::builder::ObjectMap;
-use crate::model::group::GroupId;
-use crate::model::tags::target_group_binding_labels;
+use model::builder::ObjectMap;
+use model::group::GroupId;
+use model::tags::target_group_binding_labels;
 
 /// The `controller` label of this reconciler's metrics.
 pub const CONTROLLER: &str = "ingress";
@@ -306,7 +306,7 @@ impl GroupReconciler {
             .stage(CONTROLLER, "build_model", self.builder.build(request))
             .await
             .map_err(ReconcileError::Build)?;
-        tracing::debug!(group = %group, resources = ?stack.ids(crate::model::stack::ResourceType::ListenerRule).len(), "built model");
+        tracing::debug!(group = %group, resources = ?stack.ids(model::stack::ResourceType::ListenerRule).len(), "built model");
 
         let report = metrics
             .stage(CONTROLLER, "deploy_model", self.deployer.deploy(&stack))
@@ -371,7 +371,7 @@ impl GroupReconciler {
     async fn sync_bindings(
         &self,
         group: &GroupId,
-        stack: &crate::model::stack::Stack,
+        stack: &model::stack::Stack,
         report: &crate::controller::backends::DeployReport,
     ) -> Result<(), ReconcileError> {
         let desired = synth::desired_bindings(stack, report).map_err(ReconcileError::Bindings)?;

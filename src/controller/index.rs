@@ -21,7 +21,7 @@ use contract::crd::IngressClassParams;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use crate::controller::keys::ObjKey;
-use crate::model::group::{GroupId, GroupNameError};
+use model::group::{GroupId, GroupNameError};
 
 /// Why an Ingress's group cannot be determined.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

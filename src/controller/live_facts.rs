@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::controller::adapters::{aws_error, load_vpc_facts};
 use crate::controller::backends::BackendError;
 use crate::deploy::AwsClients;
-use crate::model::{ClusterFacts, KnownCertificate, KnownSecurityGroup};
+use model::{ClusterFacts, KnownCertificate, KnownSecurityGroup};
 
 /// How long loaded facts are used before they are read again.
 pub const FACTS_TTL: Duration = Duration::from_secs(300);

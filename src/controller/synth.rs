@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use crate::controller::backends::DeployReport;
-use crate::model::stack::{Ref, ResourceType, Stack};
+use model::stack::{Ref, ResourceType, Stack};
 
 /// The `status.loadBalancer` of every active member: one entry with the lowercased DNS name
 /// and the listener ports, sorted.

@@ -17,9 +17,9 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use crate::admit::admit_all;
 use crate::deploy::{AwsClients, DeployConfig, Deployer};
 use crate::manifests::Manifests;
-use crate::model::ClusterFacts;
-use crate::model::subnets::Subnet;
-use crate::model::tags::{TAG_CLUSTER, TAG_ELBV2_RESOURCE};
+use model::ClusterFacts;
+use model::subnets::Subnet;
+use model::tags::{TAG_CLUSTER, TAG_ELBV2_RESOURCE};
 
 pub use moto::{MOTO_SERVER, Moto};
 
@@ -81,7 +81,7 @@ pub async fn run(
     );
 
     step("building the desired stacks (model builder)");
-    let stacks = crate::model::plan::plan(&admitted, &facts).map_err(|e| e.to_string())?;
+    let stacks = model::plan::plan(&admitted, &facts).map_err(|e| e.to_string())?;
 
     let deployer = Deployer::new(clients.clone(), DeployConfig::new(CLUSTER, vpc_id.clone()));
     for stack in &stacks {

@@ -23,7 +23,7 @@ use aws_sdk_wafv2::types::Scope;
 use super::call::Ctx;
 use super::diff::{ChangeKind, FieldChange, ResourceDiff, is_placeholder};
 use super::error::{DeployError, ResourceRef};
-use crate::model::stack::{ResourceType, Stack, resource_id};
+use model::stack::{ResourceType, Stack, resource_id};
 
 #[cfg(test)]
 mod tests;

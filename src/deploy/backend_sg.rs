@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types as ec2;
 
-use crate::model::naming::backend_security_group_name;
-use crate::model::tags::{BACKEND_SECURITY_GROUP_RESOURCE, TAG_CLUSTER, TAG_ELBV2_RESOURCE};
+use model::naming::backend_security_group_name;
+use model::tags::{BACKEND_SECURITY_GROUP_RESOURCE, TAG_CLUSTER, TAG_ELBV2_RESOURCE};
 
 use super::aws::AwsClients;
 use super::error::{AwsFailure, ErrorCategory};

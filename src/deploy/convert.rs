@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use aws_sdk_elasticloadbalancingv2::types as sdk;
 use serde::de::DeserializeOwned;
 
-use crate::model::stack::{
+use model::stack::{
     Action, ActionType, AuthenticateCognitoConfig, AuthenticateOidcConfig, FixedResponseConfig,
     ForwardConfig, HttpHeaderConfig, JwtClaim, JwtValidationConfig, QueryStringConfig,
     QueryStringKeyValue, RedirectConfig, Rewrite, RewriteConfig, RuleCondition, RuleConditionField,
     StringToken, TargetGroupStickinessConfig, TargetGroupTuple, Transform, TransformType,
     ValuesConfig,
 };
-use crate::model::tags::Tags;
+use model::tags::Tags;
 
 use super::error::{DeployError, ResourceRef};
 use super::resolve::literal;

@@ -10,8 +10,8 @@ use super::convert::{
 };
 use super::error::{ErrorCategory, ResourceRef};
 use super::normal::{changed_attributes, normalize_actions, normalize_conditions};
-use crate::model::stack::*;
-use crate::model::tags::Tags;
+use model::stack::*;
+use model::tags::Tags;
 
 fn tuple(arn: &str, weight: Option<i32>) -> TargetGroupTuple {
     TargetGroupTuple {

@@ -18,8 +18,8 @@ use aws_sdk_elasticloadbalancingv2::types as elbv2;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use futures::future::{try_join, try_join_all};
 
-use crate::model::stack::ResourceType;
-use crate::model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK, Tags};
+use model::stack::ResourceType;
+use model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK, Tags};
 
 use super::call::Ctx;
 use super::convert::model_tags;

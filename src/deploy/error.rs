@@ -8,7 +8,7 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
-use crate::model::stack::ResourceType;
+use model::stack::ResourceType;
 
 use super::ownership::Owner;
 pub use super::resource_ref::ResourceRef;

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 use serde::Serialize;
 
-use crate::model::stack::{Attribute, HealthCheckConfig, int_or_string};
-use crate::model::tags::Tags;
+use model::stack::{Attribute, HealthCheckConfig, int_or_string};
+use model::tags::Tags;
 
 use super::diff::FieldChange;
 use super::rule_plan::RuleContent;

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
-use crate::model::stack::{
+use model::stack::{
     Action, Attribute, ListenerSpec, MutualAuthentication, Protocol, ResourceType, Stack,
 };
 

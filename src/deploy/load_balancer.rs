@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
-use crate::model::stack::{Attribute, LoadBalancerSpec, ResourceType, Stack};
+use model::stack::{Attribute, LoadBalancerSpec, ResourceType, Stack};
 
 use super::call::Ctx;
 use super::convert::sdk_tags;

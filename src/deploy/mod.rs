@@ -64,7 +64,7 @@ pub mod throttle;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::model::stack::Stack;
+use model::stack::Stack;
 
 pub use aws::{AwsClients, AwsSettings, CallCounter, CallSnapshot, is_mutating};
 pub use diff::{ChangeKind, DiffSummary, FieldChange, ResourceDiff, StackDiff};
@@ -324,7 +324,7 @@ impl Deployer {
 
 /// Refuses stacks the deployer cannot make sense of, before any call.
 fn validate(stack: &Stack) -> Result<(), DeployError> {
-    let whole = ResourceRef::new(crate::model::stack::ResourceType::LoadBalancer, "");
+    let whole = ResourceRef::new(model::stack::ResourceType::LoadBalancer, "");
     if stack.id.is_empty() {
         return Err(DeployError::invalid(&whole, "id", "the stack ID is empty"));
     }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::stack::{
+use model::stack::{
     Action, Attribute, OnUnauthenticatedRequest, RuleCondition, TargetGroupStickinessConfig,
     ValuesConfig,
 };

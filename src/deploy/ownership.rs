@@ -20,9 +20,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::tags::{
-    LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_INGRESS_STACK, TAG_SERVICE_STACK, Tags,
-};
+use model::tags::{LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_INGRESS_STACK, TAG_SERVICE_STACK, Tags};
 
 use super::resource_ref::ResourceRef;
 use super::tags::is_owned;
@@ -124,7 +122,7 @@ impl fmt::Display for ForeignResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tags::TAG_INGRESS_RESOURCE;
+    use model::tags::TAG_INGRESS_RESOURCE;
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
         pairs
@@ -219,7 +217,7 @@ mod tests {
         };
         assert_eq!(owner.to_string(), "cluster (untagged) stack \"ns/other\"");
         let foreign = ForeignResource {
-            resource: ResourceRef::new(crate::model::stack::ResourceType::ListenerRule, "80:7"),
+            resource: ResourceRef::new(model::stack::ResourceType::ListenerRule, "80:7"),
             aws_id: "arn:rule".into(),
             owner,
         };

@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::stack::{
-    Action, ForwardConfig, Ref, ResourceType, StringToken, TargetGroupTuple,
-};
+use model::stack::{Action, ForwardConfig, Ref, ResourceType, StringToken, TargetGroupTuple};
 
 use super::error::{DeployError, ResourceRef};
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::model::stack::ResourceType;
+use model::stack::ResourceType;
 
 /// A resource of the stack: its type and resource ID (the `ingress.k8s.aws/resource` tag).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
-use crate::model::stack::{Action, RuleCondition, Transform};
+use model::stack::{Action, RuleCondition, Transform};
 
 use super::convert::{model_actions, model_conditions, model_transforms};
 use super::normal::{normalize_actions, normalize_conditions};

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
-use crate::model::stack::{Action, ListenerRuleSpec, ResourceType, Stack};
+use model::stack::{Action, ListenerRuleSpec, ResourceType, Stack};
 
 use super::call::Ctx;
 use super::convert::{sdk_actions, sdk_conditions, sdk_tags, sdk_transforms};
@@ -24,7 +24,7 @@ use super::ownership::{ForeignResource, Owner, Ownership, ownership};
 use super::resolve::Resolver;
 use super::rule_plan::{ExistingRule, RuleContent, RulePlan, plan_rules};
 use super::tags::{TagDiff, desired_tags, diff_tags, resource_id};
-use crate::model::stack::resource_id as ids;
+use model::stack::resource_id as ids;
 
 /// ALB rule priorities.
 const PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 1..=50_000;

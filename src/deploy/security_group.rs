@@ -2,8 +2,8 @@
 
 use aws_sdk_ec2::types as ec2;
 
-use crate::model::stack::{ResourceType, SecurityGroupSpec, Stack};
-use crate::model::tags::Tags;
+use model::stack::{ResourceType, SecurityGroupSpec, Stack};
+use model::tags::Tags;
 
 use super::call::Ctx;
 use super::diff::{FieldChange, ResourceDiff};

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types as ec2;
 
-use crate::model::stack::IpPermission;
+use model::stack::IpPermission;
 
 /// Where traffic of one permission comes from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

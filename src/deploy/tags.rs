@@ -3,9 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::tags::{
-    LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK, Tags,
-};
+use model::tags::{LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK, Tags};
 
 /// Prefix of the Kubernetes cloud-provider cluster tags, which we never remove.
 const LEGACY_CLUSTER_PREFIX: &str = "kubernetes.io/cluster/";

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
-use crate::model::stack::{
+use model::stack::{
     Attribute, HealthCheckConfig, ProtocolVersion, ResourceType, Stack, TargetGroupSpec,
     int_or_string,
 };

@@ -9,8 +9,8 @@ use super::error::{ErrorCategory, ResourceRef, field_from_message};
 use super::rule_plan::{ExistingRule, PriorityTaken, RuleContent, plan_rules};
 use super::sg_rules::{Permission, Source, desired_permissions, plan_permissions};
 use super::tags::{desired_tags, diff_tags, is_owned};
-use crate::model::stack::*;
-use crate::model::tags::Tags;
+use model::stack::*;
+use model::tags::Tags;
 
 fn tags(pairs: &[(&str, &str)]) -> Tags {
     pairs

@@ -40,8 +40,8 @@ use crate::controller::kube_ops::{KubeOps, LiveOps};
 use crate::controller::metrics::ControllerMetrics;
 use crate::controller::queue::WorkQueue;
 use crate::controller::runner::{self, RunnerConfig, Step};
-use crate::model::group::GroupId;
 use crate::runtime::secrets::SecretWatches;
+use model::group::GroupId;
 
 /// How the controllers run.
 #[derive(Clone, Debug)]

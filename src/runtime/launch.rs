@@ -50,7 +50,7 @@ pub struct Launched {
     /// The AWS clients (the webhooks describe target groups with them too).
     pub clients: crate::deploy::AwsClients,
     /// The facts the model builds with (the Ingress webhook's group check reads them too).
-    pub model_facts: Arc<std::sync::RwLock<crate::model::ClusterFacts>>,
+    pub model_facts: Arc<std::sync::RwLock<model::ClusterFacts>>,
 }
 
 /// Starts leader election and the controllers for `serve`, with the real AWS backends; `None`

@@ -14,7 +14,8 @@ pub mod throttle;
 use std::collections::BTreeMap;
 
 use aws_load_balancer_controller::deploy::{AwsClients, DeployConfig};
-use aws_load_balancer_controller::model::stack::{
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use model::stack::{
     Action, Attribute, FixedResponseConfig, HealthCheckConfig, HealthCheckMatcher, IpAddressType,
     IpPermission, IpRange, ListenerRuleSpec, ListenerSpec, LoadBalancerSpec, LoadBalancerType,
     Protocol, ProtocolVersion, Ref, RuleCondition, Scheme, SecurityGroupSpec, ServiceReference,
@@ -22,7 +23,6 @@ use aws_load_balancer_controller::model::stack::{
     TargetGroupBindingSpec, TargetGroupBindingTemplate, TargetGroupSpec, TargetType, ValuesConfig,
     resource_id,
 };
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// A VPC with three subnets (one per AZ) and a "backend" security group.
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ use crate::controller::backend_sg::BackendSecurityGroupApi;
 use crate::controller::fakes::IngressBuilder;
 use crate::controller::index::{ActiveMember, GroupMembers};
 use crate::deploy::backend_sg::{Deletion, Obtained};
-use crate::model::group::GroupId;
+use model::group::GroupId;
 
 /// Counts `ensure` calls; creates `sg-made`.
 #[derive(Default)]
@@ -58,7 +58,7 @@ fn facts() -> ClusterFacts {
     facts
 }
 
-fn services() -> crate::model::builder::ObjectMap<Service> {
+fn services() -> model::builder::ObjectMap<Service> {
     let service = Service {
         metadata: ObjectMeta {
             namespace: Some("ns".into()),

@@ -11,8 +11,8 @@ use crate::controller::backends::{
     TargetRegistrar,
 };
 use crate::controller::targets::{Target, TargetHealth, TargetState};
-use crate::model::stack::Stack;
-use crate::model::tags::target_group_binding_labels;
+use model::stack::Stack;
+use model::tags::target_group_binding_labels;
 
 /// A builder that makes a small stack: one HTTP listener on port 80 per group and one target
 /// group (with its binding) per referenced Service port that exists. Failures can be queued.

@@ -153,7 +153,7 @@ async fn nothing_is_rewritten_when_already_converged() {
     let first = rig
         .reconciler
         .deployer
-        .deploy(&crate::model::stack::Stack::new("ns/a"))
+        .deploy(&model::stack::Stack::new("ns/a"))
         .await;
     assert!(first.is_ok());
     let desired = synth::desired_status(

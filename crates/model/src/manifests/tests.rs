@@ -189,9 +189,9 @@ fn debug_lists_secrets_by_name_only() {
 /// The loaded Secrets are what the builder reads: the OIDC action carries the merged values.
 #[test]
 fn the_builder_reads_loaded_secrets() {
-    use crate::model::ClusterFacts;
-    use crate::model::builder::{self, GroupInputs, Member};
-    use crate::model::group::GroupId;
+    use crate::ClusterFacts;
+    use crate::builder::{self, GroupInputs, Member};
+    use crate::group::GroupId;
 
     let text = format!(
         r#"{DATA_SECRET}stringData: {{clientSecret: merged-secret}}

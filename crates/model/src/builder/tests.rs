@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::*;
-use crate::model::subnets::Subnet;
+use crate::subnets::Subnet;
 
 fn ingress(yaml: &str) -> Ingress {
     serde_yaml::from_str(yaml).expect("valid Ingress yaml")
@@ -323,7 +323,7 @@ spec:
     let redirected = build(&inputs).expect("builds");
     assert_eq!(
         default_action(&redirected),
-        Some(crate::model::stack::ActionType::Redirect)
+        Some(crate::stack::ActionType::Redirect)
     );
     inputs.members = vec![Member {
         ingress: &ing,
@@ -332,7 +332,7 @@ spec:
     let stack = build(&inputs).expect("builds");
     assert_eq!(
         default_action(&stack),
-        Some(crate::model::stack::ActionType::Forward)
+        Some(crate::stack::ActionType::Forward)
     );
 }
 
@@ -359,7 +359,7 @@ spec:
 #[test]
 fn optimizer_keeps_rules_behind_redirects_with_other_conditions() {
     use super::rules::{Rule, optimize};
-    use crate::model::stack::{Action, RedirectConfig, RuleCondition, ValuesConfig};
+    use crate::stack::{Action, RedirectConfig, RuleCondition, ValuesConfig};
     let redirect = Action::redirect(RedirectConfig {
         host: Some("new.example.com".to_owned()),
         path: None,
@@ -376,7 +376,7 @@ fn optimizer_keeps_rules_behind_redirects_with_other_conditions() {
     };
     let all = || RuleCondition::path_pattern(ValuesConfig::values(["/*"]));
     let by_method = RuleCondition::http_request_method(ValuesConfig::values(["POST"]));
-    let fixed = Action::fixed_response(crate::model::stack::FixedResponseConfig {
+    let fixed = Action::fixed_response(crate::stack::FixedResponseConfig {
         content_type: None,
         message_body: None,
         status_code: "200".to_owned(),
@@ -384,7 +384,7 @@ fn optimizer_keeps_rules_behind_redirects_with_other_conditions() {
     // A redirect with a method condition does not cover the next rule.
     let kept = optimize(
         80,
-        crate::model::stack::Protocol::Http,
+        crate::stack::Protocol::Http,
         vec![
             rule(vec![by_method, all()], redirect.clone()),
             rule(vec![all()], fixed.clone()),
@@ -394,7 +394,7 @@ fn optimizer_keeps_rules_behind_redirects_with_other_conditions() {
     // A redirect on /* covers every later rule.
     let kept = optimize(
         80,
-        crate::model::stack::Protocol::Http,
+        crate::stack::Protocol::Http,
         vec![rule(vec![all()], redirect), rule(vec![all()], fixed)],
     );
     assert_eq!(kept.len(), 1);

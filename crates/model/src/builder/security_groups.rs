@@ -8,8 +8,8 @@ use super::Task;
 use super::errors::{BuildError, go_list};
 use super::load_balancer::is_dualstack;
 use super::port_config::PortConfig;
-use crate::model::naming;
-use crate::model::stack::{
+use crate::naming;
+use crate::stack::{
     IpAddressType, IpPermission, IpRange, Ipv6Range, MANAGED_SECURITY_GROUP_DESCRIPTION,
     PrefixListId, SecurityGroupSpec, StringToken, resource_id,
 };

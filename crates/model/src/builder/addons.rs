@@ -18,7 +18,7 @@ mod tests;
 
 use super::errors::{BuildError, Origin};
 use super::{MemberCtx, Task};
-use crate::model::stack::{
+use crate::stack::{
     Ref, ShieldProtectionSpec, StringToken, WafRegionalWebAclAssociationSpec,
     WafV2WebAclAssociationSpec,
 };

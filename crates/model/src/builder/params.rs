@@ -14,8 +14,8 @@ use contract::crd::{
     LoadBalancerScheme, TargetType as CrdTargetType,
 };
 
-use crate::model::stack::{IpAddressType, Protocol, Scheme, TargetType};
-use crate::model::subnets::SubnetSelector;
+use crate::stack::{IpAddressType, Protocol, Scheme, TargetType};
+use crate::subnets::SubnetSelector;
 
 /// The IngressClassParams fields the builder uses. [`Default`] is "no params".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use contract::annotations::{
 use super::Task;
 use super::backend::{BackendAction, EnhancedBackend, TupleTarget};
 use super::errors::BuildError;
-use crate::model::stack::{
+use crate::stack::{
     Action, AuthenticateCognitoConfig, AuthenticateOidcConfig, ForwardConfig, JwtClaim,
     JwtValidationConfig, OnUnauthenticatedRequest, Protocol, TargetGroupTuple,
 };

@@ -5,8 +5,8 @@ use std::fmt;
 
 use contract::annotations::AnnotationError;
 
-use crate::model::subnets::SubnetError;
-use crate::model::tags::TagError;
+use crate::subnets::SubnetError;
+use crate::tags::TagError;
 
 /// Where a setting came from: an annotation of an Ingress, or a field of its
 /// IngressClassParams.
@@ -173,8 +173,8 @@ impl From<TagError> for BuildError {
     }
 }
 
-impl From<crate::model::stack::DuplicateResource> for BuildError {
-    fn from(error: crate::model::stack::DuplicateResource) -> Self {
+impl From<crate::stack::DuplicateResource> for BuildError {
+    fn from(error: crate::stack::DuplicateResource) -> Self {
         Self::Internal {
             message: error.to_string(),
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::Task;
 use super::errors::{BuildError, Origin, go_list};
 use super::port_config::PortConfig;
-use crate::model::stack::{Action, Protocol, RedirectConfig};
+use crate::stack::{Action, Protocol, RedirectConfig};
 
 impl Task<'_> {
     /// The group's SSL-redirect port, checked against its listeners.

@@ -8,11 +8,11 @@ use contract::crd::IngressClassParamsSpec;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 
-use crate::model::ClusterFacts;
-use crate::model::builder::{BuildError, GroupInputs, Member, ObjectMap, build};
-use crate::model::group::GroupId;
-use crate::model::stack::{Ref, Stack, StringToken};
-use crate::model::subnets::Subnet;
+use crate::ClusterFacts;
+use crate::builder::{BuildError, GroupInputs, Member, ObjectMap, build};
+use crate::group::GroupId;
+use crate::stack::{Ref, Stack, StringToken};
+use crate::subnets::Subnet;
 
 fn facts() -> ClusterFacts {
     let mut facts = ClusterFacts::new("c", "vpc-1");

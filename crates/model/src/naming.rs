@@ -8,8 +8,8 @@
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
-use crate::model::group::GroupId;
-use crate::model::stack::{Protocol, ProtocolVersion, Scheme, TargetType};
+use crate::group::GroupId;
+use crate::stack::{Protocol, ProtocolVersion, Scheme, TargetType};
 
 /// The longest name ELBv2 accepts for a load balancer or target group.
 pub const MAX_ELBV2_NAME_LENGTH: usize = 32;

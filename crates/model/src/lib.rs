@@ -11,10 +11,14 @@
 //! * [`tags`]: tracking tags and the precedence of user tags;
 //! * [`subnets`]: subnet resolution (explicit, by selector, or auto-discovery) over plain data;
 //! * [`builder`]: one IngressGroup and its cluster facts in, the desired [`stack::Stack`] out;
+//! * [`manifests`]: manifest text sorted into plain objects by kind;
 //! * [`plan`]: manifests in, the stacks of every IngressGroup they define out.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod builder;
 pub mod group;
+pub mod manifests;
 pub mod naming;
 pub mod plan;
 pub mod stack;
@@ -25,8 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::stack::{Scheme, TargetType};
-use crate::model::subnets::{RouteTable, Subnet};
+use crate::stack::{Scheme, TargetType};
+use crate::subnets::{RouteTable, Subnet};
 
 /// The controller's default SSL policy for HTTPS listeners (`--default-ssl-policy`).
 pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-2016-08";

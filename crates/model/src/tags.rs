@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::group::GroupId;
+use crate::group::GroupId;
 
 /// The cluster a resource belongs to.
 pub const TAG_CLUSTER: &str = "elbv2.k8s.aws/cluster";

@@ -1,12 +1,12 @@
 //! Certificate discovery without ACM: the hosts of an Ingress matched against the certificates
-//! the controller knows ([`ClusterFacts::certificates`](crate::model::ClusterFacts)), with
+//! the controller knows ([`ClusterFacts::certificates`](crate::ClusterFacts)), with
 //! ACM's domain semantics (exact name, or `*.` covering exactly one leading label).
 
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::networking::v1::Ingress;
 
-use crate::model::KnownCertificate;
+use crate::KnownCertificate;
 
 /// The hosts of an Ingress that need certificates: `rules[].host` and `tls[].hosts`, sorted and
 /// without duplicates.

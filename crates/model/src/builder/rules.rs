@@ -14,12 +14,12 @@ use super::Task;
 use super::backend::EnhancedBackend;
 use super::errors::BuildError;
 use super::port_config::PortConfig;
-use crate::model::stack::{
+use crate::stack::{
     Action, ActionType, HttpHeaderConfig, ListenerRuleSpec, Protocol, QueryStringConfig,
     QueryStringKeyValue, Ref, Rewrite, RewriteConfig, RuleCondition, RuleConditionField, Transform,
     TransformType, ValuesConfig, resource_id,
 };
-use crate::model::tags::{self, Tags};
+use crate::tags::{self, Tags};
 
 /// A rule before it gets its priority.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -350,7 +350,7 @@ pub(crate) fn optimize(port: u16, protocol: Protocol, rules: Vec<Rule>) -> Vec<R
     kept
 }
 
-fn redirect_of(actions: &[Action]) -> Option<&crate::model::stack::RedirectConfig> {
+fn redirect_of(actions: &[Action]) -> Option<&crate::stack::RedirectConfig> {
     actions
         .iter()
         .find(|a| a.action_type == ActionType::Redirect)

@@ -1,7 +1,7 @@
 //! The merged settings of one listener port across an IngressGroup: what the listener, its
 //! rules, the SSL redirect and the managed security group are built from.
 
-use crate::model::stack::{MutualAuthentication, Protocol};
+use crate::stack::{MutualAuthentication, Protocol};
 
 /// The merged settings of one listener port.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,12 +9,12 @@ use contract::annotations::{IpAddressType as AnnotationIpAddressType, Scheme as 
 use super::errors::{BuildError, Origin, go_list};
 use super::port_config::PortConfig;
 use super::{MemberCtx, Task};
-use crate::model::naming;
-use crate::model::stack::{
+use crate::naming;
+use crate::stack::{
     Attribute, IpAddressType, IpamConfiguration, LoadBalancerSpec, LoadBalancerType,
     MinimumLoadBalancerCapacity, Scheme, SubnetMapping, resource_id,
 };
-use crate::model::subnets::{ResolveOptions, SubnetResolver, SubnetSelector};
+use crate::subnets::{ResolveOptions, SubnetResolver, SubnetSelector};
 
 /// The longest explicit load balancer name.
 const MAX_NAME_LENGTH: usize = 32;

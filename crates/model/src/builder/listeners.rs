@@ -13,7 +13,7 @@ use super::certificates::{self, DiscoveryError};
 use super::errors::{BuildError, Origin, go_list};
 use super::port_config::PortConfig;
 use super::{MemberCtx, Task};
-use crate::model::stack::{
+use crate::stack::{
     Action, Attribute, Certificate, FixedResponseConfig, ListenerSpec, MutualAuthentication,
     Protocol, Ref, resource_id,
 };

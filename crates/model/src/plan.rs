@@ -16,11 +16,11 @@ use contract::crd::IngressClassParams;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 
+use crate::ClusterFacts;
+use crate::builder::{self, BuildError, GroupInputs, Member, ObjectMap};
+use crate::group::GroupId;
 use crate::manifests::Manifests;
-use crate::model::ClusterFacts;
-use crate::model::builder::{self, BuildError, GroupInputs, Member, ObjectMap};
-use crate::model::group::GroupId;
-use crate::model::stack::Stack;
+use crate::stack::Stack;
 
 /// Why a plan could not be made.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -39,13 +39,13 @@ use contract::crd::IngressClassParamsSpec;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 
-use crate::model::ClusterFacts;
-use crate::model::group::{DEFAULT_GROUP_ORDER, GroupId, MemberKey, sort_members};
-use crate::model::stack::{
+use crate::ClusterFacts;
+use crate::group::{DEFAULT_GROUP_ORDER, GroupId, MemberKey, sort_members};
+use crate::stack::{
     IpAddressType, ListenerRuleSpec, Scheme, Stack, StringToken, TargetGroupBindingResourceSpec,
     TargetGroupSpec,
 };
-use crate::model::tags::{self, MemberTagSources, Tags};
+use crate::tags::{self, MemberTagSources, Tags};
 
 pub use errors::{BuildError, Origin};
 pub use params::ClassParams;
@@ -313,7 +313,7 @@ impl<'a> Task<'a> {
                     message: format!("duplicate listener rule {id}"),
                 });
             }
-            stored.insert(id, crate::model::stack::Resource { spec: *spec });
+            stored.insert(id, crate::stack::Resource { spec: *spec });
         }
         Ok(())
     }

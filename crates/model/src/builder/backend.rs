@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::Task;
 use super::errors::BuildError;
-use crate::model::stack::{FixedResponseConfig, RedirectConfig, TargetGroupStickinessConfig};
+use crate::stack::{FixedResponseConfig, RedirectConfig, TargetGroupStickinessConfig};
 
 /// The port name that makes a backend read its action from `actions.<service name>`.
 pub(crate) const USE_ANNOTATION: &str = "use-annotation";

@@ -15,8 +15,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ClusterFacts;
-use crate::model::stack::{LoadBalancerType, Scheme};
+use crate::ClusterFacts;
+use crate::stack::{LoadBalancerType, Scheme};
 
 /// Role tag of subnets for internet-facing load balancers.
 pub const TAG_ROLE_ELB: &str = "kubernetes.io/role/elb";

@@ -16,15 +16,15 @@ use super::Task;
 use super::errors::BuildError;
 use super::listeners::to_protocol;
 use super::load_balancer::is_dualstack;
-use crate::model::naming::{self, TargetGroupNameInput};
-use crate::model::stack::{
+use crate::naming::{self, TargetGroupNameInput};
+use crate::stack::{
     Attribute, HealthCheckConfig, HealthCheckMatcher, NetworkingIngressRule, NetworkingPeer,
     NetworkingPort, Protocol, ProtocolVersion, Ref, SecurityGroupPeer, ServiceReference,
     TargetGroupBindingMetadata, TargetGroupBindingNetworking, TargetGroupBindingResourceSpec,
     TargetGroupBindingSpec, TargetGroupBindingTemplate, TargetGroupIpAddressType, TargetGroupSpec,
     TargetType, int_or_string, resource_id,
 };
-use crate::model::tags;
+use crate::tags;
 
 const TRAFFIC_PORT: &str = "traffic-port";
 
