@@ -83,11 +83,8 @@ fn main() {
     objects
         .add_documents(Path::new("bench.yaml"), &text)
         .expect("bench manifests");
-    let facts = aws_load_balancer_controller::facts::overlay(
-        &ClusterFacts::new("bench", "vpc-1"),
-        &objects.cluster_facts,
-    )
-    .expect("facts");
+    let facts = model::facts::overlay(&ClusterFacts::new("bench", "vpc-1"), &objects.cluster_facts)
+        .expect("facts");
     let mut parsed = Manifests::default();
     parsed
         .add_documents(Path::new("new.yaml"), &ingress("member-0", "shared", "-v2"))

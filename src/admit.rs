@@ -8,8 +8,8 @@ use webhook::admission::Admission;
 use webhook::local::{self, LocalVerdict};
 
 use crate::cli::ControllerArgs;
-use crate::facts;
 use crate::manifests::Manifests;
+use model::facts;
 
 /// The webhook's verdict on every IngressClassParams, TargetGroupBinding and Ingress.
 pub async fn admit_all(

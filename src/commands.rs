@@ -9,9 +9,9 @@ use crate::admit::admit_all;
 
 use crate::cli::{CheckArgs, PlanArgs, ServeArgs};
 use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
-use crate::facts;
 use crate::manifests::Manifests;
 use model::ClusterFacts;
+use model::facts;
 use model::stack::Stack;
 
 /// The bundled examples `run` uses when no cluster is configured.

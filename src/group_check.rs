@@ -303,7 +303,7 @@ spec: {type: NodePort, ports: [{port: 80, nodePort: 30080}]}
             )
             .expect("manifests");
         let base = ClusterFacts::new("demo", "vpc-0demo");
-        let facts = crate::facts::overlay(&base, &manifests.cluster_facts).expect("facts");
+        let facts = model::facts::overlay(&base, &manifests.cluster_facts).expect("facts");
         (manifests, facts)
     }
 

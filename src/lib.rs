@@ -12,7 +12,6 @@ pub mod commands;
 pub mod controller;
 pub mod demo;
 pub mod deploy;
-pub mod facts;
 pub mod group_check;
 pub mod manifests;
 pub mod plan_output;

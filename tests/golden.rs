@@ -11,8 +11,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use aws_load_balancer_controller::facts::overlay;
 use model::ClusterFacts;
+use model::facts::overlay;
 use model::plan::plan;
 use model::stack::Stack;
 use serde_json::Value;

@@ -103,8 +103,7 @@ fn the_examples_plan_one_alb_for_the_shop_group() {
     good.ingresses
         .retain(|i| i.metadata.name.as_deref() != Some("broken"));
     let base = model::ClusterFacts::new("", "");
-    let facts =
-        aws_load_balancer_controller::facts::overlay(&base, &manifests.cluster_facts).unwrap();
+    let facts = model::facts::overlay(&base, &manifests.cluster_facts).unwrap();
     let stacks = model::plan::plan(&good, &facts).unwrap();
     assert_eq!(stacks.len(), 1);
     assert_eq!(stacks[0].id, "shop");

@@ -473,11 +473,8 @@ fn write_manifests(dir: &Path, net: &Network, healthcheck_path: &str) {
 fn planned(dir: &Path) -> Vec<Stack> {
     use model::ClusterFacts;
     let manifests = aws_load_balancer_controller::manifests::load(&[dir.to_path_buf()]).unwrap();
-    let facts = aws_load_balancer_controller::facts::overlay(
-        &ClusterFacts::new("", ""),
-        &manifests.cluster_facts,
-    )
-    .unwrap();
+    let facts =
+        model::facts::overlay(&ClusterFacts::new("", ""), &manifests.cluster_facts).unwrap();
     model::plan::plan(&manifests, &facts).unwrap()
 }
 

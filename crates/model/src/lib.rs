@@ -11,12 +11,14 @@
 //! * [`tags`]: tracking tags and the precedence of user tags;
 //! * [`subnets`]: subnet resolution (explicit, by selector, or auto-discovery) over plain data;
 //! * [`builder`]: one IngressGroup and its cluster facts in, the desired [`stack::Stack`] out;
+//! * [`facts`]: cluster facts overlaid with `ClusterFacts` documents (offline commands);
 //! * [`manifests`]: manifest text sorted into plain objects by kind;
 //! * [`plan`]: manifests in, the stacks of every IngressGroup they define out.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod builder;
+pub mod facts;
 pub mod group;
 pub mod manifests;
 pub mod naming;

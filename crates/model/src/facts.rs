@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use model::ClusterFacts;
+use crate::ClusterFacts;
 
 /// `base` with every overlay applied in order.
 pub fn overlay(base: &ClusterFacts, overlays: &[Value]) -> Result<ClusterFacts, String> {
