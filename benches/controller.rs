@@ -24,23 +24,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use aws_load_balancer_controller::controller::adapters::{
-    AwsRegistrar, ModelBuilder, load_vpc_facts,
-};
-use aws_load_balancer_controller::controller::backoff::BackoffPolicy;
-use aws_load_balancer_controller::controller::binding::BindingReconciler;
-use aws_load_balancer_controller::controller::cache::Cache;
-use aws_load_balancer_controller::controller::fakes::{IngressBuilder, Journal, RecordingOps};
-use aws_load_balancer_controller::controller::group::{GroupReconciler, Outcome};
-use aws_load_balancer_controller::controller::index::GroupIndex;
-use aws_load_balancer_controller::controller::keys::ObjKey;
-use aws_load_balancer_controller::controller::metrics::ControllerMetrics;
-use aws_load_balancer_controller::controller::queue::WorkQueue;
-use aws_load_balancer_controller::controller::runner::{RunnerConfig, Step, run_workers};
-use aws_load_balancer_controller::deploy::{AwsClients, CallSnapshot, Deployer};
+use aws_io::adapters::{AwsRegistrar, ModelBuilder, load_vpc_facts};
+use aws_io::{AwsClients, CallSnapshot, Deployer};
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
 use contract::cluster::StaticCluster;
 use contract::crd::TargetGroupBinding;
+use controller::backoff::BackoffPolicy;
+use controller::binding::BindingReconciler;
+use controller::cache::Cache;
+use controller::fakes::{IngressBuilder, Journal, RecordingOps};
+use controller::group::{GroupReconciler, Outcome};
+use controller::index::GroupIndex;
+use controller::keys::ObjKey;
+use controller::metrics::ControllerMetrics;
+use controller::queue::WorkQueue;
+use controller::runner::{RunnerConfig, Step, run_workers};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};

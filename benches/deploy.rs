@@ -12,7 +12,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_load_balancer_controller::deploy::{CallSnapshot, DeployReport, Deployer};
+use aws_io::{CallSnapshot, DeployReport, Deployer};
 use futures::{StreamExt, TryStreamExt};
 use model::stack::Stack;
 use support::moto::Account;

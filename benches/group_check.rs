@@ -9,12 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_load_balancer_controller::group_check::{GroupObjects, check_group};
 use aws_load_balancer_controller::manifests::Manifests;
 use contract::crd::IngressClassParams;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use model::ClusterFacts;
+use model::group_check::{GroupObjects, check_group};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

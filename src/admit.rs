@@ -25,7 +25,7 @@ pub async fn admit_all(
         cluster: cluster.clone(),
         target_groups: cluster,
         config: Arc::new(controller.webhook_config()),
-        group_check: Some(Arc::new(crate::group_check::ModelGroupCheck {
+        group_check: Some(Arc::new(model::group_check::ModelGroupCheck {
             objects: manifests.clone(),
             facts: Arc::new(std::sync::RwLock::new(facts)),
         })),

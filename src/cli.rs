@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::deploy::endpoints::EndpointOverrides;
-use crate::deploy::throttle::{ThrottleConfig, ThrottleConfigError};
+use aws_io::endpoints::EndpointOverrides;
+use aws_io::throttle::{ThrottleConfig, ThrottleConfigError};
 
 /// AWS Load Balancer Controller: admission webhook and reconciling controller in one process.
 #[derive(Debug, Parser)]
@@ -318,13 +318,13 @@ pub struct ReconcileArgs {
 
 impl ReconcileArgs {
     /// The AWS clients' settings these flags ask for.
-    pub fn aws_settings(&self) -> crate::deploy::AwsSettings {
-        crate::deploy::AwsSettings {
+    pub fn aws_settings(&self) -> aws_io::AwsSettings {
+        aws_io::AwsSettings {
             region: self.aws_region.clone(),
             max_attempts: self.aws_max_retries.saturating_add(1),
             throttle: self.aws_api_throttle.clone(),
             endpoints: self.aws_api_endpoints.clone(),
-            ..crate::deploy::AwsSettings::default()
+            ..aws_io::AwsSettings::default()
         }
     }
 

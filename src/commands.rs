@@ -8,8 +8,8 @@ use webhook::local::LocalVerdict;
 use crate::admit::admit_all;
 
 use crate::cli::{CheckArgs, PlanArgs, ServeArgs};
-use crate::deploy::{AwsClients, AwsSettings, DeployConfig, Deployer};
 use crate::manifests::Manifests;
+use aws_io::{AwsClients, AwsSettings, DeployConfig, Deployer};
 use model::ClusterFacts;
 use model::facts;
 use model::stack::Stack;
@@ -39,7 +39,7 @@ const EXAMPLES: &[(&str, &str)] = &[
 ];
 
 pub async fn serve(args: ServeArgs) -> ExitCode {
-    match crate::runtime::serve::serve(args).await {
+    match crate::serve::serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "controller stopped");
@@ -158,7 +158,7 @@ async fn plan_diff(args: &PlanArgs, facts: &ClusterFacts, stacks: &[Stack]) -> E
             }
         };
     }
-    print!("{}", crate::deploy::diff::table(&diffs));
+    print!("{}", aws_io::diff::table(&diffs));
     eprintln!(
         "compared with {} AWS read calls, 0 mutating",
         calls.read_total()

@@ -1,18 +1,21 @@
-//! The reconciling half of the AWS Load Balancer Controller, and the process around it.
+//! The `aws-load-balancer-controller` binary's library: the command line and the process
+//! around the crates that do the work (`contract`, `model`, `webhook`, `controller`, `aws-io`;
+//! see ARCHITECTURE.md).
 //!
-//! * [`manifests`]: manifests from files, for the offline commands;
-//! * [`runtime`]: watches, caches and servers of the running process;
-//! * [`cli`]: the command line.
+//! * [`cli`]: the command line, upstream's flags;
+//! * [`commands`]: the subcommands (`serve`, `check`, `plan`, `run`);
+//! * [`serve`]: the running process: webhook server, controllers and their AWS backends wired
+//!   together, probes and metrics;
+//! * [`admit`], [`manifests`], [`plan_output`]: the offline commands' admission, manifest
+//!   files and output;
+//! * [`demo`]: `make run`'s embedded example against a local moto.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admit;
 pub mod cli;
 pub mod commands;
-pub mod controller;
 pub mod demo;
-pub mod deploy;
-pub mod group_check;
 pub mod manifests;
 pub mod plan_output;
-pub mod runtime;
+pub mod serve;

@@ -3,7 +3,7 @@
 //!
 //! moto 5.2.5 answers `waf-regional` and Shield's `GetSubscriptionState` with HTTP 500 (not
 //! implemented), so WAF Classic and Shield are covered by the decision tests in
-//! `src/deploy/addons/tests.rs`; here only their flags are checked (a disabled add-on makes no
+//! `crates/aws/src/addons/tests.rs`; here only their flags are checked (a disabled add-on makes no
 //! call at all). moto also keeps a second `AssociateWebACL` on an associated load balancer as a
 //! second association instead of replacing the first, so replacing a Web ACL is not tested here.
 
@@ -11,7 +11,7 @@
 
 mod support;
 
-use aws_load_balancer_controller::deploy::{ChangeKind, DeployConfig, DeployReport, Deployer};
+use aws_io::{ChangeKind, DeployConfig, DeployReport, Deployer};
 use aws_sdk_wafv2::types::{DefaultAction, Scope, VisibilityConfig};
 use model::stack::{
     Ref, ResourceType, ShieldProtectionSpec, Stack, WafRegionalWebAclAssociationSpec,

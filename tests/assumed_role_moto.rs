@@ -6,11 +6,11 @@
 
 mod support;
 
-use aws_load_balancer_controller::controller::adapters::AwsRegistrar;
-use aws_load_balancer_controller::controller::backends::{AssumeRole, TargetRegistrar as _};
-use aws_load_balancer_controller::controller::targets::Target;
-use aws_load_balancer_controller::deploy::AwsClients;
+use aws_io::AwsClients;
+use aws_io::adapters::AwsRegistrar;
 use aws_sdk_ec2::config::SharedInterceptor;
+use controller::backends::{AssumeRole, TargetRegistrar as _};
+use controller::targets::Target;
 use support::moto::{Account, MotoAccount, MotoServer, sdk_config};
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //!
 //! moto does not refuse `DeleteSecurityGroup` for a group a load balancer (or another group's
 //! rule) still uses, so the "still in use" path is covered by the provider's unit tests with a
-//! fake EC2 (`src/controller/backend_sg/tests.rs`), not here.
+//! fake EC2 (`crates/controller/src/backend_sg/tests.rs`), not here.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,15 +12,15 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_load_balancer_controller::controller::backend_sg::{BackendSecurityGroup, Released};
-use aws_load_balancer_controller::deploy::{AwsClients, Deployer};
+use aws_io::{AwsClients, Deployer};
 use aws_sdk_ec2::types::Filter;
+use controller::backend_sg::{BackendSecurityGroup, Released};
 use model::stack::Stack;
 use support::moto::Account;
 use support::{CLUSTER, Network, deploy_config, network, sample_stack};
 
 fn provider(clients: &AwsClients, net: &Network) -> BackendSecurityGroup {
-    BackendSecurityGroup::aws(
+    aws_io::backend_sg::managed(
         clients.clone(),
         CLUSTER,
         net.vpc_id.clone(),

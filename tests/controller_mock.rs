@@ -9,21 +9,19 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use aws_load_balancer_controller::controller::backends::BackendError;
-use aws_load_balancer_controller::controller::binding::{BindingReconciler, FINALIZER};
-use aws_load_balancer_controller::controller::cache::Cache;
-use aws_load_balancer_controller::controller::events::EventRecorder;
-use aws_load_balancer_controller::controller::fakes::{
-    FakeBuilder, FakeDeployer, FakeRegistrar, IngressBuilder, Journal,
-};
-use aws_load_balancer_controller::controller::group::{GroupReconciler, Outcome};
-use aws_load_balancer_controller::controller::index::GroupIndex;
-use aws_load_balancer_controller::controller::kube_ops::LiveOps;
-use aws_load_balancer_controller::controller::metrics::ControllerMetrics;
-use aws_load_balancer_controller::controller::targets::Target;
-use aws_load_balancer_controller::runtime::leader::{Attempt, LeaderElector, LeaseSettings};
 use contract::cluster::StaticCluster;
 use contract::crd::{ServiceReference, TargetGroupBinding, TargetGroupBindingSpec, TargetType};
+use controller::backends::BackendError;
+use controller::binding::{BindingReconciler, FINALIZER};
+use controller::cache::Cache;
+use controller::events::EventRecorder;
+use controller::fakes::{FakeBuilder, FakeDeployer, FakeRegistrar, IngressBuilder, Journal};
+use controller::group::{GroupReconciler, Outcome};
+use controller::index::GroupIndex;
+use controller::kube_ops::LiveOps;
+use controller::leader::{Attempt, LeaderElector, LeaseSettings};
+use controller::metrics::ControllerMetrics;
+use controller::targets::Target;
 use http::{Request, Response};
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
@@ -538,7 +536,7 @@ async fn binding_reconcile_adds_finalizer_registers_and_records_generation() {
             .reply(200, reply),
     ]);
     let outcome = reconciler
-        .reconcile(&aws_load_balancer_controller::controller::keys::ObjKey::new("ns", "tgb"))
+        .reconcile(&controller::keys::ObjKey::new("ns", "tgb"))
         .await
         .expect("reconciles");
     assert_eq!(outcome.registered, 1);
@@ -730,7 +728,7 @@ fn serve_lists(
 
 #[tokio::test]
 async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups() {
-    use aws_load_balancer_controller::runtime::controllers::{self, Backends, ControllerSettings};
+    use controller::manager::{self, Backends, ControllerSettings};
 
     let journal = Journal::default();
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
@@ -769,7 +767,7 @@ async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups()
         networking: None,
         backend_security_group: None,
     };
-    let (handles, run) = controllers::start(
+    let (handles, run) = manager::start(
         client,
         leader,
         backends,
@@ -786,7 +784,7 @@ async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups()
     assert_eq!(handles.ingresses.len(), 1);
     let good = handles
         .ingresses
-        .get(&aws_load_balancer_controller::controller::keys::ObjKey::new("ns", "good"))
+        .get(&controller::keys::ObjKey::new("ns", "good"))
         .expect("good ingress cached");
     assert!(good.metadata.managed_fields.is_none());
     let annotations = good.metadata.annotations.clone().unwrap_or_default();
@@ -851,9 +849,7 @@ async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups()
     );
     assert_eq!(
         handles.secrets.watched().into_iter().collect::<Vec<_>>(),
-        [aws_load_balancer_controller::controller::keys::ObjKey::new(
-            "ns", "oidc"
-        )]
+        [controller::keys::ObjKey::new("ns", "oidc")]
     );
     handles.shutdown();
     assert!(

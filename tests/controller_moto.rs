@@ -9,22 +9,20 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
-use aws_load_balancer_controller::controller::adapters::{
-    AwsRegistrar, ModelBuilder, load_vpc_facts,
-};
-use aws_load_balancer_controller::controller::binding::BindingReconciler;
-use aws_load_balancer_controller::controller::cache::Cache;
-use aws_load_balancer_controller::controller::fakes::{IngressBuilder, Journal, RecordingOps};
-use aws_load_balancer_controller::controller::group::{GroupReconciler, Outcome};
-use aws_load_balancer_controller::controller::index::GroupIndex;
-use aws_load_balancer_controller::controller::keys::ObjKey;
-use aws_load_balancer_controller::controller::metrics::ControllerMetrics;
-use aws_load_balancer_controller::controller::networking::{NetworkingManager, RULE_LABEL};
-use aws_load_balancer_controller::controller::networking_aws::AwsTargetSecurityGroups;
-use aws_load_balancer_controller::controller::targets::Target;
-use aws_load_balancer_controller::deploy::Deployer;
-use aws_load_balancer_controller::deploy::sg_rules::{self, Permission, Source};
+use aws_io::Deployer;
+use aws_io::adapters::{AwsRegistrar, ModelBuilder, load_vpc_facts};
+use aws_io::networking::AwsTargetSecurityGroups;
+use aws_io::sg_rules::{self, Permission, Source};
 use contract::cluster::StaticCluster;
+use controller::binding::BindingReconciler;
+use controller::cache::Cache;
+use controller::fakes::{IngressBuilder, Journal, RecordingOps};
+use controller::group::{GroupReconciler, Outcome};
+use controller::index::GroupIndex;
+use controller::keys::ObjKey;
+use controller::metrics::ControllerMetrics;
+use controller::networking::{NetworkingManager, RULE_LABEL};
+use controller::targets::Target;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
@@ -258,7 +256,7 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
         .await
         .unwrap();
     assert_eq!(outcome.registered, 2);
-    use aws_load_balancer_controller::controller::backends::TargetRegistrar as _;
+    use controller::backends::TargetRegistrar as _;
     let registered: Vec<Target> = registrar
         .describe(&arn, None)
         .await

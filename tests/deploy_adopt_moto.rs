@@ -9,8 +9,8 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_load_balancer_controller::deploy::diff::table;
-use aws_load_balancer_controller::deploy::{
+use aws_io::diff::table;
+use aws_io::{
     AwsClients, ChangeKind, DeployError, DeployReport, Deployer, ErrorCategory, FieldChange, Owner,
     ResourceDiff, ResourceRef, StackDiff,
 };

@@ -7,9 +7,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_load_balancer_controller::deploy::{
-    AwsClients, DeployError, DeployOptions, DeployReport, Deployer, ErrorCategory,
-};
+use aws_io::{AwsClients, DeployError, DeployOptions, DeployReport, Deployer, ErrorCategory};
 use model::stack::{
     Action, Attribute, ListenerRuleSpec, LoadBalancerSpec, Ref, Scheme, SecurityGroupSpec, Stack,
     SubnetMapping, TargetGroupSpec,
@@ -740,9 +738,7 @@ async fn throttling_is_retried_then_reported() {
 /// afterwards, kept apart per cluster, and a same-named group that is not ours is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_security_group_is_created_once_found_by_tags_and_never_adopted() {
-    use aws_load_balancer_controller::deploy::backend_sg::{
-        BackendSecurityGroupError, DESCRIPTION, Obtained, ensure,
-    };
+    use aws_io::backend_sg::{BackendSecurityGroupError, DESCRIPTION, Obtained, ensure};
     use model::naming::backend_security_group_name;
 
     let (account, net, _) = setup().await;

@@ -5,7 +5,7 @@
 
 mod support;
 
-use aws_load_balancer_controller::controller::live_facts::{load_all, refresh};
+use aws_io::live_facts::{load_all, refresh};
 use model::ClusterFacts;
 use support::e2e::{import_certificate, named_security_group};
 use support::moto::Account;

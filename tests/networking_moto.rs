@@ -10,17 +10,17 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use aws_load_balancer_controller::controller::keys::ObjKey;
-use aws_load_balancer_controller::controller::networking::{
-    Contribution, NetworkEndpoint, NetworkTargets, NetworkingManager, RULE_LABEL, TargetMode,
-};
-use aws_load_balancer_controller::controller::networking_aws::AwsTargetSecurityGroups;
-use aws_load_balancer_controller::deploy::AwsClients;
-use aws_load_balancer_controller::deploy::sg_rules::{self, Permission, Source};
+use aws_io::AwsClients;
+use aws_io::networking::AwsTargetSecurityGroups;
+use aws_io::sg_rules::{self, Permission, Source};
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, Tag, TagSpecification};
 use contract::crd::{
     IpBlock, NetworkingIngressRule, NetworkingPeer, NetworkingPort, SecurityGroup,
     TargetGroupBindingNetworking,
+};
+use controller::keys::ObjKey;
+use controller::networking::{
+    Contribution, NetworkEndpoint, NetworkTargets, NetworkingManager, RULE_LABEL, TargetMode,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use support::moto::Account;

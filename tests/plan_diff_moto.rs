@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aws_load_balancer_controller::deploy::{
+use aws_io::{
     AwsClients, ChangeKind, DeployReport, Deployer, DiffSummary, FieldChange, ResourceDiff,
     ResourceRef, StackDiff,
 };
@@ -34,11 +34,7 @@ async fn dry_run(clients: &AwsClients, deployer: &Deployer, stack: &Stack) -> St
     diff
 }
 
-fn assert_dry(
-    clients: &AwsClients,
-    before: &aws_load_balancer_controller::deploy::CallSnapshot,
-    diff: &StackDiff,
-) {
+fn assert_dry(clients: &AwsClients, before: &aws_io::CallSnapshot, diff: &StackDiff) {
     let made = clients.calls().snapshot().since(before);
     assert_eq!(
         made.mutating_total(),
@@ -69,7 +65,7 @@ fn sorted(mut refs: Vec<ResourceRef>) -> Vec<ResourceRef> {
 
 /// The deploy did what the dry run said it would, resource for resource.
 fn assert_predicted(diff: &StackDiff, report: &DeployReport) {
-    let of = |changes: &[aws_load_balancer_controller::deploy::ResourceChange]| {
+    let of = |changes: &[aws_io::ResourceChange]| {
         sorted(changes.iter().map(|c| c.resource.clone()).collect())
     };
     assert_eq!(sorted(refs(diff, ChangeKind::Create)), of(&report.created));

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_load_balancer_controller::controller::keys::ObjKey;
-use aws_load_balancer_controller::runtime::secrets::SecretWatches;
+use controller::keys::ObjKey;
+use controller::secrets::SecretWatches;
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::json;

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_load_balancer_controller::deploy::AwsClients;
+use aws_io::AwsClients;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};

@@ -7,7 +7,7 @@
 
 mod support;
 
-use aws_load_balancer_controller::runtime::target_groups::Elbv2TargetGroupLookup;
+use aws_io::target_groups::Elbv2TargetGroupLookup;
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
 use contract::cluster::{LookupError, StaticCluster, TargetGroupLookup, TargetGroupRef};
 use contract::crd::TargetGroupBinding;

@@ -7,9 +7,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_load_balancer_controller::runtime::vpc::{
-    VpcError, VpcSource, imds_client, resolve_vpc_id, tag_map, vpc_by_tags,
-};
+use aws_io::vpc::{VpcError, VpcSource, imds_client, resolve_vpc_id, tag_map, vpc_by_tags};
 use aws_sdk_ec2::types::Tag;
 use support::moto::Account;
 

@@ -15,8 +15,8 @@ use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
 use crate::admit::admit_all;
-use crate::deploy::{AwsClients, DeployConfig, Deployer};
 use crate::manifests::Manifests;
+use aws_io::{AwsClients, DeployConfig, Deployer};
 use model::ClusterFacts;
 use model::subnets::Subnet;
 use model::tags::{TAG_CLUSTER, TAG_ELBV2_RESOURCE};

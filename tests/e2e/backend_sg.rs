@@ -2,7 +2,7 @@
 //! last IngressGroup's deletion is released by the next leader as soon as it leads, not at the
 //! next resync (10 h by default).
 
-use aws_load_balancer_controller::deploy::backend_sg;
+use aws_io::backend_sg;
 
 use crate::World;
 use crate::support::e2e::{ControllerProcess, eventually};

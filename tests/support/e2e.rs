@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_load_balancer_controller::deploy::AwsClients;
+use aws_io::AwsClients;
 use base64::Engine as _;
 use contract::crd::{IngressClassParams, TargetGroupBinding};
 use k8s_openapi::api::admissionregistration::v1::{

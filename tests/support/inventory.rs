@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_load_balancer_controller::deploy::AwsClients;
+use aws_io::AwsClients;
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_load_balancer_controller::deploy::AwsClients;
+use aws_io::AwsClients;
 use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;

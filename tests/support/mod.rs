@@ -13,7 +13,7 @@ pub mod throttle;
 
 use std::collections::BTreeMap;
 
-use aws_load_balancer_controller::deploy::{AwsClients, DeployConfig};
+use aws_io::{AwsClients, DeployConfig};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use model::stack::{
     Action, Attribute, FixedResponseConfig, HealthCheckConfig, HealthCheckMatcher, IpAddressType,

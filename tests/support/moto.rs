@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_io::AwsClients;
 use aws_load_balancer_controller::demo::{MOTO_SERVER, Moto};
-use aws_load_balancer_controller::deploy::AwsClients;
 use aws_sdk_ec2::config::{
     ConfigBag, Credentials, Intercept, RuntimeComponents, SharedInterceptor,
 };

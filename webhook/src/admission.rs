@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub use crate::config::WebhookConfig;
-use crate::group_check::GroupCheck;
 use crate::validate::{Op, Verdict};
 use crate::{mutate, validate};
 use contract::cluster::{ClusterView, TargetGroupLookup};
 use contract::crd::{IngressClassParams, TargetGroupBinding};
+use contract::group_check::GroupCheck;
 
 /// The admission endpoints this server answers, on upstream's paths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

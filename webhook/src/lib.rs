@@ -3,7 +3,6 @@
 //!
 //! * [`validate`] and [`mutate`]: the admission rules, pure functions over plain data;
 //! * [`config`]: the controller-wide settings the rules depend on;
-//! * [`group_check`]: the hook through which the whole IngressGroup is built at admission;
 //! * [`local`]: admission without a server (`check`, `plan`);
 //! * [`admission`]: AdmissionReview decoding, dispatch by webhook path, encoding;
 //! * [`server`]: the HTTPS server with certificate reload.
@@ -12,7 +11,6 @@
 
 pub mod admission;
 pub mod config;
-pub mod group_check;
 pub mod local;
 pub mod metrics;
 pub mod mutate;

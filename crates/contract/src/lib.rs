@@ -9,6 +9,8 @@
 //! * [`params`] and [`params_check`]: IngressClassParams applied over annotations with upstream's
 //!   precedence, and the checks that make a params object usable;
 //! * [`cluster`]: the read-only view of cluster objects (and AWS target groups) the rules need;
+//! * [`group_check`]: the question the Ingress validator asks about the whole IngressGroup
+//!   (answered by the model);
 //! * [`reference`]: the README's annotation reference, rendered from the table.
 //!
 //! No I/O and no async runtime: plain data in, plain data out.
@@ -19,6 +21,7 @@ pub mod annotations;
 pub mod class;
 pub mod cluster;
 pub mod crd;
+pub mod group_check;
 pub mod params;
 pub mod params_check;
 pub mod reference;

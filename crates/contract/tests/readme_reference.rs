@@ -14,6 +14,6 @@ fn readme_annotation_reference_matches_the_parser_table() {
     }
     assert!(
         spliced == readme,
-        "README.md's annotation reference is out of date with webhook/src/annotations: run `make readme`"
+        "README.md's annotation reference is out of date with crates/contract/src/annotations: run `make readme`"
     );
 }

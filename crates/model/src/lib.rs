@@ -12,7 +12,9 @@
 //! * [`subnets`]: subnet resolution (explicit, by selector, or auto-discovery) over plain data;
 //! * [`builder`]: one IngressGroup and its cluster facts in, the desired [`stack::Stack`] out;
 //! * [`facts`]: cluster facts overlaid with `ClusterFacts` documents (offline commands);
+//! * [`group_check`]: the admission group check, the group built with the incoming Ingress;
 //! * [`manifests`]: manifest text sorted into plain objects by kind;
+//! * [`sg_rules`]: security group rules as single-source permissions, and the change plan;
 //! * [`plan`]: manifests in, the stacks of every IngressGroup they define out.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -20,9 +22,11 @@
 pub mod builder;
 pub mod facts;
 pub mod group;
+pub mod group_check;
 pub mod manifests;
 pub mod naming;
 pub mod plan;
+pub mod sg_rules;
 pub mod stack;
 pub mod subnets;
 pub mod tags;

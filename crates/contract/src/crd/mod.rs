@@ -59,7 +59,7 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 pub fn render(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Error> {
     let body = serde_yaml::to_string(crd)?;
     Ok(format!(
-        "# Generated from the Rust types in webhook/src/crd by `make crds`; do not edit.\n---\n{body}"
+        "# Generated from the Rust types in crates/contract/src/crd by `make crds`; do not edit.\n---\n{body}"
     ))
 }
 

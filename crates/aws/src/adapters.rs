@@ -1,0 +1,452 @@
+//! The real backends behind the controller's traits: the model builder, the AWS deployer, an
+//! ELBv2 target registrar, and a loader of the VPC facts the builder needs.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+
+use crate::Deployer;
+use crate::assumed_roles::AssumedRoles;
+use crate::error::AwsFailure;
+use controller::backend_sg::BackendSecurityGroup;
+use controller::backends::{
+    AssumeRole, BackendError, BoxFuture, BuildRequest, DeployReport, StackBuilder, StackDeployer,
+    TargetRegistrar,
+};
+use controller::targets::{Target, TargetHealth, TargetState};
+use model::ClusterFacts;
+use model::builder::{self, ExistingLoadBalancer, GroupInputs, Member};
+use model::group::GroupId;
+use model::stack::Scheme;
+use model::stack::Stack;
+use model::subnets::{RouteTable, Subnet, SubnetLocale};
+
+/// The pure model builder over facts that can be refreshed.
+pub struct ModelBuilder {
+    facts: Arc<RwLock<ClusterFacts>>,
+    backend_security_group: Option<BackendSecurityGroup>,
+    /// Reads a group's existing load balancer (scheme, subnets) from AWS the first time the
+    /// group is built; `None` builds without.
+    existing: Option<crate::AwsClients>,
+    /// What each group's load balancer is (or is about to be, once its stack is deployed).
+    known: std::sync::Mutex<std::collections::HashMap<GroupId, Option<ExistingLoadBalancer>>>,
+}
+
+impl ModelBuilder {
+    pub fn new(facts: ClusterFacts) -> Self {
+        Self {
+            facts: Arc::new(RwLock::new(facts)),
+            backend_security_group: None,
+            existing: None,
+            known: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Builds with each group's existing load balancer, as upstream: discovered subnets of a
+    /// load balancer that already exists (same scheme) are kept, so a restart, a takeover from
+    /// upstream or a newly tagged subnet never moves a live load balancer. Read once per group
+    /// (tagging API + DescribeLoadBalancers), then followed from the stacks built.
+    pub fn with_existing_load_balancers(mut self, clients: crate::AwsClients) -> Self {
+        self.existing = Some(clients);
+        self
+    }
+
+    async fn existing_lb(
+        &self,
+        cluster: &str,
+        group: &GroupId,
+    ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
+        if let Some(known) = self
+            .known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(group)
+        {
+            return Ok(known.clone());
+        }
+        let Some(clients) = &self.existing else {
+            return Ok(None);
+        };
+        let found = read_existing_lb(clients, cluster, group).await?;
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(group.clone(), found.clone());
+        Ok(found)
+    }
+
+    /// Remembers the load balancer a built stack describes (the deploy makes AWS match it).
+    fn remember(&self, group: &GroupId, stack: &Stack) {
+        let lb = stack
+            .resources
+            .load_balancers
+            .values()
+            .next()
+            .map(|lb| ExistingLoadBalancer {
+                scheme: lb.spec.scheme,
+                subnet_ids: lb
+                    .spec
+                    .subnet_mappings
+                    .iter()
+                    .map(|m| m.subnet_id.clone())
+                    .collect(),
+            });
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(group.clone(), lb);
+    }
+
+    /// Obtains the backend security group from `provider` when the facts have none (the
+    /// feature enabled, no fixed ID) and the group has an active member.
+    pub fn with_backend_security_group(mut self, provider: BackendSecurityGroup) -> Self {
+        self.backend_security_group = Some(provider);
+        self
+    }
+
+    /// The shared facts (replace them to refresh subnets, certificates, ...).
+    pub fn facts(&self) -> Arc<RwLock<ClusterFacts>> {
+        self.facts.clone()
+    }
+}
+
+impl StackBuilder for ModelBuilder {
+    fn build<'a>(
+        &'a self,
+        request: BuildRequest<'a>,
+    ) -> BoxFuture<'a, Result<Stack, BackendError>> {
+        let mut facts = self
+            .facts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let members = request.members;
+        Box::pin(async move {
+            // A group being deleted (no active member) needs no backend group: none is made.
+            if facts.enable_backend_security_group
+                && facts.backend_security_group.is_none()
+                && !members.active.is_empty()
+                && let Some(provider) = &self.backend_security_group
+            {
+                facts.backend_security_group = Some(provider.get().await?);
+            }
+            let existing = if members.active.is_empty() {
+                None
+            } else {
+                self.existing_lb(&facts.cluster_name, &members.id).await?
+            };
+            let stack = build_stack(&facts, request, existing.as_ref())?;
+            self.remember(&members.id, &stack);
+            Ok(stack)
+        })
+    }
+}
+
+/// The pure build of one group over `facts`.
+fn build_stack(
+    facts: &ClusterFacts,
+    request: BuildRequest<'_>,
+    existing_lb: Option<&ExistingLoadBalancer>,
+) -> Result<Stack, BackendError> {
+    let members = request.members;
+    builder::build(&GroupInputs {
+        group: members.id.clone(),
+        members: members
+            .active
+            .iter()
+            .map(|m| Member {
+                ingress: &m.ingress,
+                params: m.params.as_ref().map(|p| &p.spec),
+            })
+            .collect(),
+        inactive_members: members.inactive.iter().map(AsRef::as_ref).collect(),
+        services: request.services,
+        secrets: request.secrets,
+        facts,
+        existing_lb: existing_lb.cloned(),
+    })
+    .map_err(|error| BackendError::new(error.category(), error.to_string()).with_source(error))
+}
+
+/// The group's load balancer in AWS, found by the cluster and stack tags: its scheme and
+/// subnets.
+async fn read_existing_lb(
+    clients: &crate::AwsClients,
+    cluster: &str,
+    group: &GroupId,
+) -> Result<Option<ExistingLoadBalancer>, BackendError> {
+    use aws_sdk_resourcegroupstagging::types::TagFilter;
+    use model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK};
+    let tagged = clients
+        .tagging
+        .get_resources()
+        .tag_filters(
+            TagFilter::builder()
+                .key(TAG_CLUSTER)
+                .values(cluster)
+                .build(),
+        )
+        .tag_filters(
+            TagFilter::builder()
+                .key(TAG_INGRESS_STACK)
+                .values(group.to_string())
+                .build(),
+        )
+        .resource_type_filters("elasticloadbalancing:loadbalancer")
+        .send()
+        .await
+        .map_err(|e| aws_error("GetResources", &e))?;
+    let Some(arn) = tagged
+        .resource_tag_mapping_list()
+        .iter()
+        .find_map(|m| m.resource_arn())
+    else {
+        return Ok(None);
+    };
+    let described = clients
+        .elbv2
+        .describe_load_balancers()
+        .load_balancer_arns(arn)
+        .send()
+        .await;
+    let described = match described {
+        Ok(out) => out,
+        Err(e) if AwsFailure::from_sdk(&e).code == "LoadBalancerNotFound" => return Ok(None),
+        Err(e) => return Err(aws_error("DescribeLoadBalancers", &e)),
+    };
+    Ok(described.load_balancers().first().and_then(|lb| {
+        let scheme = match lb.scheme()?.as_str() {
+            "internet-facing" => Scheme::InternetFacing,
+            _ => Scheme::Internal,
+        };
+        Some(ExistingLoadBalancer {
+            scheme,
+            subnet_ids: lb
+                .availability_zones()
+                .iter()
+                .filter_map(|az| az.subnet_id().map(str::to_owned))
+                .collect(),
+        })
+    }))
+}
+
+impl StackDeployer for Deployer {
+    fn deploy<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<DeployReport, BackendError>> {
+        Box::pin(async move {
+            let report = Deployer::deploy(self, stack).await.map_err(|error| {
+                BackendError::new(error.category().as_str(), error.to_string()).with_source(error)
+            })?;
+            Ok(DeployReport {
+                dns_name: report.dns_name.clone(),
+                target_group_arns: report.target_group_arns.clone(),
+                security_group_ids: report.security_group_ids.clone(),
+            })
+        })
+    }
+}
+
+/// Registers targets with the ELBv2 API.
+#[derive(Clone, Debug)]
+pub struct AwsRegistrar {
+    roles: AssumedRoles,
+}
+
+impl AwsRegistrar {
+    /// Registers with the controller's clients, or in a binding's `iamRoleArnToAssume`.
+    pub fn new(clients: crate::AwsClients) -> Self {
+        Self {
+            roles: AssumedRoles::new(clients),
+        }
+    }
+}
+
+/// An SDK error of any of our clients as a [`BackendError`]: its category, and
+/// `<operation>: <code> <message>`.
+pub(crate) fn aws_error<E>(
+    operation: &str,
+    error: &aws_sdk_elasticloadbalancingv2::error::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> BackendError
+where
+    E: aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let failure = AwsFailure::from_sdk(error);
+    BackendError::new(
+        failure.category.as_str(),
+        format!("{operation}: {} {}", failure.code, failure.message)
+            .trim()
+            .to_owned(),
+    )
+}
+
+fn descriptions(targets: &[Target]) -> Vec<TargetDescription> {
+    targets
+        .iter()
+        .map(|t| TargetDescription::builder().id(&t.id).port(t.port).build())
+        .collect()
+}
+
+impl TargetRegistrar for AwsRegistrar {
+    fn describe<'a>(
+        &'a self,
+        arn: &'a str,
+        role: Option<&'a AssumeRole>,
+    ) -> BoxFuture<'a, Result<Vec<TargetHealth>, BackendError>> {
+        Box::pin(async move {
+            let out = self
+                .roles
+                .elbv2(role)
+                .await
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeTargetHealth", &e))?;
+            Ok(out
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| {
+                    let target = d.target()?;
+                    let health = d.target_health();
+                    Some(TargetHealth {
+                        target: Target::new(
+                            target.id().unwrap_or_default(),
+                            target.port().unwrap_or_default(),
+                        ),
+                        state: health
+                            .and_then(|h| h.state())
+                            .map(|s| TargetState::from_wire(s.as_str()))
+                            .unwrap_or(TargetState::Other(String::new())),
+                        reason: health
+                            .and_then(|h| h.reason())
+                            .map(|r| r.as_str().to_owned()),
+                        description: health.and_then(|h| h.description()).map(str::to_owned),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn register<'a>(
+        &'a self,
+        arn: &'a str,
+        role: Option<&'a AssumeRole>,
+        targets: &'a [Target],
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.roles
+                .elbv2(role)
+                .await
+                .register_targets()
+                .target_group_arn(arn)
+                .set_targets(Some(descriptions(targets)))
+                .send()
+                .await
+                .map_err(|e| aws_error("RegisterTargets", &e))?;
+            Ok(())
+        })
+    }
+
+    fn deregister<'a>(
+        &'a self,
+        arn: &'a str,
+        role: Option<&'a AssumeRole>,
+        targets: &'a [Target],
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.roles
+                .elbv2(role)
+                .await
+                .deregister_targets()
+                .target_group_arn(arn)
+                .set_targets(Some(descriptions(targets)))
+                .send()
+                .await
+                .map_err(|e| aws_error("DeregisterTargets", &e))?;
+            Ok(())
+        })
+    }
+}
+
+/// Fills `facts` with the VPC's subnets and route tables from EC2.
+pub async fn load_vpc_facts(
+    ec2: &aws_sdk_ec2::Client,
+    facts: &mut ClusterFacts,
+) -> Result<(), BackendError> {
+    use aws_sdk_ec2::types::Filter;
+    let vpc = Filter::builder()
+        .name("vpc-id")
+        .values(&facts.vpc_id)
+        .build();
+    let mut subnets = Vec::new();
+    let mut pages = ec2
+        .describe_subnets()
+        .filters(vpc.clone())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribeSubnets", &e))?;
+        for s in page.subnets() {
+            subnets.push(Subnet {
+                id: s.subnet_id().unwrap_or_default().to_owned(),
+                az: s.availability_zone().unwrap_or_default().to_owned(),
+                az_id: s.availability_zone_id().map(str::to_owned),
+                vpc_id: s.vpc_id().unwrap_or_default().to_owned(),
+                available_ips: i64::from(s.available_ip_address_count().unwrap_or_default()),
+                tags: s
+                    .tags()
+                    .iter()
+                    .filter_map(|t| {
+                        Some((
+                            t.key()?.to_owned(),
+                            t.value().unwrap_or_default().to_owned(),
+                        ))
+                    })
+                    .collect(),
+                ipv6_cidrs: s
+                    .ipv6_cidr_block_association_set()
+                    .iter()
+                    .filter_map(|a| a.ipv6_cidr_block().map(str::to_owned))
+                    .collect(),
+                locale: if s.outpost_arn().is_some() {
+                    SubnetLocale::Outpost
+                } else {
+                    SubnetLocale::AvailabilityZone
+                },
+            });
+        }
+    }
+    let mut tables = Vec::new();
+    let mut pages = ec2
+        .describe_route_tables()
+        .filters(vpc)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("DescribeRouteTables", &e))?;
+        for t in page.route_tables() {
+            tables.push(RouteTable {
+                id: t.route_table_id().unwrap_or_default().to_owned(),
+                main: t.associations().iter().any(|a| a.main().unwrap_or(false)),
+                subnet_ids: t
+                    .associations()
+                    .iter()
+                    .filter_map(|a| a.subnet_id().map(str::to_owned))
+                    .collect(),
+                gateway_ids: t
+                    .routes()
+                    .iter()
+                    .filter_map(|r| r.gateway_id().map(str::to_owned))
+                    .collect(),
+            });
+        }
+    }
+    facts.subnets = subnets;
+    facts.route_tables = Some(tables);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+//! The AWS deployer: makes ELBv2 and EC2 match a desired [`Stack`] with as few calls as it
+//! can, touching only resources that carry our cluster and stack tags.
+//!
+//! One deploy:
+//!
+//! 1. finds what the stack owns by its tags ([`discover`]);
+//! 2. brings up, in dependency order, security groups → target groups → the load balancer →
+//!    listeners → rules, matching actual to desired by the `ingress.k8s.aws/resource` tag (by
+//!    port for listeners, by priority and content for rules), creating what is missing (with
+//!    the tags in the create call), modifying what drifted, and replacing what cannot change in
+//!    place. Listeners and rules on our load balancer are ours by position even without our
+//!    tags (upstream controllers without `ListenerRulesTagging` made them untagged): kept ones
+//!    are adopted by adding our tags; those tagged for another cluster or stack are left alone
+//!    and reported, and stop the deploy where they hold a port or priority the stack wants
+//!    ([`ownership`]);
+//! 3. then removes what is no longer wanted, in an order that never breaks traffic that is
+//!    still wanted: stale rules → stale listeners → load balancers → target groups → security
+//!    groups (retried while network interfaces release them).
+//!
+//! Every step re-derives its work from what AWS says, so a deploy interrupted at any point
+//! converges on the next run without duplicates: created resources are found again by their
+//! tags (or by name, for the kinds AWS names uniquely). Deleting a stack is deploying an
+//! empty stack with the same ID ([`Deployer::delete`]).
+//!
+//! A dry run ([`Deployer::diff`]) takes the same steps with the same comparisons, but records
+//! each decision (create / modify with the drifted fields / delete / unchanged) instead of
+//! making the call; it only reads. See [`diff`].
+//!
+//! TargetGroupBindings are Kubernetes objects: they are not deployed here, but the report
+//! carries the target group ARNs by resource ID so that the controller can fill them in.
+//!
+//! Beside the deployer, every other AWS call of the controller lives here too: [`adapters`]
+//! (the controller's model builder, deployer and target registrar over AWS), [`networking`]
+//! (TargetGroupBinding security group rules), [`backend_sg`] (the cluster's backend security
+//! group), [`live_facts`] (subnets, named security groups, ACM certificates), [`vpc`] (the
+//! cluster's VPC), [`target_groups`] (the TargetGroupBinding webhooks' lookups), and the clients
+//! with their settings, throttles and call metrics ([`aws`], [`throttle`], [`endpoints`]).
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod adapters;
+mod addons;
+pub mod assumed_roles;
+pub mod aws;
+pub mod backend_sg;
+mod call;
+#[cfg(test)]
+mod canned_http;
+pub mod convert;
+#[cfg(test)]
+mod convert_tests;
+pub mod diff;
+mod discover;
+mod elbv2_tags;
+pub mod endpoints;
+pub mod error;
+mod fields;
+mod listener;
+pub mod live_facts;
+mod load_balancer;
+pub mod networking;
+pub mod normal;
+pub mod ownership;
+mod resolve;
+pub mod resource_ref;
+pub mod rule_plan;
+mod rules;
+mod security_group;
+pub mod sg_rules;
+pub mod tags;
+mod target_group;
+pub mod target_groups;
+#[cfg(test)]
+mod tests;
+pub mod throttle;
+pub mod vpc;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use model::stack::Stack;
+
+pub use aws::{AwsClients, AwsSettings, CallCounter, CallSnapshot, is_mutating};
+pub use diff::{ChangeKind, DiffSummary, FieldChange, ResourceDiff, StackDiff};
+pub use error::{DeployError, ErrorCategory, ResourceRef};
+pub use ownership::{ForeignResource, Owner};
+
+use call::{Ctx, Mode};
+
+/// Our own retries of a call, on top of the SDK's: jittered exponential backoff while AWS
+/// throttles or fails on its side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRetry {
+    pub max_times: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for CallRetry {
+    fn default() -> Self {
+        Self {
+            max_times: 3,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What the deployer needs to know besides the stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployConfig {
+    /// `--cluster-name`: the value of `elbv2.k8s.aws/cluster` on everything we own.
+    pub cluster_name: String,
+    /// The VPC security groups and target groups are created in.
+    pub vpc_id: String,
+    /// `--external-managed-tags`: keys we neither set nor remove.
+    pub external_managed_tags: BTreeSet<String>,
+    pub call_retry: CallRetry,
+    /// How long deleting a security group is retried while network interfaces still use it.
+    pub security_group_delete_timeout: Duration,
+    /// How long deleting a target group is retried while a load balancer still uses it.
+    pub target_group_delete_timeout: Duration,
+    /// How long a resource created a moment ago may stay invisible to the next call.
+    pub visibility_timeout: Duration,
+    /// The pause between those retries.
+    pub in_use_retry_interval: Duration,
+    /// `--enable-wafv2`, `--enable-waf`, `--enable-shield`: whether the load balancer's add-ons
+    /// of each kind are applied at all ([`addons`]).
+    pub enable_wafv2: bool,
+    pub enable_waf: bool,
+    pub enable_shield: bool,
+}
+
+impl DeployConfig {
+    pub fn new(cluster_name: impl Into<String>, vpc_id: impl Into<String>) -> Self {
+        Self {
+            cluster_name: cluster_name.into(),
+            vpc_id: vpc_id.into(),
+            external_managed_tags: BTreeSet::new(),
+            call_retry: CallRetry::default(),
+            security_group_delete_timeout: Duration::from_secs(120),
+            target_group_delete_timeout: Duration::from_secs(60),
+            visibility_timeout: Duration::from_secs(30),
+            in_use_retry_interval: Duration::from_secs(2),
+            enable_wafv2: true,
+            enable_waf: true,
+            enable_shield: true,
+        }
+    }
+}
+
+/// Options of one deploy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeployOptions {
+    /// Stop (with [`DeployError::Aborted`]) instead of making more than this many mutating
+    /// calls; for testing recovery from interrupted deploys.
+    pub mutation_limit: Option<usize>,
+}
+
+/// A resource a deploy created, modified or deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceChange {
+    pub resource: ResourceRef,
+    /// The ARN, or the security group ID.
+    pub aws_id: String,
+}
+
+impl ResourceChange {
+    pub fn new(resource: &ResourceRef, aws_id: &str) -> Self {
+        Self {
+            resource: resource.clone(),
+            aws_id: aws_id.to_owned(),
+        }
+    }
+}
+
+/// What a deploy did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeployReport {
+    pub stack_id: String,
+    /// The load balancer's DNS name, for the Ingress status.
+    pub dns_name: Option<String>,
+    pub load_balancer_arn: Option<String>,
+    /// Target group ARNs by resource ID, for the TargetGroupBindings.
+    pub target_group_arns: BTreeMap<String, String>,
+    /// Group IDs of the stack's security groups (created, modified or unchanged) by resource
+    /// ID, for the TargetGroupBindings' networking rules.
+    pub security_group_ids: BTreeMap<String, String>,
+    pub created: Vec<ResourceChange>,
+    pub modified: Vec<ResourceChange>,
+    pub deleted: Vec<ResourceChange>,
+    /// Listeners and rules on the stack's load balancer that carry another cluster's or
+    /// stack's tags: left alone.
+    pub foreign: Vec<ForeignResource>,
+    /// Every AWS call this deploy made.
+    pub calls_by_operation: CallSnapshot,
+}
+
+/// Deploys stacks with one set of clients.
+#[derive(Clone, Debug)]
+pub struct Deployer {
+    clients: AwsClients,
+    config: DeployConfig,
+}
+
+impl Deployer {
+    pub fn new(clients: AwsClients, config: DeployConfig) -> Self {
+        Self { clients, config }
+    }
+
+    pub fn clients(&self) -> &AwsClients {
+        &self.clients
+    }
+
+    pub fn config(&self) -> &DeployConfig {
+        &self.config
+    }
+
+    /// Makes AWS match the stack.
+    pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport, DeployError> {
+        self.deploy_with(stack, &DeployOptions::default()).await
+    }
+
+    /// Deletes everything of ours that belongs to the stack.
+    pub async fn delete(&self, stack_id: &str) -> Result<DeployReport, DeployError> {
+        self.deploy(&Stack::new(stack_id)).await
+    }
+
+    pub async fn deploy_with(
+        &self,
+        stack: &Stack,
+        options: &DeployOptions,
+    ) -> Result<DeployReport, DeployError> {
+        let (result, calls) =
+            aws::with_call_tally(self.run(stack, Mode::Apply, options.mutation_limit)).await;
+        let (mut report, _) = result?;
+        report.calls_by_operation = calls;
+        Ok(report)
+    }
+
+    /// What [`Deployer::deploy`] would do to AWS for this stack, worked out with read calls
+    /// only: every resource it would create, modify (with the fields that drifted), delete or
+    /// leave alone, in the order it would act.
+    pub async fn diff(&self, stack: &Stack) -> Result<StackDiff, DeployError> {
+        let (result, calls) = aws::with_call_tally(self.run(stack, Mode::DryRun, Some(0))).await;
+        let (report, resources) = result?;
+        Ok(StackDiff {
+            stack_id: stack.id.clone(),
+            no_longer_planned: false,
+            resources,
+            foreign: report.foreign,
+            calls_by_operation: calls,
+        })
+    }
+
+    /// What [`Deployer::delete`] would delete: for a group that no longer exists but still
+    /// owns AWS resources.
+    pub async fn diff_deleted(&self, stack_id: &str) -> Result<StackDiff, DeployError> {
+        let mut diff = self.diff(&Stack::new(stack_id)).await?;
+        diff.no_longer_planned = true;
+        Ok(diff)
+    }
+
+    /// The IDs of every stack of this cluster that owns a load balancer, target group or
+    /// security group in AWS (by the `ingress.k8s.aws/stack` tag).
+    pub async fn stack_ids(&self) -> Result<BTreeSet<String>, DeployError> {
+        let ctx = Ctx::new(&self.clients, &self.config, "", Mode::DryRun, Some(0));
+        discover::stack_ids(&ctx).await
+    }
+
+    /// The diffs of the planned stacks, then those of this cluster's stacks in AWS that are not
+    /// planned any more (everything of theirs would be deleted), by stack ID.
+    pub async fn diff_all(&self, planned: &[Stack]) -> Result<Vec<StackDiff>, DeployError> {
+        let mut out = Vec::new();
+        for stack in planned {
+            out.push(self.diff(stack).await?);
+        }
+        let wanted: BTreeSet<&str> = planned.iter().map(|s| s.id.as_str()).collect();
+        for id in self.stack_ids().await? {
+            if !wanted.contains(id.as_str()) {
+                out.push(self.diff_deleted(&id).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One deploy (or dry run): the report and every decision taken.
+    async fn run(
+        &self,
+        stack: &Stack,
+        mode: Mode,
+        mutation_limit: Option<usize>,
+    ) -> Result<(DeployReport, Vec<ResourceDiff>), DeployError> {
+        validate(stack)?;
+        let ctx = Ctx::new(&self.clients, &self.config, &stack.id, mode, mutation_limit);
+        let addons = addons::prepare(&ctx, stack).await?;
+        let owned = discover::owned(&ctx).await?;
+        let mut resolver = resolve::Resolver::default();
+
+        let stale_sgs =
+            security_group::sync(&ctx, stack, owned.security_groups, &mut resolver).await?;
+        let (target_group_arns, stale_tgs) =
+            target_group::sync(&ctx, stack, owned.target_groups, &mut resolver).await?;
+        let lb = load_balancer::sync(&ctx, stack, owned.load_balancers, &mut resolver).await?;
+        let found_listeners = if lb.existing_arns.is_empty() {
+            Vec::new()
+        } else {
+            discover::listeners(&ctx, &lb.existing_arns).await?
+        };
+        let our_lbs: BTreeSet<String> = lb.arn.iter().cloned().collect();
+        let listeners =
+            listener::sync(&ctx, stack, found_listeners, &our_lbs, &mut resolver).await?;
+        let stale_rules = rules::sync(&ctx, stack, listeners.rules, &resolver).await?;
+        addons::sync(&ctx, &addons, lb.arn.as_deref()).await?;
+
+        rules::delete(&ctx, stale_rules).await?;
+        listener::delete(&ctx, listeners.stale).await?;
+        load_balancer::delete(&ctx, lb.extras).await?;
+        target_group::delete(&ctx, stale_tgs).await?;
+        security_group::delete(&ctx, stale_sgs).await?;
+
+        let (changes, decisions) = ctx.finish();
+        let report = DeployReport {
+            stack_id: stack.id.clone(),
+            dns_name: lb.dns_name,
+            load_balancer_arn: lb.arn,
+            target_group_arns,
+            security_group_ids: resolver.security_group_ids(),
+            created: changes.created,
+            modified: changes.modified,
+            deleted: changes.deleted,
+            foreign: changes.foreign,
+            calls_by_operation: CallSnapshot::default(),
+        };
+        Ok((report, decisions))
+    }
+}
+
+/// Refuses stacks the deployer cannot make sense of, before any call.
+fn validate(stack: &Stack) -> Result<(), DeployError> {
+    let whole = ResourceRef::new(model::stack::ResourceType::LoadBalancer, "");
+    if stack.id.is_empty() {
+        return Err(DeployError::invalid(&whole, "id", "the stack ID is empty"));
+    }
+    if stack.resources.load_balancers.len() > 1 {
+        return Err(DeployError::invalid(
+            &whole,
+            "resources",
+            "a stack holds at most one load balancer",
+        ));
+    }
+    let dangling = stack
+        .dangling_refs()
+        .map_err(|e| DeployError::invalid(&whole, "resources", e.to_string()))?;
+    if let Some(r) = dangling.first() {
+        return Err(DeployError::invalid(
+            &ResourceRef::new(r.resource_type, r.id.as_str()),
+            r.field.as_str(),
+            format!(
+                "{} points at a resource missing from the stack",
+                r.pointer()
+            ),
+        ));
+    }
+    Ok(())
+}
