@@ -34,6 +34,8 @@ pub enum Rejection {
     MethodNotAllowed,
     /// No admission endpoint at this path (HTTP 404).
     NotFound,
+    /// The body did not arrive in time (HTTP 408).
+    RequestTimeout,
 }
 
 impl Rejection {
@@ -44,6 +46,7 @@ impl Rejection {
             Rejection::UnsupportedMediaType => "unsupported_media_type",
             Rejection::MethodNotAllowed => "method_not_allowed",
             Rejection::NotFound => "not_found",
+            Rejection::RequestTimeout => "request_timeout",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The webhook server over real TLS on 127.0.0.1: status codes, protocol versions, ALPN,
-//! certificate reload (plain files and the Secret-volume `..data` symlink swap), readiness and
-//! graceful shutdown. Certificates are generated at test time.
+//! certificate reload (plain files and the Secret-volume `..data` symlink swap), readiness,
+//! graceful shutdown, and clients that misbehave (handshakes never finished, headers or bodies
+//! never completed, more connections than the cap). Certificates are generated at test time.
 
 #![allow(clippy::unwrap_used)]
 
@@ -123,8 +124,24 @@ impl Running {
     }
 }
 
+fn class(name: &str, controller: &str) -> Arc<k8s_openapi::api::networking::v1::IngressClass> {
+    Arc::new(
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"controller": controller}
+        }))
+        .unwrap(),
+    )
+}
+
 fn admission() -> Admission {
-    let cluster = Arc::new(StaticCluster::default());
+    let cluster = Arc::new(StaticCluster {
+        ingress_classes: vec![
+            class("alb", "ingress.k8s.aws/alb"),
+            class("nginx", "k8s.io/ingress-nginx"),
+        ],
+        ..StaticCluster::default()
+    });
     Admission {
         cluster: cluster.clone(),
         target_groups: cluster,
@@ -134,16 +151,37 @@ fn admission() -> Admission {
 }
 
 async fn start(dir: &Path) -> Running {
+    start_with(
+        dir,
+        server::ServerLimits::default(),
+        server::BODY_READ_TIMEOUT,
+        Arc::default(),
+    )
+    .await
+}
+
+async fn start_with(
+    dir: &Path,
+    limits: server::ServerLimits,
+    body_read_timeout: Duration,
+    metrics: Arc<WebhookMetrics>,
+) -> Running {
     let settings = TlsSettings {
         reload_interval: POLL,
         ..TlsSettings::in_dir(dir)
     };
     let bound = server::bind("127.0.0.1:0".parse().unwrap(), settings)
         .await
-        .unwrap();
+        .unwrap()
+        .with_limits(limits);
     let addr = bound.local_addr();
     let ready = bound.ready();
-    let router = server::router(admission(), Arc::new(WebhookMetrics::default()));
+    let router = server::router_with_limits(
+        admission(),
+        metrics,
+        server::MAX_BODY_BYTES,
+        body_read_timeout,
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(bound.serve(router, async {
         let _ = stopped.await;
@@ -473,4 +511,251 @@ async fn bind_fails_without_a_usable_certificate() {
         .unwrap();
     assert!(matches!(err, ServerError::Tls(_)), "{err}");
     assert!(err.to_string().contains("tls.crt"), "{err}");
+}
+
+/// Reads until the server closes the connection; `false` if it is still open after `within`.
+async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin), within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// A well-formed review of an Ingress of another class (allowed): the request a healthy API
+/// server sends.
+fn good_review() -> String {
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-1",
+            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
+            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "operation": "CREATE",
+            "namespace": "shop",
+            "name": "web",
+            "object": {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"ingressClassName": "nginx"}
+            }
+        }
+    })
+    .to_string()
+}
+
+async fn review_ok(addr: SocketAddr, pki: &Pki) -> (StatusCode, String) {
+    let tls = connect(addr, pki.client(&[&version::TLS13], &[b"http/1.1"]))
+        .await
+        .unwrap();
+    let mut h1 = http1(tls).await;
+    answer(
+        h1.send_request(post(Endpoint::ValidateIngress.path(), good_review()))
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn stalled_handshakes_are_dropped_and_others_are_still_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    write_files(dir.path(), &pki.leaf());
+    let limits = server::ServerLimits {
+        handshake_timeout: Duration::from_millis(300),
+        ..server::ServerLimits::default()
+    };
+    let server = start_with(
+        dir.path(),
+        limits,
+        server::BODY_READ_TIMEOUT,
+        Arc::default(),
+    )
+    .await;
+
+    // Fifty clients connect and never say hello; half of them send half a ClientHello.
+    let mut stalled = Vec::new();
+    for i in 0..50 {
+        let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+        if i % 2 == 1 {
+            let hello = client_hello([3, 3]);
+            tcp.write_all(&hello[..hello.len() / 2]).await.unwrap();
+        }
+        stalled.push(tcp);
+    }
+    // A well-behaved client is answered meanwhile.
+    let (status, body) = review_ok(server.addr, &pki).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""allowed":true"#), "{body}");
+    // Every stalled connection is closed by the server.
+    for tcp in &mut stalled {
+        assert!(closed_by_server(tcp, Duration::from_secs(5)).await);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_whose_headers_or_body_never_complete_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    write_files(dir.path(), &pki.leaf());
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(WebhookMetrics::register(&mut registry));
+    let limits = server::ServerLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..server::ServerLimits::default()
+    };
+    let server = start_with(
+        dir.path(),
+        limits,
+        Duration::from_millis(300),
+        metrics.clone(),
+    )
+    .await;
+    let path = Endpoint::ValidateIngress.path();
+
+    // Headers begun, never finished: the connection is closed.
+    let mut slow = connect(server.addr, pki.client(&[&version::TLS13], &[b"http/1.1"]))
+        .await
+        .unwrap();
+    slow.write_all(format!("POST {path} HTTP/1.1\r\nhost: localhost\r\n").as_bytes())
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut slow, Duration::from_secs(5)).await);
+
+    // A body announced at 1000 bytes, 10 sent: 408 with the reason, counted.
+    let mut trickle = connect(server.addr, pki.client(&[&version::TLS13], &[b"http/1.1"]))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"apiVers"
+    );
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&response).contains("within") {
+            let n = trickle.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to a stalled body");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(
+        response.contains("request body not received within 300 ms"),
+        "{response}"
+    );
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains(r#"decision="request_timeout""#), "{text}");
+
+    // The server still answers.
+    let (status, _) = review_ok(server.addr, &pki).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    write_files(dir.path(), &pki.leaf());
+    let limits = server::ServerLimits {
+        handshake_timeout: Duration::from_secs(30),
+        max_connections: 3,
+        ..server::ServerLimits::default()
+    };
+    let server = start_with(
+        dir.path(),
+        limits,
+        server::BODY_READ_TIMEOUT,
+        Arc::default(),
+    )
+    .await;
+
+    // Three idle TCP connections hold every slot.
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        holders.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fourth client is accepted by the kernel but not served: its handshake gets no answer.
+    let waiting = tokio::spawn({
+        let config = pki.client(&[&version::TLS13], &[b"http/1.1"]);
+        let addr = server.addr;
+        async move { connect(addr, config).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "served beyond the connection cap");
+    // One holder leaves: the waiting client gets the slot and is served.
+    drop(holders.pop());
+    let tls = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once a slot is free")
+        .unwrap()
+        .unwrap();
+    let mut h1 = http1(tls).await;
+    let (status, _) = answer(
+        h1.send_request(post(Endpoint::ValidateIngress.path(), good_review()))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    drop(holders);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused_without_harm() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    write_files(dir.path(), &pki.leaf());
+    let server = start(dir.path()).await;
+    let tls = connect(server.addr, pki.client(&[&version::TLS13], &[b"http/1.1"]))
+        .await
+        .unwrap();
+    let mut h1 = http1(tls).await;
+    let path = Endpoint::ValidateIngress.path();
+
+    // The whole body nested a million deep: 400, not a stack overflow.
+    let nested = "[".repeat(1_000_000);
+    let (status, body) = answer(h1.send_request(post(path, nested)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // An annotation value nested 100,000 deep inside a valid review: denied with a reason.
+    let mut review: serde_json::Value = serde_json::from_str(&good_review()).unwrap();
+    review["request"]["object"]["spec"]["ingressClassName"] = "alb".into();
+    review["request"]["object"]["metadata"]["annotations"] = serde_json::json!({
+        "alb.ingress.kubernetes.io/listen-ports": "[".repeat(100_000),
+        "alb.ingress.kubernetes.io/actions.web": "{\"a\":".repeat(100_000),
+    });
+    if h1.ready().await.is_err() {
+        let tls = connect(server.addr, pki.client(&[&version::TLS13], &[b"http/1.1"]))
+            .await
+            .unwrap();
+        h1 = http1(tls).await;
+    }
+    let (status, body) = answer(
+        h1.send_request(post(path, review.to_string()))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""allowed":false"#), "{body}");
+    assert!(body.contains("listen-ports"), "{body}");
+    server.stop().await;
 }

@@ -11,15 +11,35 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::tls::{self, CertReloader, TlsError, TlsSettings};
 
-/// A client that has not finished the TLS handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// An HTTP/1.1 client that has not sent its request headers by then is dropped.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// What the server grants one client: how long it may take for its TLS handshake and for its
+/// request headers, and how many connections are served at once (further ones wait in the
+/// listen backlog until one ends). The body deadline is the router's ([`super::router_with_limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A client that has not finished the TLS handshake by then is dropped.
+    pub handshake_timeout: Duration,
+    /// An HTTP/1.1 client that has not sent its request headers by then is dropped.
+    pub header_read_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            // The API server opens a handful per replica; this bounds memory (a connection
+            // holds TLS and HTTP buffers, some tens of KiB) against anything else.
+            max_connections: 1024,
+        }
+    }
+}
 /// HTTP/2 keep-alive pings on otherwise idle connections.
 const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long shutdown waits for requests in flight before dropping their connections.
@@ -47,6 +67,7 @@ pub struct BoundServer {
     reloader: CertReloader,
     acceptor: TlsAcceptor,
     ready: watch::Sender<bool>,
+    limits: ServerLimits,
 }
 
 /// Load the serving certificate and listen on `addr` (port 0 picks a free port).
@@ -68,6 +89,7 @@ pub async fn bind(addr: SocketAddr, settings: TlsSettings) -> Result<BoundServer
         reloader,
         acceptor,
         ready,
+        limits: ServerLimits::default(),
     })
 }
 
@@ -83,6 +105,12 @@ pub async fn serve(
 }
 
 impl BoundServer {
+    /// Serve with `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The address actually bound (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -104,9 +132,11 @@ impl BoundServer {
             reloader,
             acceptor,
             ready,
+            limits,
         } = self;
         let reload = AbortOnDrop(tokio::spawn(reloader.run()));
-        let builder = Arc::new(http_builder());
+        let builder = Arc::new(http_builder(limits.header_read_timeout));
+        let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let service = TowerToHyperService::new(router);
         let graceful = GracefulShutdown::new();
 
@@ -114,6 +144,15 @@ impl BoundServer {
         tracing::info!(%local_addr, "admission webhook listening");
         tokio::pin!(shutdown);
         loop {
+            // A free connection slot first: at the cap, new clients wait in the backlog.
+            let slot = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                slot = Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+            };
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
@@ -123,9 +162,11 @@ impl BoundServer {
                             stream,
                             peer,
                             acceptor.clone(),
+                            limits.handshake_timeout,
                             Arc::clone(&builder),
                             service.clone(),
                             graceful.watcher(),
+                            slot,
                         ));
                     }
                     Err(error) => {
@@ -152,13 +193,13 @@ impl BoundServer {
     }
 }
 
-fn http_builder() -> auto::Builder<TokioExecutor> {
+fn http_builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -166,19 +207,23 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Handshake, then serve HTTP on one connection until the client closes it or shutdown.
+/// Handshake, then serve HTTP on one connection until the client closes it or shutdown; the
+/// connection's slot is given back when this returns.
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
     builder: Arc<auto::Builder<TokioExecutor>>,
     service: TowerToHyperService<Router>,
     watcher: Watcher,
+    _slot: OwnedSemaphorePermit,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
             tracing::debug!(%peer, %error, "webhook TLS handshake failed");

@@ -6,12 +6,16 @@
 //! * [`bind`] / [`serve`]: the TLS listener (HTTP/1.1 and HTTP/2, keep-alive, graceful
 //!   shutdown) with a readiness signal.
 //!
-//! Responses: 200 with the AdmissionReview JSON; 400 (not an AdmissionReview), 413 (body over
-//! the limit), 415 (not JSON), 404 (unknown path) and 405 (not `POST`) as `text/plain` with the
-//! reason.
+//! Responses: 200 with the AdmissionReview JSON; 400 (not an AdmissionReview), 408 (the body
+//! did not arrive within [`BODY_READ_TIMEOUT`]), 413 (body over the limit), 415 (not JSON), 404
+//! (unknown path) and 405 (not `POST`) as `text/plain` with the reason.
+//!
+//! Hostile or broken clients are bounded (see [`ServerLimits`]): a TLS handshake, the request
+//! headers and the body each have a deadline, and at most `max_connections` connections are
+//! served at once (more wait in the listen backlog), so memory stays bounded whatever clients do.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -26,16 +30,20 @@ use crate::metrics::{Rejection, UNKNOWN_WEBHOOK, WebhookMetrics};
 mod listen;
 pub mod tls;
 
-pub use listen::{BoundServer, ServerError, bind, serve};
+pub use listen::{BoundServer, ServerError, ServerLimits, bind, serve};
 pub use tls::TlsSettings;
 
 /// Largest request body accepted: 4 MiB (the API server itself caps objects at 3 MiB).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// A request whose body has not fully arrived by then is answered 408 (the API server gives a
+/// webhook at most 30 s, 10 s by default).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct AppState {
     admission: Admission,
     metrics: Arc<WebhookMetrics>,
+    body_read_timeout: Duration,
 }
 
 /// The admission router with the default body limit ([`MAX_BODY_BYTES`]).
@@ -48,6 +56,16 @@ pub fn router_with_body_limit(
     admission: Admission,
     metrics: Arc<WebhookMetrics>,
     max_body_bytes: usize,
+) -> Router {
+    router_with_limits(admission, metrics, max_body_bytes, BODY_READ_TIMEOUT)
+}
+
+/// The admission router with a body limit and a body read deadline.
+pub fn router_with_limits(
+    admission: Admission,
+    metrics: Arc<WebhookMetrics>,
+    max_body_bytes: usize,
+    body_read_timeout: Duration,
 ) -> Router {
     let mut router = Router::new();
     for endpoint in Endpoint::ALL {
@@ -66,7 +84,11 @@ pub fn router_with_body_limit(
             not_found(&state, &request)
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(AppState { admission, metrics })
+        .with_state(AppState {
+            admission,
+            metrics,
+            body_read_timeout,
+        })
 }
 
 async fn handle(state: AppState, endpoint: Endpoint, request: Request) -> Response {
@@ -87,7 +109,18 @@ async fn handle(state: AppState, endpoint: Endpoint, request: Request) -> Respon
             reason,
         );
     }
-    let body = match Bytes::from_request(request, &()).await {
+    let read = tokio::time::timeout(state.body_read_timeout, Bytes::from_request(request, &()));
+    let Ok(read) = read.await else {
+        return reject(
+            Rejection::RequestTimeout,
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within {} ms",
+                state.body_read_timeout.as_millis()
+            ),
+        );
+    };
+    let body = match read {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return reject(
