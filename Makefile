@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all build test fmt-check clippy unit crds readme bench run e2e venv cluster image clean
+.PHONY: all build test fmt-check clippy unit crds readme bench fuzz soak run e2e venv cluster image clean
 
 all: build
 
@@ -55,6 +55,38 @@ bench: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) bench -p aws-load-balancer-controller --bench controller
 	bin=$$(bash tests/cluster/build.sh) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TESTCLUSTER_BIN="$$bin" \
 	  $(CARGO) bench -p aws-load-balancer-controller --bench endpoints_e2e
+
+# The crash soak on the real control plane and moto: 50 rounds of random Ingress changes, each
+# followed by SIGKILL of the controller and a restart, then convergence and deletion checks
+# (`make test` runs 5 rounds). Prints kills, leaks, duplicates and the time to converge.
+SOAK_TRIALS ?= 50
+SOAK_INGRESSES ?= 12
+soak: venv
+	bin=$$(bash tests/cluster/build.sh) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TESTCLUSTER_BIN="$$bin" \
+	  SOAK_TRIALS=$(SOAK_TRIALS) SOAK_INGRESSES=$(SOAK_INGRESSES) \
+	  $(CARGO) test -p aws-load-balancer-controller --test e2e soak -- --nocapture
+
+# libFuzzer over the annotation parsers and AdmissionReview decoding (tests/fuzz): each target
+# runs FUZZ_SECONDS from the seed corpus in tests/fuzz/corpus. Needs the nightly toolchain;
+# cargo-fuzz is installed into .tools/ on first use.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := annotation_values json_annotations admission_review
+CARGO_FUZZ := $(CURDIR)/.tools/bin/cargo-fuzz
+
+$(CARGO_FUZZ):
+	$(CARGO) install --quiet --locked --root $(CURDIR)/.tools cargo-fuzz
+
+fuzz: $(CARGO_FUZZ)
+	status=0; for target in $(FUZZ_TARGETS); do \
+	  mkdir -p tests/fuzz/work/$$target; \
+	  PATH="$(CURDIR)/.tools/bin:$$PATH" rustup run nightly cargo fuzz run --fuzz-dir tests/fuzz \
+	    $$target tests/fuzz/work/$$target tests/fuzz/corpus/$$target \
+	    -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -print_final_stats=1 \
+	    > tests/fuzz/work/$$target.log 2>&1 || status=1; \
+	  echo "== $$target"; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done |==[0-9]+== ERROR|SUMMARY|thread .* panicked)' \
+	    tests/fuzz/work/$$target.log || true; \
+	done; exit $$status
 
 run: venv build
 	$(CARGO) run -q --bin aws-load-balancer-controller -- run

@@ -7,7 +7,9 @@
 //! * `leader`: two replicas on one Lease, the leader killed with SIGKILL mid-deploy;
 //! * `bindings`: EndpointSlice changes reach RegisterTargets / DeregisterTargets, and the
 //!   TargetGroupBinding CRD serves v1alpha1 and v1beta1;
-//! * `namespace`: deleting a namespace with Ingresses and bindings leaves nothing behind.
+//! * `namespace`: deleting a namespace with Ingresses and bindings leaves nothing behind;
+//! * `soak`: random changes, each followed by SIGKILL and a restart, converge without leaks or
+//!   duplicates, and deleting everything leaves nothing (`make soak` for the long run).
 //!
 //! `make e2e` runs the same tests against the cluster in `KUBECONFIG` (`E2E_CLUSTER=kubeconfig`).
 
@@ -23,6 +25,7 @@ mod leader;
 mod lifecycle;
 mod live_facts;
 mod namespace;
+mod soak;
 mod watch_namespace;
 
 pub use support::e2e::World;

@@ -1,6 +1,10 @@
 //! A recording proxy in front of an AWS emulator, on 127.0.0.1: every request is forwarded
 //! unchanged and logged with when it arrived, the access key it was signed with (each
 //! controller replica gets its own, so writes can be told apart) and its operation.
+//!
+//! With [`Faults`] it also fails a share of the requests, as AWS does on a bad day: throttling
+//! (before forwarding), 500/503 before forwarding, 500 *after* forwarding (the call took effect
+//! but its answer is lost, so a retry meets its own result), and slow answers.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -32,6 +36,7 @@ impl Call {
 pub struct Recorder {
     pub endpoint: String,
     calls: Arc<Mutex<Vec<Call>>>,
+    faults: Option<Arc<Mutex<FaultState>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -39,11 +44,56 @@ pub struct Recorder {
 struct Upstream {
     addr: String,
     calls: Arc<Mutex<Vec<Call>>>,
+    faults: Option<Arc<Mutex<FaultState>>>,
+}
+
+/// Which share of requests fails, and how it is chosen.
+#[derive(Clone, Copy, Debug)]
+pub struct Faults {
+    /// Share of requests that get a fault, 0.0..=1.0.
+    pub rate: f64,
+    pub seed: u64,
+}
+
+struct FaultState {
+    rate: f64,
+    rng: u64,
+    injected: Vec<(String, &'static str)>,
+}
+
+impl FaultState {
+    fn roll(&mut self) -> f64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The fault for the next request, if any.
+    fn pick(&mut self, operation: &str) -> Option<&'static str> {
+        if self.roll() >= self.rate {
+            return None;
+        }
+        let kind = match (self.roll() * 5.0) as u32 {
+            0 => "throttle",
+            1 => "503-before",
+            2 => "500-before",
+            3 => "500-after",
+            _ => "slow",
+        };
+        self.injected.push((operation.to_owned(), kind));
+        Some(kind)
+    }
 }
 
 impl Recorder {
     /// Starts the proxy in front of `upstream` (an `http://host:port` endpoint).
     pub async fn start(upstream: &str) -> Recorder {
+        Self::start_with(upstream, None).await
+    }
+
+    /// Starts the proxy, failing requests as `faults` says.
+    pub async fn start_with(upstream: &str, faults: Option<Faults>) -> Recorder {
         let addr = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -53,9 +103,17 @@ impl Recorder {
             .expect("bind 127.0.0.1");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let faults = faults.map(|f| {
+            Arc::new(Mutex::new(FaultState {
+                rate: f.rate,
+                rng: f.seed | 1,
+                injected: Vec::new(),
+            }))
+        });
         let app = Router::new().fallback(forward).with_state(Upstream {
             addr,
             calls: calls.clone(),
+            faults: faults.clone(),
         });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -63,8 +121,19 @@ impl Recorder {
         Recorder {
             endpoint,
             calls,
+            faults,
             task,
         }
+    }
+
+    /// The faults injected so far: `(operation, kind)`.
+    pub fn injected(&self) -> Vec<(String, &'static str)> {
+        self.faults.as_ref().map_or_else(Vec::new, |f| {
+            f.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .injected
+                .clone()
+        })
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -110,6 +179,11 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let text = String::from_utf8_lossy(&body).into_owned();
+    let op = operation(&headers, &text);
+    let fault = upstream
+        .faults
+        .as_ref()
+        .and_then(|f| f.lock().unwrap_or_else(PoisonError::into_inner).pick(&op));
     upstream
         .calls
         .lock()
@@ -117,13 +191,79 @@ async fn forward(
         .push(Call {
             at: SystemTime::now(),
             access_key: access_key(&headers),
-            operation: operation(&headers, &text),
-            body: text,
+            operation: op,
+            body: text.clone(),
         });
-    match relay(&upstream.addr, &method, &uri, &headers, &body).await {
+    match fault {
+        Some("throttle") => return error(&headers, &text, StatusCode::BAD_REQUEST, "Throttling"),
+        Some("503-before") => {
+            return error(
+                &headers,
+                &text,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+            );
+        }
+        Some("500-before") => {
+            return error(
+                &headers,
+                &text,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+            );
+        }
+        Some("slow") => tokio::time::sleep(std::time::Duration::from_millis(400)).await,
+        _ => {}
+    }
+    let answer = match relay(&upstream.addr, &method, &uri, &headers, &body).await {
         Ok(response) => response,
         Err(e) => (StatusCode::BAD_GATEWAY, format!("recorder: {e}")).into_response(),
+    };
+    if fault == Some("500-after") {
+        // The call took effect; its answer is lost.
+        return error(
+            &headers,
+            &text,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+        );
     }
+    answer
+}
+
+/// An AWS error in the request's protocol (JSON, EC2 query, other query).
+fn error(headers: &HeaderMap, body: &str, status: StatusCode, code: &str) -> Response {
+    let (content_type, text) = if headers.contains_key("x-amz-target") {
+        (
+            "application/x-amz-json-1.1",
+            format!(r#"{{"__type":"{code}","message":"injected fault"}}"#),
+        )
+    } else if body.contains("Version=2016-11-15") {
+        let code = if code == "Throttling" {
+            "RequestLimitExceeded"
+        } else {
+            code
+        };
+        (
+            "text/xml",
+            format!(
+                "<Response><Errors><Error><Code>{code}</Code><Message>injected fault</Message></Error></Errors><RequestID>r</RequestID></Response>"
+            ),
+        )
+    } else {
+        (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>injected fault</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+            ),
+        )
+    };
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        text,
+    )
+        .into_response()
 }
 
 /// One HTTP/1.1 exchange with the upstream on a fresh connection.
