@@ -458,6 +458,7 @@ async fn run(sizes: Sizes) {
         ops,
         metrics,
         networking: None,
+        registered: Default::default(),
     };
     let queue: WorkQueue<ObjKey> = WorkQueue::new();
     let tally: Arc<Tally<ObjKey>> = Arc::default();

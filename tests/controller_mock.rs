@@ -518,6 +518,7 @@ async fn binding_reconcile_adds_finalizer_registers_and_records_generation() {
         ops: Arc::new(LiveOps::new(client, leader, recorder)),
         metrics: ControllerMetrics::default(),
         networking: None,
+        registered: Default::default(),
     };
     let path = "/apis/elbv2.k8s.aws/v1beta1/namespaces/ns/targetgroupbindings/tgb";
     let reply = json!({"apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",

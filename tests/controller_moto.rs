@@ -250,6 +250,7 @@ async fn ingress_to_alb_targets_and_back_against_moto() {
         ops: ops.clone(),
         metrics: ControllerMetrics::default(),
         networking: Some(networking),
+        registered: Default::default(),
     };
     let outcome = tgbs
         .reconcile(&ObjKey::new("ns", binding_name.clone()))

@@ -25,6 +25,7 @@ use crate::metrics::ControllerMetrics;
 use crate::networking::{
     NetworkEndpoint, NetworkTargets, NetworkingError, NetworkingManager, TargetMode,
 };
+use crate::registered::RegisteredTargets;
 use crate::targets::{self, Target, TargetHealth, TargetState};
 
 /// The finalizer of TargetGroupBindings.
@@ -113,6 +114,8 @@ pub struct BindingReconciler {
     pub metrics: ControllerMetrics,
     /// The security-group rules of `spec.networking`; `None` leaves them alone.
     pub networking: Option<NetworkingManager>,
+    /// Each binding's registered targets as last described and changed since.
+    pub registered: RegisteredTargets,
 }
 
 impl BindingReconciler {
@@ -194,24 +197,34 @@ impl BindingReconciler {
         let role = assumed_role(binding);
         self.reconcile_networking(key, binding, &service, &desired)
             .await?;
-        let current = match self
-            .metrics
-            .stage(
-                CONTROLLER,
-                "describe_targets",
-                self.registrar.describe(&arn, role.as_ref()),
-            )
-            .await
-        {
-            Ok(current) => current,
-            // A binding the Ingress controller made loses its target group just before the
-            // binding itself is deleted (the group's stack is being torn down, or rebuilt):
-            // nothing to register, and nothing to report.
-            Err(error) if error.is_not_found() && made_for_a_stack(binding) => {
-                tracing::debug!(binding = %key, %error, "target group gone; its IngressGroup owns the binding");
-                return Ok(BindingOutcome::default());
-            }
-            Err(error) => return Err(BindingError::Aws(error)),
+        // A pod waiting for its readiness gate needs AWS's word on health; otherwise what the
+        // group held at the last describe, plus the changes made since, is enough.
+        let needs_health = desired.pods.iter().any(|p| p.gated);
+        let remembered = if needs_health {
+            None
+        } else {
+            self.registered.get(key, &arn)
+        };
+        let current = match remembered {
+            Some(current) => current,
+            None => match self
+                .metrics
+                .stage(
+                    CONTROLLER,
+                    "describe_targets",
+                    self.registrar.describe(&arn, role.as_ref()),
+                )
+                .await
+            {
+                Ok(current) => {
+                    self.registered.described(key, &arn, &current);
+                    current
+                }
+                Err(error) => {
+                    self.registered.forget(key);
+                    return gone_or_failed(key, binding, error);
+                }
+            },
         };
         let mut diff = targets::diff(&desired.targets, &current);
         if binding.spec.multi_cluster_target_group {
@@ -219,17 +232,27 @@ impl BindingReconciler {
             let ours = self.known_targets(binding);
             diff.deregister.retain(|t| ours.contains(&t.id));
         }
+        let mut sent = Ok(());
         for batch in targets::batches(&diff.deregister) {
-            self.registrar
-                .deregister(&arn, role.as_ref(), batch)
-                .await
-                .map_err(BindingError::Aws)?;
+            sent = sent.and(self.registrar.deregister(&arn, role.as_ref(), batch).await);
+            if sent.is_err() {
+                break;
+            }
         }
-        for batch in targets::batches(&diff.register) {
-            self.registrar
-                .register(&arn, role.as_ref(), batch)
-                .await
-                .map_err(BindingError::Aws)?;
+        if sent.is_ok() {
+            for batch in targets::batches(&diff.register) {
+                sent = sent.and(self.registrar.register(&arn, role.as_ref(), batch).await);
+                if sent.is_err() {
+                    break;
+                }
+            }
+        }
+        match sent {
+            Ok(()) => self.registered.applied(key, &arn, &diff),
+            Err(error) => {
+                self.registered.forget(key);
+                return gone_or_failed(key, binding, error);
+            }
         }
 
         let mut health: BTreeMap<&Target, &TargetHealth> =
@@ -460,6 +483,9 @@ impl BindingReconciler {
         arn: &str,
     ) -> Result<BindingOutcome, BindingError> {
         let role = assumed_role(binding);
+        if let Some(key) = ObjKey::of(binding) {
+            self.registered.forget(&key);
+        }
         let current = match self.registrar.describe(arn, role.as_ref()).await {
             Ok(current) => current,
             Err(error) if error.is_not_found() => Vec::new(),
@@ -539,6 +565,20 @@ impl BindingReconciler {
             .await
             .map_err(op)
     }
+}
+
+/// A failed target-group call: no error when the Ingress controller made the binding and the
+/// target group is gone (its stack is being torn down or rebuilt, and the binding goes next).
+fn gone_or_failed(
+    key: &ObjKey,
+    binding: &TargetGroupBinding,
+    error: BackendError,
+) -> Result<BindingOutcome, BindingError> {
+    if error.is_not_found() && made_for_a_stack(binding) {
+        tracing::debug!(binding = %key, %error, "target group gone; its IngressGroup owns the binding");
+        return Ok(BindingOutcome::default());
+    }
+    Err(BindingError::Aws(error))
 }
 
 fn now() -> Time {

@@ -47,6 +47,7 @@ pub mod manager;
 pub mod metrics;
 pub mod networking;
 pub mod queue;
+pub mod registered;
 pub mod runner;
 pub mod secrets;
 pub mod synth;

@@ -521,6 +521,7 @@ async fn workers(
         ops,
         metrics,
         networking: backends.networking,
+        registered: Default::default(),
     };
     let index = c.index.clone();
     let group_keys = move || {

@@ -25,6 +25,7 @@ fn rig(b: TargetGroupBinding, service_type: Option<&str>) -> Rig {
         ops: Arc::new(RecordingOps::new(journal.clone())),
         metrics: ControllerMetrics::default(),
         networking: None,
+        registered: Default::default(),
     };
     Rig {
         journal,
@@ -70,11 +71,56 @@ async fn registers_ready_endpoints_once_and_records_the_generation() {
         entries.contains(&"observed ns/tgb 3".to_string()),
         "{entries:?}"
     );
-    // Nothing changed: the second run only describes.
+    // Nothing changed: the second run makes no AWS call at all (the targets registered are
+    // remembered from the first).
     r.journal.clear();
     let again = r.reconciler.reconcile(&key()).await.expect("reconciles");
     assert_eq!((again.registered, again.deregistered), (0, 0));
     assert!(r.journal.matching("register").is_empty());
+    assert!(
+        r.journal.matching("describe").is_empty(),
+        "{:?}",
+        r.journal.entries()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_change_costs_only_its_calls_and_drift_is_repaired_after_the_ttl() {
+    let r = rig(ip_binding(), Some("ClusterIP"));
+    let one = |ip: &str| {
+        Arc::new(slice(
+            "s1",
+            "IPv4",
+            vec![endpoint(ip, Some(true), false, None)],
+        ))
+    };
+    r.reconciler.slices.insert(one("10.0.0.1"));
+    r.reconciler.reconcile(&key()).await.expect("reconciles");
+    // The endpoint moves: one deregister, one register, no describe.
+    r.journal.clear();
+    r.reconciler.slices.insert(one("10.0.0.2"));
+    let moved = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!((moved.registered, moved.deregistered), (1, 1));
+    assert!(
+        r.journal.matching("describe").is_empty(),
+        "{:?}",
+        r.journal.entries()
+    );
+    // Someone deregisters it outside the controller: not seen until the memory expires, then
+    // described and put back.
+    r.registrar
+        .deregister("arn:tg/tgb", None, &[Target::new("10.0.0.2", 8080)])
+        .await
+        .unwrap();
+    r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert!(r.registrar.targets("arn:tg/tgb").is_empty());
+    tokio::time::advance(crate::registered::REGISTERED_TTL).await;
+    let repaired = r.reconciler.reconcile(&key()).await.expect("reconciles");
+    assert_eq!(repaired.registered, 1);
+    assert_eq!(
+        r.registrar.targets("arn:tg/tgb"),
+        [Target::new("10.0.0.2", 8080)].into_iter().collect()
+    );
 }
 
 #[tokio::test]
