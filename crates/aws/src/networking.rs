@@ -16,6 +16,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use crate::AwsClients;
+use crate::adapters::aws_error;
 use crate::error::AwsFailure;
 use crate::sg_rules::{self, Permission};
 use controller::backends::{BackendError, BoxFuture};
@@ -41,19 +42,6 @@ pub struct AwsTargetSecurityGroups {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn ec2_error<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> BackendError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let failure = AwsFailure::from_sdk(error);
-    BackendError::new(
-        failure.category.as_str(),
-        format!("{operation}: {} {}", failure.code, failure.message)
-            .trim()
-            .to_owned(),
-    )
 }
 
 fn error_code<E>(error: &SdkError<E, HttpResponse>) -> String
@@ -118,7 +106,7 @@ impl AwsTargetSecurityGroups {
         let mut pages = request.into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ec2_error("DescribeNetworkInterfaces", &e))?;
+            let page = page.map_err(|e| aws_error("DescribeNetworkInterfaces", &e))?;
             out.extend(page.network_interfaces().iter().cloned());
         }
         Ok(out)
@@ -205,7 +193,7 @@ impl AwsTargetSecurityGroups {
         let mut pages = request.into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ec2_error("DescribeSecurityGroups", &e))?;
+            let page = page.map_err(|e| aws_error("DescribeSecurityGroups", &e))?;
             out.extend(page.security_groups().iter().cloned());
         }
         Ok(out)
@@ -262,7 +250,7 @@ impl AwsTargetSecurityGroups {
                         .send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| (error_code(&e), ec2_error(operation, &e)))
+                        .map_err(|e| (error_code(&e), aws_error(operation, &e)))
                 } else {
                     ec2.revoke_security_group_ingress()
                         .group_id(group_id)
@@ -270,7 +258,7 @@ impl AwsTargetSecurityGroups {
                         .send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| (error_code(&e), ec2_error(operation, &e)))
+                        .map_err(|e| (error_code(&e), aws_error(operation, &e)))
                 }
             }
         };
