@@ -27,13 +27,10 @@ use crate::World;
 use crate::support::aws_recorder::{Faults, Recorder};
 use crate::support::e2e::{ControllerProcess, Launch, apply_class, ingress_named, service};
 use crate::support::process::http_get;
+use crate::support::rng::Rng;
+use model::group::{EXPLICIT_GROUP_FINALIZER_PREFIX, IMPLICIT_GROUP_FINALIZER};
+use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
 
-/// Tags of the resources we own, as `model::tags` spells them.
-const CLUSTER_TAG: &str = "elbv2.k8s.aws/cluster";
-const STACK_TAG: &str = "ingress.k8s.aws/stack";
-const RESOURCE_TAG: &str = "ingress.k8s.aws/resource";
-const FINALIZER_PREFIX: &str = "group.ingress.k8s.aws/";
-const IMPLICIT_FINALIZER: &str = "ingress.k8s.aws/resources";
 /// How long the controller may take to converge after the last restart.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(180);
 
@@ -42,22 +39,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// xorshift64*: enough randomness for choosing mutations, replayable from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// What one Ingress looks like now (`None`: absent).
@@ -107,7 +88,7 @@ async fn scenario(world: &World, faults: Option<&Recorder>) {
             | 1,
     );
     eprintln!("soak: seed {seed}, {trials} trials over {count} Ingresses");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let groups = [
         format!("soak-{}-a", setup.id),
         format!("soak-{}-b", setup.id),
@@ -258,7 +239,7 @@ async fn scenario(world: &World, faults: Option<&Recorder>) {
         left = (remaining, findings(world, &BTreeSet::new()).await);
         let owned_sgs = crate::support::security_groups_tagged(
             &world.clients,
-            &[(CLUSTER_TAG, setup.cluster.as_str())],
+            &[(TAG_CLUSTER, setup.cluster.as_str())],
         )
         .await;
         if remaining == 0 && left.1.is_clean() && owned_sgs.is_empty() {
@@ -340,12 +321,9 @@ async fn ingresses_settled(ingresses: &Api<Ingress>, shapes: &BTreeMap<String, S
         let Ok(Some(ing)) = ingresses.get_opt(name).await else {
             return false;
         };
-        let finalized = ing
-            .metadata
-            .finalizers
-            .iter()
-            .flatten()
-            .any(|f| f == IMPLICIT_FINALIZER || f.starts_with(FINALIZER_PREFIX));
+        let finalized = ing.metadata.finalizers.iter().flatten().any(|f| {
+            f == IMPLICIT_GROUP_FINALIZER || f.starts_with(EXPLICIT_GROUP_FINALIZER_PREFIX)
+        });
         let hostname = ing
             .status
             .as_ref()
@@ -406,7 +384,7 @@ async fn findings(world: &World, expected: &BTreeSet<String>) -> Findings {
     let tags = crate::support::inventory::elbv2_tags(clients, &arns).await;
     let ours = |arn: &str| {
         tags.get(arn)
-            .filter(|t| t.get(CLUSTER_TAG).map(String::as_str) == Some(cluster))
+            .filter(|t| t.get(TAG_CLUSTER).map(String::as_str) == Some(cluster))
     };
 
     let mut lbs_by_stack: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -415,7 +393,7 @@ async fn findings(world: &World, expected: &BTreeSet<String>) -> Findings {
             continue;
         };
         if let Some(t) = ours(arn) {
-            let stack = t.get(STACK_TAG).cloned().unwrap_or_default();
+            let stack = t.get(TAG_INGRESS_STACK).cloned().unwrap_or_default();
             lbs_by_stack.entry(stack).or_default().push(arn.to_owned());
         }
     }
@@ -444,12 +422,12 @@ async fn findings(world: &World, expected: &BTreeSet<String>) -> Findings {
             continue;
         };
         if let Some(t) = ours(arn) {
-            let stack = t.get(STACK_TAG).cloned().unwrap_or_default();
+            let stack = t.get(TAG_INGRESS_STACK).cloned().unwrap_or_default();
             if !expected.contains(&stack) {
                 out.leaks
                     .push(format!("target group {arn} of stack {stack}"));
             }
-            let id = t.get(RESOURCE_TAG).cloned().unwrap_or_default();
+            let id = t.get(TAG_INGRESS_RESOURCE).cloned().unwrap_or_default();
             *tgs_by_id.entry((stack, id)).or_default() += 1;
         }
     }
@@ -466,7 +444,7 @@ async fn findings(world: &World, expected: &BTreeSet<String>) -> Findings {
         .describe_security_groups()
         .filters(
             aws_sdk_ec2::types::Filter::builder()
-                .name(format!("tag:{CLUSTER_TAG}"))
+                .name(format!("tag:{TAG_CLUSTER}"))
                 .values(cluster)
                 .build(),
         )
@@ -478,7 +456,7 @@ async fn findings(world: &World, expected: &BTreeSet<String>) -> Findings {
         let stack = sg
             .tags()
             .iter()
-            .find(|t| t.key() == Some(STACK_TAG))
+            .find(|t| t.key() == Some(TAG_INGRESS_STACK))
             .and_then(|t| t.value())
             .map(str::to_owned);
         // The cluster's backend group has no stack; it goes once the last group is gone.

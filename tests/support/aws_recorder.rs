@@ -16,6 +16,13 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::rng::Rng;
+
+/// An injected failure, in the request's protocol.
+fn error(headers: &HeaderMap, body: &str, status: StatusCode, code: &str) -> Response {
+    super::throttle::aws_error_response(headers, body, status, code, "injected fault")
+}
+
 /// One request as the proxy saw it.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -57,24 +64,17 @@ pub struct Faults {
 
 struct FaultState {
     rate: f64,
-    rng: u64,
+    rng: Rng,
     injected: Vec<(String, &'static str)>,
 }
 
 impl FaultState {
-    fn roll(&mut self) -> f64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     /// The fault for the next request, if any.
     fn pick(&mut self, operation: &str) -> Option<&'static str> {
-        if self.roll() >= self.rate {
+        if self.rng.unit() >= self.rate {
             return None;
         }
-        let kind = match (self.roll() * 5.0) as u32 {
+        let kind = match self.rng.below(5) {
             0 => "throttle",
             1 => "503-before",
             2 => "500-before",
@@ -106,7 +106,7 @@ impl Recorder {
         let faults = faults.map(|f| {
             Arc::new(Mutex::new(FaultState {
                 rate: f.rate,
-                rng: f.seed | 1,
+                rng: Rng::new(f.seed),
                 injected: Vec::new(),
             }))
         });
@@ -229,41 +229,6 @@ async fn forward(
         );
     }
     answer
-}
-
-/// An AWS error in the request's protocol (JSON, EC2 query, other query).
-fn error(headers: &HeaderMap, body: &str, status: StatusCode, code: &str) -> Response {
-    let (content_type, text) = if headers.contains_key("x-amz-target") {
-        (
-            "application/x-amz-json-1.1",
-            format!(r#"{{"__type":"{code}","message":"injected fault"}}"#),
-        )
-    } else if body.contains("Version=2016-11-15") {
-        let code = if code == "Throttling" {
-            "RequestLimitExceeded"
-        } else {
-            code
-        };
-        (
-            "text/xml",
-            format!(
-                "<Response><Errors><Error><Code>{code}</Code><Message>injected fault</Message></Error></Errors><RequestID>r</RequestID></Response>"
-            ),
-        )
-    } else {
-        (
-            "text/xml",
-            format!(
-                "<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>injected fault</Message></Error><RequestId>r</RequestId></ErrorResponse>"
-            ),
-        )
-    };
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, content_type)],
-        text,
-    )
-        .into_response()
 }
 
 /// One HTTP/1.1 exchange with the upstream on a fresh connection.

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod lifecycle;
 pub mod moto;
 pub mod process;
+pub mod rng;
 pub mod throttle;
 
 use std::collections::BTreeMap;

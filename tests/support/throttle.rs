@@ -53,26 +53,60 @@ async fn throttle(
     body: String,
 ) -> Response {
     requests.fetch_add(1, Ordering::SeqCst);
-    let (content_type, body) = if headers.contains_key("x-amz-target") {
+    aws_error_response(
+        &headers,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "Throttling",
+        "Rate exceeded",
+    )
+}
+
+/// An AWS error answer in the protocol of the request (JSON, EC2 query, other query), as AWS
+/// spells it: code `Throttling` becomes each protocol's throttling code; 5xx are the
+/// receiver's fault, the rest the sender's.
+pub fn aws_error_response(
+    headers: &HeaderMap,
+    body: &str,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response {
+    let throttling = code == "Throttling";
+    let (content_type, text) = if headers.contains_key("x-amz-target") {
+        let code = if throttling {
+            "ThrottlingException"
+        } else {
+            code
+        };
         (
             "application/x-amz-json-1.1",
-            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
         )
     } else if body.contains("Version=2016-11-15") {
+        let code = if throttling {
+            "RequestLimitExceeded"
+        } else {
+            code
+        };
         (
             "text/xml",
-            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>r</RequestID></Response>".to_owned(),
+            format!(
+                "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>r</RequestID></Response>"
+            ),
         )
     } else {
+        let kind = if status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        };
         (
             "text/xml",
-            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>".to_owned(),
+            format!(
+                "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+            ),
         )
     };
-    (
-        StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, content_type)],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, content_type)], text).into_response()
 }
