@@ -30,6 +30,19 @@ impl CannedHttp {
         SharedHttpClient::new(self.clone())
     }
 
+    /// An SDK configuration (us-west-2, static test credentials) whose clients send through
+    /// `client` — this one, or a wrapper around it.
+    pub fn sdk_config(client: impl HttpClient + 'static) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                aws_sdk_ec2::config::Credentials::new("AKID", "SECRET", None, None, "test"),
+            ))
+            .http_client(client)
+            .build()
+    }
+
     /// `(uri, when)` of every request so far.
     pub fn seen(&self) -> Vec<(String, Instant)> {
         self.seen

@@ -165,14 +165,7 @@ mod tests {
     #[tokio::test]
     async fn applied_endpoints_reach_the_clients_built_from_the_sdk_config() {
         let canned = crate::canned_http::CannedHttp::new("");
-        let sdk = SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-west-2"))
-            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
-                aws_sdk_ec2::config::Credentials::new("AKID", "SECRET", None, None, "test"),
-            ))
-            .http_client(canned.shared())
-            .build();
+        let sdk = crate::canned_http::CannedHttp::sdk_config(canned.shared());
         let parsed = EndpointOverrides::parse("ec2=https://ec2.vpce.example").expect("valid");
         let clients = crate::AwsClients::new(&parsed.apply(sdk), &[]);
         // The canned answer is empty; only where the requests went matters.

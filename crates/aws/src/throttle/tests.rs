@@ -140,14 +140,7 @@ async fn sdk_calls_leave_at_the_throttled_rate() {
             .with_overrides("Elastic Load Balancing v2:^DescribeLoadBalancers$=2:1")
             .expect("valid"),
     ));
-    let sdk = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-west-2"))
-        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
-            aws_sdk_ec2::config::Credentials::new("AKID", "SECRET", None, None, "test"),
-        ))
-        .http_client(ThrottledHttpClient::new(canned.shared(), throttle))
-        .build();
+    let sdk = CannedHttp::sdk_config(ThrottledHttpClient::new(canned.shared(), throttle));
     let clients = AwsClients::new(&sdk, &[]);
     let start = tokio::time::Instant::now();
     for _ in 0..3 {
