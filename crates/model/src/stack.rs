@@ -355,10 +355,50 @@ pub struct DuplicateResource {
     pub id: String,
 }
 
-/// The desired state of one IngressGroup's AWS resources. Its ID is the group ID.
+/// Whose stack it is: an IngressGroup's (ALB) or a Service's (NLB). The two kinds tag their
+/// AWS resources with different keys (`ingress.k8s.aws/*` and `service.k8s.aws/*`), so the
+/// same ID (`ns/name`) names two different stacks. Not part of the JSON form, as upstream's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StackKind {
+    #[default]
+    Ingress,
+    Service,
+}
+
+impl StackKind {
+    /// The tag key holding the stack ID.
+    pub fn stack_tag(self) -> &'static str {
+        match self {
+            Self::Ingress => crate::tags::TAG_INGRESS_STACK,
+            Self::Service => crate::tags::TAG_SERVICE_STACK,
+        }
+    }
+
+    /// The tag key holding the resource ID within the stack.
+    pub fn resource_tag(self) -> &'static str {
+        match self {
+            Self::Ingress => crate::tags::TAG_INGRESS_RESOURCE,
+            Self::Service => crate::tags::TAG_SERVICE_RESOURCE,
+        }
+    }
+}
+
+impl fmt::Display for StackKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ingress => "ingress",
+            Self::Service => "service",
+        })
+    }
+}
+
+/// The desired state of one IngressGroup's (or one Service's) AWS resources. Its ID is the
+/// group ID (or `ns/name` of the Service).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stack {
     pub id: String,
+    #[serde(skip)]
+    pub kind: StackKind,
     #[serde(default)]
     pub resources: Resources,
 }
@@ -384,8 +424,19 @@ fn insert_unique<S>(
 impl Stack {
     /// An empty stack; an empty stack means "delete everything this group owns".
     pub fn new(id: impl Into<String>) -> Self {
+        Self::of_kind(StackKind::Ingress, id)
+    }
+
+    /// An empty stack of a Service (`ns/name`).
+    pub fn for_service(id: impl Into<String>) -> Self {
+        Self::of_kind(StackKind::Service, id)
+    }
+
+    /// An empty stack of either kind.
+    pub fn of_kind(kind: StackKind, id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
+            kind,
             resources: Resources::default(),
         }
     }
