@@ -18,7 +18,7 @@ use model::ClusterFacts;
 use model::builder::{self, ExistingLoadBalancer, GroupInputs, Member};
 use model::group::GroupId;
 use model::stack::Scheme;
-use model::stack::Stack;
+use model::stack::{Stack, StringToken};
 use model::subnets::{RouteTable, Subnet, SubnetLocale};
 
 /// The pure model builder over facts that can be refreshed.
@@ -89,6 +89,16 @@ impl ModelBuilder {
                     .subnet_mappings
                     .iter()
                     .map(|m| m.subnet_id.clone())
+                    .collect(),
+                // A managed group is not created yet: its reference stands for it.
+                security_groups: lb
+                    .spec
+                    .security_groups
+                    .iter()
+                    .map(|token| match token {
+                        StringToken::Literal(id) => id.clone(),
+                        StringToken::Ref(r) => r.pointer(),
+                    })
                     .collect(),
             });
         self.known
@@ -226,6 +236,7 @@ async fn read_existing_lb(
                 .iter()
                 .filter_map(|az| az.subnet_id().map(str::to_owned))
                 .collect(),
+            security_groups: lb.security_groups().to_vec(),
         })
     }))
 }

@@ -99,6 +99,10 @@ pub struct ClusterFacts {
     /// Security groups of the VPC, to resolve `security-groups` given by `Name` tag.
     #[serde(default)]
     pub security_groups: Vec<KnownSecurityGroup>,
+    /// The VPC's IPv4 and IPv6 CIDR blocks: the sources of an internal NLB's backend rules
+    /// in the legacy (security-group-less) mode.
+    #[serde(default)]
+    pub vpc_cidrs: Vec<String>,
 }
 
 fn default_ingress_class() -> String {
@@ -150,6 +154,7 @@ impl ClusterFacts {
             ingress_class: default_ingress_class(),
             certificates: Vec::new(),
             security_groups: Vec::new(),
+            vpc_cidrs: Vec::new(),
         }
     }
 }

@@ -85,6 +85,9 @@ pub struct Member<'a> {
 pub struct ExistingLoadBalancer {
     pub scheme: Scheme,
     pub subnet_ids: Vec<String>,
+    /// Its security groups. An NLB created without any can never get one (AWS), so the
+    /// Service builder keeps such an NLB in the legacy, CIDR-based mode.
+    pub security_groups: Vec<String>,
 }
 
 /// The desired stack of one IngressGroup. A group without active members yields an empty stack

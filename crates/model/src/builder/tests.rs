@@ -118,6 +118,7 @@ fn existing_load_balancer_subnets_are_kept_while_the_scheme_is_unchanged() {
     inputs.existing_lb = Some(ExistingLoadBalancer {
         scheme: Scheme::Internal,
         subnet_ids: vec!["subnet-old2".to_owned(), "subnet-old1".to_owned()],
+        security_groups: Vec::new(),
     });
     let stack = build(&inputs).expect("builds");
     assert_eq!(subnet_ids(&stack), ["subnet-old1", "subnet-old2"]);
@@ -125,6 +126,7 @@ fn existing_load_balancer_subnets_are_kept_while_the_scheme_is_unchanged() {
     inputs.existing_lb = Some(ExistingLoadBalancer {
         scheme: Scheme::InternetFacing,
         subnet_ids: vec!["subnet-old1".to_owned()],
+        security_groups: Vec::new(),
     });
     let stack = build(&inputs).expect("builds");
     assert_eq!(subnet_ids(&stack), ["subnet-i1", "subnet-i2"]);
