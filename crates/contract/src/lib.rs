@@ -25,3 +25,4 @@ pub mod group_check;
 pub mod params;
 pub mod params_check;
 pub mod reference;
+pub mod service;

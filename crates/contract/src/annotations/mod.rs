@@ -24,6 +24,7 @@ mod json;
 mod keys;
 mod listener;
 mod primitives;
+mod service;
 mod spec;
 mod table;
 mod values;
@@ -54,6 +55,11 @@ pub use listener::{
     MutualAuthenticationMode,
 };
 pub use primitives::{Cidr, ParseEnumError, parse_string_list};
+pub use service::{
+    AUTO_ASSIGNED, AlpnPolicy, NlbHealthCheckProtocol, NlbIpAddressType, NlbScheme, OnOff,
+    SERVICE_ANNOTATIONS, SERVICE_PREFIX, ServiceAnnotationSpec, ServiceAnnotations,
+    ServiceValueKind, check_service_annotations, lookup_service,
+};
 pub use table::{AnnotationSpec, Scope, ValueKind, lookup};
 pub use values::{
     HealthCheckPort, IpAddressType, Protocol, ProtocolVersion, RESERVED_TAG_KEYS, Scheme,
