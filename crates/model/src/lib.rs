@@ -187,6 +187,18 @@ pub struct FeatureFlags {
     pub enable_certificate_management: bool,
     /// `ALBTargetControlAgent` (off): `target-control-port.*` is honoured.
     pub alb_target_control_agent: bool,
+    /// `NLBSecurityGroup` (on): new NLBs get a managed security group.
+    pub nlb_security_group: bool,
+    /// `EnableTCPUDPListener` (off): a TCP and a UDP port of one number become a `TCP_UDP`
+    /// listener.
+    pub enable_tcp_udp_listener: bool,
+    /// `NLBHealthCheckAdvancedConfig` (on): NLB health-check timeout and success codes are
+    /// honoured and changed in place.
+    pub nlb_health_check_advanced_config: bool,
+    /// `ServiceTypeLoadBalancerOnly` (off): only `type: LoadBalancer` Services are handled.
+    pub service_type_load_balancer_only: bool,
+    /// `EnableServiceController` (on): Services become NLBs.
+    pub enable_service_controller: bool,
 }
 
 impl FeatureFlags {
@@ -204,6 +216,11 @@ impl FeatureFlags {
             "EnhancedDefaultBehavior" => &mut self.enhanced_default_behavior,
             "EnableCertificateManagement" => &mut self.enable_certificate_management,
             "ALBTargetControlAgent" => &mut self.alb_target_control_agent,
+            "NLBSecurityGroup" => &mut self.nlb_security_group,
+            "EnableTCPUDPListener" => &mut self.enable_tcp_udp_listener,
+            "NLBHealthCheckAdvancedConfig" => &mut self.nlb_health_check_advanced_config,
+            "ServiceTypeLoadBalancerOnly" => &mut self.service_type_load_balancer_only,
+            "EnableServiceController" => &mut self.enable_service_controller,
             _ => return false,
         };
         *gate = on;
@@ -225,6 +242,11 @@ impl Default for FeatureFlags {
             enhanced_default_behavior: false,
             enable_certificate_management: false,
             alb_target_control_agent: false,
+            nlb_security_group: true,
+            enable_tcp_udp_listener: false,
+            nlb_health_check_advanced_config: true,
+            service_type_load_balancer_only: false,
+            enable_service_controller: true,
         }
     }
 }

@@ -130,6 +130,8 @@ impl Task<'_> {
             customer_owned_ipv4_pool,
             ipam_configuration,
             minimum_load_balancer_capacity,
+            enable_prefix_for_ipv6_source_nat: None,
+            security_groups_inbound_rules_on_private_link: None,
             load_balancer_attributes,
             tags,
         };

@@ -62,6 +62,8 @@ string_enum!(
         Tls => "TLS",
         Udp => "UDP",
         TcpUdp => "TCP_UDP",
+        Quic => "QUIC",
+        TcpQuic => "TCP_QUIC",
     }
 );
 string_enum!(
@@ -172,6 +174,20 @@ pub struct LoadBalancerSpec {
     pub ipam_configuration: Option<IpamConfiguration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_load_balancer_capacity: Option<MinimumLoadBalancerCapacity>,
+    /// NLB only: `on` or `off` (always sent for NLBs, as upstream).
+    #[serde(
+        rename = "enablePrefixForIpv6SourceNat",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_prefix_for_ipv6_source_nat: Option<String>,
+    /// NLB only: `on` or `off` (`aws-load-balancer-inbound-sg-rules-on-private-link-traffic`).
+    #[serde(
+        rename = "securityGroupsInboundRulesOnPrivateLink",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub security_groups_inbound_rules_on_private_link: Option<String>,
     /// Only the attributes the user set; others are left as AWS has them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancer_attributes: Vec<Attribute>,

@@ -58,6 +58,8 @@ fn sample_stack() -> Stack {
             customer_owned_ipv4_pool: None,
             ipam_configuration: None,
             minimum_load_balancer_capacity: None,
+            enable_prefix_for_ipv6_source_nat: None,
+            security_groups_inbound_rules_on_private_link: None,
             load_balancer_attributes: vec![Attribute {
                 key: "idle_timeout.timeout_seconds".into(),
                 value: "60".into(),
