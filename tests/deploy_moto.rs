@@ -256,6 +256,7 @@ const CHANGES: &[Change] = &[
                 allocation_id: None,
                 private_ipv4_address: None,
                 ipv6_address: None,
+                source_nat_ipv6_prefix: None,
             });
         },
         calls: &[("SetSubnets", 1)],

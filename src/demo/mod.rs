@@ -243,6 +243,7 @@ pub async fn describe_subnets(clients: &AwsClients, vpc_id: &str) -> Result<Vec<
                     .iter()
                     .filter_map(|a| a.ipv6_cidr_block().map(str::to_string))
                     .collect(),
+                cidr: s.cidr_block().map(str::to_string),
                 locale: Default::default(),
             }
         })

@@ -238,6 +238,7 @@ pub fn sample_stack(net: &Network, id: &str, prefix: &str) -> Stack {
                     allocation_id: None,
                     private_ipv4_address: None,
                     ipv6_address: None,
+                    source_nat_ipv6_prefix: None,
                 })
                 .collect(),
             security_groups: vec![sg.into(), net.backend_sg.clone().into()],

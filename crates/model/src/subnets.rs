@@ -75,6 +75,9 @@ pub struct Subnet {
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub ipv6_cidrs: Vec<String>,
+    /// The IPv4 CIDR block (legacy NLB backend rules, private address placement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
     /// From the zone type of the AZ, or `outpost` when the subnet has an Outpost ARN.
     #[serde(default)]
     pub locale: SubnetLocale,

@@ -44,6 +44,18 @@ pub const LABEL_STACK: &str = "ingress.k8s.aws/stack";
 pub const LABEL_STACK_NAMESPACE: &str = "ingress.k8s.aws/stack-namespace";
 pub const LABEL_STACK_NAME: &str = "ingress.k8s.aws/stack-name";
 
+/// Labels on controller-created TargetGroupBindings of Services (NLBs).
+pub const LABEL_SERVICE_STACK_NAMESPACE: &str = "service.k8s.aws/stack-namespace";
+pub const LABEL_SERVICE_STACK_NAME: &str = "service.k8s.aws/stack-name";
+
+/// The labels of a Service's TargetGroupBindings.
+pub fn service_binding_labels(namespace: &str, name: &str) -> Tags {
+    Tags::from([
+        (LABEL_SERVICE_STACK_NAMESPACE.to_owned(), namespace.to_owned()),
+        (LABEL_SERVICE_STACK_NAME.to_owned(), name.to_owned()),
+    ])
+}
+
 pub type Tags = BTreeMap<String, String>;
 
 /// A tag set that cannot be used.

@@ -338,6 +338,7 @@ fn subnet_mapping(subnet_id: String) -> SubnetMapping {
         allocation_id: None,
         private_ipv4_address: None,
         ipv6_address: None,
+        source_nat_ipv6_prefix: None,
     }
 }
 

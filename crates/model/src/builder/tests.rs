@@ -32,6 +32,7 @@ fn subnet(id: &str, az: &str, role: &str) -> Subnet {
         available_ips: 100,
         tags: BTreeMap::from([(role.to_owned(), "1".to_owned())]),
         ipv6_cidrs: Vec::new(),
+        cidr: None,
         locale: Default::default(),
     }
 }

@@ -130,6 +130,13 @@ pub struct SubnetMapping {
         skip_serializing_if = "Option::is_none"
     )]
     pub ipv6_address: Option<String>,
+    /// NLB source NAT: `auto_assigned` or an IPv6 /80 of the subnet.
+    #[serde(
+        rename = "sourceNatIpv6Prefix",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_nat_ipv6_prefix: Option<String>,
 }
 
 /// `minimum-load-balancer-capacity`.

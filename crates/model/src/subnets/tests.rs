@@ -15,6 +15,7 @@ fn subnet(id: &str, az: &str, tags: &[(&str, &str)]) -> Subnet {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         ipv6_cidrs: Vec::new(),
+        cidr: None,
         locale: SubnetLocale::AvailabilityZone,
     }
 }
