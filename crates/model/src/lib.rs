@@ -26,6 +26,7 @@ pub mod group_check;
 pub mod manifests;
 pub mod naming;
 pub mod plan;
+pub mod service;
 pub mod sg_rules;
 pub mod stack;
 pub mod subnets;

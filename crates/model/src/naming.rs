@@ -163,6 +163,84 @@ fn push_sanitized(out: &mut String, s: &str, max: usize) {
     out.extend(s.chars().filter(char::is_ascii_alphanumeric).take(max));
 }
 
+/// `k8s-<ns≤8>-<name≤8>-<hash≤10>` for a Service's resources.
+fn service_scoped_name(namespace: &str, name: &str, hash: &str) -> String {
+    format!(
+        "k8s-{}-{}-{}",
+        cut(&sanitize(namespace), 8),
+        cut(&sanitize(name), 8),
+        cut(hash, 10)
+    )
+}
+
+/// The generated NLB name of a Service: hash of cluster name, Service UID and scheme.
+pub fn nlb_name(
+    cluster_name: &str,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    scheme: Scheme,
+) -> String {
+    let hash = hex_sha256([
+        cluster_name.as_bytes(),
+        uid.as_bytes(),
+        scheme.as_str().as_bytes(),
+    ]);
+    service_scoped_name(namespace, name, &hash)
+}
+
+/// The name of a Service's managed security group: hash of cluster name, Service name,
+/// namespace and UID (in that order).
+pub fn nlb_security_group_name(
+    cluster_name: &str,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> String {
+    let hash = hex_sha256([
+        cluster_name.as_bytes(),
+        name.as_bytes(),
+        namespace.as_bytes(),
+        uid.as_bytes(),
+    ]);
+    service_scoped_name(namespace, name, &hash)
+}
+
+/// What an NLB target group's name is hashed from.
+#[derive(Clone, Copy, Debug)]
+pub struct NlbTargetGroupNameInput<'a> {
+    pub cluster_name: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
+    pub target_group_port: i32,
+    pub service_port: i32,
+    pub target_type: TargetType,
+    pub protocol: Protocol,
+    pub health_check_protocol: Protocol,
+    pub health_check_interval: i32,
+}
+
+/// The name of an NLB target group (and its binding): hash of cluster name, Service UID,
+/// target group port, Service port, target type, protocol, health-check protocol and
+/// interval.
+pub fn nlb_target_group_name(input: &NlbTargetGroupNameInput<'_>) -> String {
+    let tg_port = input.target_group_port.to_string();
+    let svc_port = input.service_port.to_string();
+    let interval = input.health_check_interval.to_string();
+    let hash = hex_sha256([
+        input.cluster_name.as_bytes(),
+        input.uid.as_bytes(),
+        tg_port.as_bytes(),
+        svc_port.as_bytes(),
+        input.target_type.as_str().as_bytes(),
+        input.protocol.as_str().as_bytes(),
+        input.health_check_protocol.as_str().as_bytes(),
+        interval.as_bytes(),
+    ]);
+    service_scoped_name(input.namespace, input.name, &hash)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

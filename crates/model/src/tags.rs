@@ -51,7 +51,10 @@ pub const LABEL_SERVICE_STACK_NAME: &str = "service.k8s.aws/stack-name";
 /// The labels of a Service's TargetGroupBindings.
 pub fn service_binding_labels(namespace: &str, name: &str) -> Tags {
     Tags::from([
-        (LABEL_SERVICE_STACK_NAMESPACE.to_owned(), namespace.to_owned()),
+        (
+            LABEL_SERVICE_STACK_NAMESPACE.to_owned(),
+            namespace.to_owned(),
+        ),
         (LABEL_SERVICE_STACK_NAME.to_owned(), name.to_owned()),
     ])
 }
