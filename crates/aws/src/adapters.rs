@@ -18,7 +18,7 @@ use model::ClusterFacts;
 use model::builder::{self, ExistingLoadBalancer, GroupInputs, Member};
 use model::group::GroupId;
 use model::stack::Scheme;
-use model::stack::{Stack, StringToken};
+use model::stack::{Stack, StackKind, StringToken};
 use model::subnets::{RouteTable, Subnet, SubnetLocale};
 
 /// The pure model builder over facts that can be refreshed.
@@ -67,7 +67,9 @@ impl ModelBuilder {
         let Some(clients) = &self.existing else {
             return Ok(None);
         };
-        let found = read_existing_lb(clients, cluster, group).await?;
+        let found =
+            existing_load_balancer(clients, cluster, StackKind::Ingress, &group.to_string())
+                .await?;
         self.known
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -178,15 +180,23 @@ fn build_stack(
     .map_err(|error| BackendError::new(error.category(), error.to_string()).with_source(error))
 }
 
-/// The group's load balancer in AWS, found by the cluster and stack tags: its scheme and
-/// subnets.
-async fn read_existing_lb(
+/// A stack's load balancer in AWS, as the model builders need to know it: its scheme, subnets
+/// and security groups; `None` when the stack has none.
+///
+/// Found by the cluster tag and the kind's stack tag (`ingress.k8s.aws/stack` for an
+/// IngressGroup, `service.k8s.aws/stack` for a Service: the same `ns/name` names two different
+/// stacks) through the tagging API, preferring the one tagged as the stack's `LoadBalancer`,
+/// then described. Two calls; a load balancer the tagging API still lists after its deletion
+/// counts as none.
+pub async fn existing_load_balancer(
     clients: &crate::AwsClients,
     cluster: &str,
-    group: &GroupId,
+    kind: StackKind,
+    stack_id: &str,
 ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
     use aws_sdk_resourcegroupstagging::types::TagFilter;
-    use model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK};
+    use model::stack::resource_id::LOAD_BALANCER;
+    use model::tags::TAG_CLUSTER;
     let tagged = clients
         .tagging
         .get_resources()
@@ -198,18 +208,25 @@ async fn read_existing_lb(
         )
         .tag_filters(
             TagFilter::builder()
-                .key(TAG_INGRESS_STACK)
-                .values(group.to_string())
+                .key(kind.stack_tag())
+                .values(stack_id)
                 .build(),
         )
         .resource_type_filters("elasticloadbalancing:loadbalancer")
         .send()
         .await
         .map_err(|e| aws_error("GetResources", &e))?;
-    let Some(arn) = tagged
-        .resource_tag_mapping_list()
+    let mappings = tagged.resource_tag_mapping_list();
+    let is_the_load_balancer = |m: &&aws_sdk_resourcegroupstagging::types::ResourceTagMapping| {
+        m.tags()
+            .iter()
+            .any(|t| t.key() == kind.resource_tag() && t.value() == LOAD_BALANCER)
+    };
+    let Some(arn) = mappings
         .iter()
-        .find_map(|m| m.resource_arn())
+        .find(is_the_load_balancer)
+        .or_else(|| mappings.first())
+        .and_then(|m| m.resource_arn())
     else {
         return Ok(None);
     };
@@ -421,6 +438,7 @@ pub async fn load_vpc_facts(
                     .iter()
                     .filter_map(|a| a.ipv6_cidr_block().map(str::to_owned))
                     .collect(),
+                cidr: s.cidr_block().map(str::to_owned),
                 locale: if s.outpost_arn().is_some() {
                     SubnetLocale::Outpost
                 } else {

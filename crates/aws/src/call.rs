@@ -12,10 +12,14 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use backon::{ExponentialBuilder, Retryable};
 
+use model::stack::StackKind;
+use model::tags::Tags;
+
 use super::aws::AwsClients;
 use super::diff::{FieldChange, ResourceDiff, placeholder};
 use super::error::{AwsFailure, DeployError, ResourceRef};
-use super::ownership::ForeignResource;
+use super::ownership::{ForeignResource, Ownership, ownership};
+use super::tags;
 use super::{DeployConfig, ResourceChange};
 
 /// What a deploy changed, in the order it happened.
@@ -38,6 +42,8 @@ pub(crate) enum Mode {
 pub(crate) struct Ctx<'a> {
     pub clients: &'a AwsClients,
     pub config: &'a DeployConfig,
+    /// Whose stack it is: names the tag keys everything of the stack carries.
+    pub kind: StackKind,
     pub stack_id: &'a str,
     mode: Mode,
     mutation_limit: Option<usize>,
@@ -50,6 +56,7 @@ impl<'a> Ctx<'a> {
     pub fn new(
         clients: &'a AwsClients,
         config: &'a DeployConfig,
+        kind: StackKind,
         stack_id: &'a str,
         mode: Mode,
         mutation_limit: Option<usize>,
@@ -57,6 +64,7 @@ impl<'a> Ctx<'a> {
         Self {
             clients,
             config,
+            kind,
             stack_id,
             mode,
             mutation_limit,
@@ -64,6 +72,32 @@ impl<'a> Ctx<'a> {
             changes: Mutex::new(Changes::default()),
             plan: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The tags a resource of this stack carries ([`tags::desired_tags`]).
+    pub fn desired_tags(&self, user: &Tags, resource_id: &str) -> Tags {
+        tags::desired_tags(
+            user,
+            self.kind,
+            &self.config.cluster_name,
+            self.stack_id,
+            resource_id,
+        )
+    }
+
+    /// Whether a resource's tags say it belongs to this stack (cluster, kind and ID).
+    pub fn owns(&self, tags: &Tags) -> bool {
+        tags::is_owned(tags, self.kind, &self.config.cluster_name, self.stack_id)
+    }
+
+    /// The resource ID under this stack kind's key.
+    pub fn resource_id<'t>(&self, tags: &'t Tags) -> Option<&'t str> {
+        tags::resource_id(tags, self.kind)
+    }
+
+    /// Whose a listener or rule on one of this stack's load balancers is.
+    pub fn ownership(&self, tags: &Tags) -> Ownership {
+        ownership(tags, self.kind, &self.config.cluster_name, self.stack_id)
     }
 
     /// What was changed, and what every step decided (in a dry run: what would be changed).

@@ -249,9 +249,11 @@ fn target_group_drift_and_replacement() {
         .health_check_port("traffic-port")
         .health_check_interval_seconds(15)
         .build();
-    assert_eq!(replacement_reason(&spec, &actual, "vpc-1"), None);
+    let ingress = StackKind::Ingress;
+    assert_eq!(replacement_reason(ingress, &spec, &actual, "vpc-1"), None);
     assert_eq!(
         replacement_reason(
+            ingress,
             &TargetGroupSpec {
                 port: 9090,
                 ..spec.clone()
@@ -263,6 +265,7 @@ fn target_group_drift_and_replacement() {
     );
     assert_eq!(
         replacement_reason(
+            ingress,
             &TargetGroupSpec {
                 target_type: TargetType::Instance,
                 ..spec.clone()
@@ -274,6 +277,7 @@ fn target_group_drift_and_replacement() {
     );
     assert_eq!(
         replacement_reason(
+            ingress,
             &TargetGroupSpec {
                 protocol_version: Some(ProtocolVersion::Grpc),
                 ..spec.clone()
@@ -284,8 +288,57 @@ fn target_group_drift_and_replacement() {
         Some("protocolVersion")
     );
     assert_eq!(
-        replacement(&TargetGroupSpec { port: 9090, ..spec }, &actual, "vpc-1").map(|r| r.change()),
+        replacement(
+            ingress,
+            &TargetGroupSpec {
+                port: 9090,
+                ..spec.clone()
+            },
+            &actual,
+            "vpc-1"
+        )
+        .map(|r| r.change()),
         Some(FieldChange::values("port", "8080", "9090"))
+    );
+    // A Service's target group keeps its first name and port (upstream's NLB rule): only the
+    // target type, protocol, VPC and address family replace it.
+    let service = StackKind::Service;
+    let renamed = TargetGroupSpec {
+        name: "k8s-ns-svc-2".into(),
+        port: 9090,
+        ..spec.clone()
+    };
+    assert_eq!(
+        replacement_reason(ingress, &renamed, &actual, "vpc-1"),
+        Some("name")
+    );
+    assert_eq!(
+        replacement_reason(service, &renamed, &actual, "vpc-1"),
+        None
+    );
+    assert_eq!(
+        replacement_reason(
+            service,
+            &TargetGroupSpec {
+                protocol: Protocol::Tcp,
+                ..renamed.clone()
+            },
+            &actual,
+            "vpc-1"
+        ),
+        Some("protocol")
+    );
+    assert_eq!(
+        replacement_reason(
+            service,
+            &TargetGroupSpec {
+                target_type: TargetType::Instance,
+                ..renamed
+            },
+            &actual,
+            "vpc-1"
+        ),
+        Some("targetType")
     );
 
     let hc = HealthCheckConfig {
@@ -420,4 +473,73 @@ fn listener_drift_compares_only_what_the_spec_sets() {
                 .is_some_and(|v| v.contains("arn:other-tg")),
         "{changes:?}"
     );
+}
+
+#[test]
+fn a_tcp_health_check_has_no_path_or_matcher() {
+    use super::target_group::effective_health_check;
+    let hc = HealthCheckConfig {
+        port: Some(
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                "traffic-port".into(),
+            ),
+        ),
+        protocol: Some(Protocol::Tcp),
+        path: Some("/".into()),
+        matcher: Some(HealthCheckMatcher {
+            http_code: Some("200-399".into()),
+            grpc_code: None,
+        }),
+        interval_seconds: Some(10),
+        timeout_seconds: Some(10),
+        healthy_threshold_count: Some(3),
+        unhealthy_threshold_count: Some(3),
+    };
+    let spec = TargetGroupSpec {
+        name: "k8s-ns-svc-1".into(),
+        target_type: TargetType::Ip,
+        port: 80,
+        protocol: Protocol::Udp,
+        protocol_version: None,
+        ip_address_type: None,
+        health_check_config: Some(hc.clone()),
+        target_group_attributes: vec![],
+        target_control_port: None,
+        tags: Tags::new(),
+    };
+    let tcp = effective_health_check(&spec).unwrap();
+    assert_eq!((tcp.path, tcp.matcher), (None, None));
+    assert_eq!(tcp.interval_seconds, Some(10));
+    // No protocol named: a layer-4 target group's default is TCP too.
+    let default = effective_health_check(&TargetGroupSpec {
+        health_check_config: Some(HealthCheckConfig {
+            protocol: None,
+            ..hc.clone()
+        }),
+        ..spec.clone()
+    })
+    .unwrap();
+    assert_eq!(default.path, None);
+    // An HTTP health check of an NLB target group keeps them.
+    let http = effective_health_check(&TargetGroupSpec {
+        health_check_config: Some(HealthCheckConfig {
+            protocol: Some(Protocol::Http),
+            ..hc.clone()
+        }),
+        ..spec.clone()
+    })
+    .unwrap();
+    assert_eq!(http.path.as_deref(), Some("/"));
+    assert!(http.matcher.is_some());
+    // An HTTP target group's default health check is HTTP.
+    let alb = effective_health_check(&TargetGroupSpec {
+        protocol: Protocol::Http,
+        health_check_config: Some(HealthCheckConfig {
+            protocol: None,
+            ..hc
+        }),
+        ..spec
+    })
+    .unwrap();
+    assert_eq!(alb.path.as_deref(), Some("/"));
 }

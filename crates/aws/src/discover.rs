@@ -18,13 +18,13 @@ use aws_sdk_elasticloadbalancingv2::types as elbv2;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use futures::future::{try_join, try_join_all};
 
-use model::stack::ResourceType;
-use model::tags::{TAG_CLUSTER, TAG_INGRESS_STACK, Tags};
+use model::stack::{ResourceType, StackKind};
+use model::tags::{TAG_CLUSTER, Tags};
 
 use super::call::Ctx;
 use super::convert::model_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
-use super::tags::{is_owned, resource_id};
+use super::tags::resource_id;
 
 /// The most ARNs `DescribeTags`, `DescribeLoadBalancers` and `DescribeTargetGroups` take at once.
 pub const ARN_BATCH: usize = 20;
@@ -41,13 +41,14 @@ pub struct Found<T> {
 }
 
 impl<T> Found<T> {
-    /// The resource ID from the `ingress.k8s.aws/resource` tag.
-    pub fn resource_id(&self) -> Option<&str> {
-        resource_id(&self.tags)
+    /// The resource ID from the kind's resource tag (`ingress.k8s.aws/resource` or
+    /// `service.k8s.aws/resource`).
+    pub fn resource_id(&self, kind: StackKind) -> Option<&str> {
+        resource_id(&self.tags, kind)
     }
 
-    pub fn resource_ref(&self, resource_type: ResourceType) -> ResourceRef {
-        ResourceRef::new(resource_type, self.resource_id().unwrap_or_default())
+    pub fn resource_ref(&self, kind: StackKind, resource_type: ResourceType) -> ResourceRef {
+        ResourceRef::new(resource_type, self.resource_id(kind).unwrap_or_default())
     }
 }
 
@@ -96,14 +97,14 @@ async fn tagged_elbv2_arns(
             .values(&ctx.config.cluster_name)
             .build(),
         TagFilter::builder()
-            .key(TAG_INGRESS_STACK)
+            .key(ctx.kind.stack_tag())
             .values(ctx.stack_id)
             .build(),
     ];
     let mut lbs = BTreeMap::new();
     let mut tgs = BTreeMap::new();
     for (arn, tags) in tagged_elbv2(ctx, &stack_ref(ctx), filters).await? {
-        if !is_owned(&tags, &ctx.config.cluster_name, ctx.stack_id) {
+        if !ctx.owns(&tags) {
             continue;
         }
         if arn.contains(":loadbalancer/") {
@@ -155,23 +156,25 @@ async fn tagged_elbv2(
     Ok(out)
 }
 
-/// The IDs of every stack of the cluster that owns a load balancer, target group or security
-/// group: the values of their `ingress.k8s.aws/stack` tags.
+/// The IDs of every stack of the cluster and of `ctx`'s kind that owns a load balancer, target
+/// group or security group: the values of their `ingress.k8s.aws/stack` (or
+/// `service.k8s.aws/stack`) tags.
 pub async fn stack_ids(ctx: &Ctx<'_>) -> Result<BTreeSet<String>, DeployError> {
     let cluster = ctx.config.cluster_name.as_str();
+    let stack_tag = ctx.kind.stack_tag();
     let what = ResourceRef::new(ResourceType::LoadBalancer, "");
     let filters = vec![
         TagFilter::builder()
             .key(TAG_CLUSTER)
             .values(cluster)
             .build(),
-        TagFilter::builder().key(TAG_INGRESS_STACK).build(),
+        TagFilter::builder().key(stack_tag).build(),
     ];
     let sg_filters = vec![
         tag_filter(TAG_CLUSTER, cluster),
         ec2::Filter::builder()
             .name("tag-key")
-            .values(TAG_INGRESS_STACK)
+            .values(stack_tag)
             .build(),
     ];
     let sg_what = ResourceRef::new(ResourceType::SecurityGroup, "");
@@ -189,7 +192,7 @@ pub async fn stack_ids(ctx: &Ctx<'_>) -> Result<BTreeSet<String>, DeployError> {
         if tags.get(TAG_CLUSTER).map(String::as_str) != Some(cluster) {
             continue;
         }
-        if let Some(stack) = tags.get(TAG_INGRESS_STACK)
+        if let Some(stack) = tags.get(stack_tag)
             && !stack.is_empty()
         {
             ids.insert(stack.clone());
@@ -222,7 +225,7 @@ async fn tagged_security_groups(
     let what = ResourceRef::new(ResourceType::SecurityGroup, ctx.stack_id);
     let filters = vec![
         tag_filter(TAG_CLUSTER, &ctx.config.cluster_name),
-        tag_filter(TAG_INGRESS_STACK, ctx.stack_id),
+        tag_filter(ctx.kind.stack_tag(), ctx.stack_id),
     ];
     describe_security_groups(ctx, &what, filters).await
 }
@@ -390,10 +393,12 @@ pub async fn elbv2_tags(
     Ok(out)
 }
 
-/// The listeners of some load balancers with their non-default rules and everyone's tags.
+/// The listeners of some load balancers with their non-default rules (`with_rules`; a network
+/// load balancer has none, so they are not read) and everyone's tags.
 pub async fn listeners(
     ctx: &Ctx<'_>,
     load_balancer_arns: &[String],
+    with_rules: bool,
 ) -> Result<Vec<FoundListener>, DeployError> {
     let what = ResourceRef::new(ResourceType::Listener, ctx.stack_id);
     let listener_pages = try_join_all(
@@ -403,13 +408,17 @@ pub async fn listeners(
     )
     .await?;
     let listeners: Vec<elbv2::Listener> = listener_pages.into_iter().flatten().collect();
-    let rule_pages = try_join_all(
-        listeners
-            .iter()
-            .filter_map(|l| l.listener_arn())
-            .map(|arn| describe_rules(ctx, &what, arn)),
-    )
-    .await?;
+    let rule_pages = if with_rules {
+        try_join_all(
+            listeners
+                .iter()
+                .filter_map(|l| l.listener_arn())
+                .map(|arn| describe_rules(ctx, &what, arn)),
+        )
+        .await?
+    } else {
+        vec![Vec::new(); listeners.len()]
+    };
 
     let mut arns: Vec<String> = listeners
         .iter()

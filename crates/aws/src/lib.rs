@@ -78,7 +78,7 @@ pub mod vpc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use model::stack::Stack;
+use model::stack::{LoadBalancerType, Stack, StackKind};
 
 pub use aws::{AwsClients, AwsSettings, CallCounter, CallSnapshot, is_mutating};
 pub use diff::{ChangeKind, DiffSummary, FieldChange, ResourceDiff, StackDiff};
@@ -221,9 +221,19 @@ impl Deployer {
         self.deploy_with(stack, &DeployOptions::default()).await
     }
 
-    /// Deletes everything of ours that belongs to the stack.
+    /// Deletes everything of ours that belongs to the IngressGroup's stack.
     pub async fn delete(&self, stack_id: &str) -> Result<DeployReport, DeployError> {
-        self.deploy(&Stack::new(stack_id)).await
+        self.delete_of(StackKind::Ingress, stack_id).await
+    }
+
+    /// Deletes everything of ours that belongs to the stack of that kind (a Service's:
+    /// [`StackKind::Service`]); the other kind's stack with the same ID is not touched.
+    pub async fn delete_of(
+        &self,
+        kind: StackKind,
+        stack_id: &str,
+    ) -> Result<DeployReport, DeployError> {
+        self.deploy(&Stack::of_kind(kind, stack_id)).await
     }
 
     pub async fn deploy_with(
@@ -261,10 +271,18 @@ impl Deployer {
         Ok(diff)
     }
 
-    /// The IDs of every stack of this cluster that owns a load balancer, target group or
-    /// security group in AWS (by the `ingress.k8s.aws/stack` tag).
+    /// The IDs of every IngressGroup stack of this cluster that owns a load balancer, target
+    /// group or security group in AWS (by the `ingress.k8s.aws/stack` tag). Service stacks are
+    /// not among them ([`Deployer::stack_ids_of`] lists those): `plan` and [`Deployer::diff_all`]
+    /// are about IngressGroups.
     pub async fn stack_ids(&self) -> Result<BTreeSet<String>, DeployError> {
-        let ctx = Ctx::new(&self.clients, &self.config, "", Mode::DryRun, Some(0));
+        self.stack_ids_of(StackKind::Ingress).await
+    }
+
+    /// The IDs of every stack of this kind and cluster that owns a load balancer, target group
+    /// or security group in AWS (by the kind's stack tag).
+    pub async fn stack_ids_of(&self, kind: StackKind) -> Result<BTreeSet<String>, DeployError> {
+        let ctx = Ctx::new(&self.clients, &self.config, kind, "", Mode::DryRun, Some(0));
         discover::stack_ids(&ctx).await
     }
 
@@ -292,7 +310,14 @@ impl Deployer {
         mutation_limit: Option<usize>,
     ) -> Result<(DeployReport, Vec<ResourceDiff>), DeployError> {
         validate(stack)?;
-        let ctx = Ctx::new(&self.clients, &self.config, &stack.id, mode, mutation_limit);
+        let ctx = Ctx::new(
+            &self.clients,
+            &self.config,
+            stack.kind,
+            &stack.id,
+            mode,
+            mutation_limit,
+        );
         let addons = addons::prepare(&ctx, stack).await?;
         let owned = discover::owned(&ctx).await?;
         let mut resolver = resolve::Resolver::default();
@@ -302,10 +327,16 @@ impl Deployer {
         let (target_group_arns, stale_tgs) =
             target_group::sync(&ctx, stack, owned.target_groups, &mut resolver).await?;
         let lb = load_balancer::sync(&ctx, stack, owned.load_balancers, &mut resolver).await?;
+        // Network load balancers have no listener rules: theirs are not read.
+        let with_rules = stack
+            .resources
+            .load_balancers
+            .values()
+            .any(|lb| lb.spec.load_balancer_type != LoadBalancerType::Network);
         let found_listeners = if lb.existing_arns.is_empty() {
             Vec::new()
         } else {
-            discover::listeners(&ctx, &lb.existing_arns).await?
+            discover::listeners(&ctx, &lb.existing_arns, with_rules).await?
         };
         let our_lbs: BTreeSet<String> = lb.arn.iter().cloned().collect();
         let listeners =

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
 use model::stack::{
-    Action, Attribute, ListenerSpec, MutualAuthentication, Protocol, ResourceType, Stack,
+    Action, Attribute, ListenerSpec, MutualAuthentication, Protocol, ResourceType, Stack, StackKind,
 };
 
 use super::call::Ctx;
@@ -23,10 +23,13 @@ use super::elbv2_tags::apply_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
 use super::fields::{attribute_fields, json, tag_fields, wanted};
 use super::normal::{changed_attributes, normalize_actions};
-use super::ownership::{ForeignResource, Ownership, ownership};
+use super::ownership::{ForeignResource, Ownership};
 use super::resolve::{LISTENER_ARN, Resolver};
 use super::rules::ListenerRules;
-use super::tags::{TagDiff, desired_tags, diff_tags, resource_id};
+use super::tags::{TagDiff, diff_tags};
+
+/// A target group already serves another load balancer.
+const TARGET_GROUP_ASSOCIATION_LIMIT: &str = "TargetGroupAssociationLimit";
 
 /// What the listener step leaves for the rules and the deletions.
 #[derive(Debug, Default)]
@@ -169,9 +172,7 @@ pub async fn sync(
         let arn = match position.map(|i| remaining.remove(i)) {
             Some(existing) => {
                 let cluster = ctx.config.cluster_name.as_str();
-                if let Ownership::Foreign(owner) =
-                    ownership(&existing.listener.tags, cluster, ctx.stack_id)
-                {
+                if let Ownership::Foreign(owner) = ctx.ownership(&existing.listener.tags) {
                     return Err(DeployError::OwnedByOther {
                         resource: what,
                         existing: format!(
@@ -222,7 +223,7 @@ pub async fn sync(
     // Listeners nobody asked for: ours (tagged or not) go, anyone else's stay.
     for found in remaining {
         let listener = found.listener;
-        match ownership(&listener.tags, &ctx.config.cluster_name, ctx.stack_id) {
+        match ctx.ownership(&listener.tags) {
             Ownership::Foreign(owner) => ctx.left_alone(ForeignResource {
                 resource: port_ref(&listener),
                 aws_id: listener.arn,
@@ -235,8 +236,8 @@ pub async fn sync(
 }
 
 /// A found listener as a resource of ours: by its resource ID tag, else by its port.
-fn position_ref(listener: &Found<elbv2::Listener>) -> ResourceRef {
-    match resource_id(&listener.tags) {
+fn position_ref(ctx: &Ctx<'_>, listener: &Found<elbv2::Listener>) -> ResourceRef {
+    match ctx.resource_id(&listener.tags) {
         Some(id) => ResourceRef::new(ResourceType::Listener, id),
         None => port_ref(listener),
     }
@@ -256,32 +257,48 @@ async fn create(
     actions: &[Action],
     what: &ResourceRef,
 ) -> Result<String, DeployError> {
-    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let tags = ctx.desired_tags(&spec.tags, id);
     let default_actions = sdk_actions(actions, what)?;
+    // A Service's NLB replaced a moment ago may still hold the target groups its successor's
+    // listeners forward to (an NLB's target group serves one load balancer): waited out.
+    let transient: &[&str] = if ctx.kind == StackKind::Service {
+        &[TARGET_GROUP_ASSOCIATION_LIMIT]
+    } else {
+        &[]
+    };
     let out = ctx
-        .mutate("CreateListener", what, || {
-            ctx.clients
-                .elbv2
-                .create_listener()
-                .load_balancer_arn(lb_arn)
-                .port(i32::from(spec.port))
-                .protocol(elbv2::ProtocolEnum::from(spec.protocol.as_str()))
-                .set_ssl_policy(spec.ssl_policy.clone())
-                .set_certificates(
-                    spec.certificates
-                        .first()
-                        .map(|c| vec![certificate(&c.certificate_arn)]),
-                )
-                .set_default_actions(Some(default_actions.clone()))
-                .set_alpn_policy((!spec.alpn_policy.is_empty()).then(|| spec.alpn_policy.clone()))
-                .set_mutual_authentication(
-                    spec.mutual_authentication
-                        .as_ref()
-                        .map(sdk_mutual_authentication),
-                )
-                .set_tags(Some(sdk_tags(&tags)))
-                .send()
-        })
+        .mutate_until_free(
+            "CreateListener",
+            what,
+            transient,
+            ctx.config.target_group_delete_timeout,
+            ctx.config.in_use_retry_interval,
+            || {
+                ctx.clients
+                    .elbv2
+                    .create_listener()
+                    .load_balancer_arn(lb_arn)
+                    .port(i32::from(spec.port))
+                    .protocol(elbv2::ProtocolEnum::from(spec.protocol.as_str()))
+                    .set_ssl_policy(spec.ssl_policy.clone())
+                    .set_certificates(
+                        spec.certificates
+                            .first()
+                            .map(|c| vec![certificate(&c.certificate_arn)]),
+                    )
+                    .set_default_actions(Some(default_actions.clone()))
+                    .set_alpn_policy(
+                        (!spec.alpn_policy.is_empty()).then(|| spec.alpn_policy.clone()),
+                    )
+                    .set_mutual_authentication(
+                        spec.mutual_authentication
+                            .as_ref()
+                            .map(sdk_mutual_authentication),
+                    )
+                    .set_tags(Some(sdk_tags(&tags)))
+                    .send()
+            },
+        )
         .await?;
     let arn = out
         .listeners()
@@ -474,7 +491,7 @@ async fn plan_update(
             .extend(attribute_fields(&update.attributes, &actual));
     }
 
-    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let tags = ctx.desired_tags(&spec.tags, id);
     update.tags = diff_tags(&tags, &listener.tags, &ctx.config.external_managed_tags);
     update
         .fields
@@ -552,7 +569,7 @@ pub async fn delete(
     listeners: Vec<Found<elbv2::Listener>>,
 ) -> Result<(), DeployError> {
     for listener in listeners {
-        let what = position_ref(&listener);
+        let what = position_ref(ctx, &listener);
         ctx.decided(ResourceDiff::delete(&what, &listener.arn));
         if ctx.dry_run() {
             continue;

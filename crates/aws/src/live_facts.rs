@@ -1,5 +1,6 @@
 //! What AWS says about the cluster's VPC and account, for the model: subnets and route tables
-//! (subnet discovery), security groups (`security-groups` given by `Name` tag) and issued ACM
+//! (subnet discovery), the VPC's CIDR blocks (the sources of an internal NLB's backend rules
+//! without security groups), security groups (`security-groups` given by `Name` tag) and issued ACM
 //! certificates (certificate discovery for HTTPS listeners without `certificate-arn`). The
 //! same facts `plan` reads from a `ClusterFacts` document: one model, two fact sources.
 //!
@@ -16,6 +17,40 @@ use model::{ClusterFacts, KnownCertificate, KnownSecurityGroup};
 
 /// How long loaded facts are used before they are read again.
 pub const FACTS_TTL: Duration = Duration::from_secs(300);
+
+/// The VPC's IPv4 and IPv6 CIDR blocks that are associated (not those being associated,
+/// disassociated or failed), IPv4 first. One `DescribeVpcs`.
+pub async fn load_vpc_cidrs(
+    ec2: &aws_sdk_ec2::Client,
+    facts: &mut ClusterFacts,
+) -> Result<(), BackendError> {
+    let out = ec2
+        .describe_vpcs()
+        .vpc_ids(&facts.vpc_id)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeVpcs", &e))?;
+    facts.vpc_cidrs = out.vpcs().first().map(associated_cidrs).unwrap_or_default();
+    Ok(())
+}
+
+/// A VPC's associated IPv4 blocks, then its associated IPv6 blocks, each in AWS's order.
+fn associated_cidrs(vpc: &aws_sdk_ec2::types::Vpc) -> Vec<String> {
+    use aws_sdk_ec2::types::VpcCidrBlockStateCode;
+    let associated =
+        |state: Option<&VpcCidrBlockStateCode>| state == Some(&VpcCidrBlockStateCode::Associated);
+    let v4 = vpc
+        .cidr_block_association_set()
+        .iter()
+        .filter(|a| associated(a.cidr_block_state().and_then(|s| s.state())))
+        .filter_map(|a| a.cidr_block().map(str::to_owned));
+    let v6 = vpc
+        .ipv6_cidr_block_association_set()
+        .iter()
+        .filter(|a| associated(a.ipv6_cidr_block_state().and_then(|s| s.state())))
+        .filter_map(|a| a.ipv6_cidr_block().map(str::to_owned));
+    v4.chain(v6).collect()
+}
 
 /// The security groups of the VPC, with their `Name` tags.
 pub async fn load_security_groups(
@@ -123,6 +158,9 @@ pub async fn load_all(
     if let Err(e) = load_vpc_facts(&clients.ec2, facts).await {
         errors.push(e);
     }
+    if let Err(e) = load_vpc_cidrs(&clients.ec2, facts).await {
+        errors.push(e);
+    }
     if let Err(e) = load_security_groups(&clients.ec2, facts).await {
         errors.push(e);
     }
@@ -145,6 +183,54 @@ pub async fn refresh(clients: &AwsClients, allowed_cas: &[String], shared: &RwLo
     let mut facts = shared.write().unwrap_or_else(PoisonError::into_inner);
     facts.subnets = fresh.subnets;
     facts.route_tables = fresh.route_tables;
+    facts.vpc_cidrs = fresh.vpc_cidrs;
     facts.security_groups = fresh.security_groups;
     facts.certificates = fresh.certificates;
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{
+        Vpc, VpcCidrBlockAssociation, VpcCidrBlockState, VpcCidrBlockStateCode,
+        VpcIpv6CidrBlockAssociation,
+    };
+
+    use super::associated_cidrs;
+
+    fn state(code: VpcCidrBlockStateCode) -> VpcCidrBlockState {
+        VpcCidrBlockState::builder().state(code).build()
+    }
+
+    #[test]
+    fn only_associated_blocks_count() {
+        let v4 = |cidr: &str, code| {
+            VpcCidrBlockAssociation::builder()
+                .cidr_block(cidr)
+                .cidr_block_state(state(code))
+                .build()
+        };
+        let v6 = |cidr: &str, code| {
+            VpcIpv6CidrBlockAssociation::builder()
+                .ipv6_cidr_block(cidr)
+                .ipv6_cidr_block_state(state(code))
+                .build()
+        };
+        let vpc = Vpc::builder()
+            .cidr_block("10.0.0.0/16")
+            .cidr_block_association_set(v4("10.0.0.0/16", VpcCidrBlockStateCode::Associated))
+            .cidr_block_association_set(v4("10.1.0.0/16", VpcCidrBlockStateCode::Disassociated))
+            .cidr_block_association_set(v4("10.2.0.0/16", VpcCidrBlockStateCode::Associating))
+            .cidr_block_association_set(v4("100.64.0.0/16", VpcCidrBlockStateCode::Associated))
+            .ipv6_cidr_block_association_set(v6(
+                "2600:1f14::/56",
+                VpcCidrBlockStateCode::Associated,
+            ))
+            .ipv6_cidr_block_association_set(v6("2600:1f15::/56", VpcCidrBlockStateCode::Failed))
+            .build();
+        assert_eq!(
+            associated_cidrs(&vpc),
+            ["10.0.0.0/16", "100.64.0.0/16", "2600:1f14::/56"]
+        );
+        assert!(associated_cidrs(&Vpc::builder().build()).is_empty());
+    }
 }

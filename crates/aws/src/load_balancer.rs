@@ -1,11 +1,23 @@
 //! Load balancers: create with tags, replace on a type or scheme change, reconcile security
 //! groups, subnets, address type, attributes and tags.
+//!
+//! Network load balancers (a Service's, or any of type `network`) differ in a few ways:
+//!
+//! * a replaced one is deleted before its successor is created, as upstream does: an NLB holds
+//!   its Elastic IPs and private addresses until it is gone, and the new one wants them;
+//! * one created without security groups can never get any (AWS refuses `SetSecurityGroups`
+//!   there), so none is ever attempted; the model keeps such an NLB security-group-less;
+//! * subnets are compared by subnet ID only: an Elastic IP or private address edit on the same
+//!   subnets is not applied (AWS cannot change it in place; upstream does not either). The
+//!   source-NAT prefix switch (`enablePrefixForIpv6SourceNat`), and an explicit source-NAT
+//!   prefix a subnet reports otherwise, are applied with `SetSubnets`;
+//! * `securityGroupsInboundRulesOnPrivateLink` is applied with `SetSecurityGroups`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
-use model::stack::{Attribute, LoadBalancerSpec, ResourceType, Stack};
+use model::stack::{Attribute, LoadBalancerSpec, LoadBalancerType, ResourceType, Stack, StackKind};
 
 use super::call::Ctx;
 use super::convert::sdk_tags;
@@ -16,7 +28,7 @@ use super::error::{DeployError, ErrorCategory, ResourceRef};
 use super::fields::{attribute_fields, set_change, tag_fields};
 use super::normal::changed_attributes;
 use super::resolve::{LB_ARN, LB_DNS_NAME, Resolver};
-use super::tags::{TagDiff, desired_tags, diff_tags, is_owned, resource_id};
+use super::tags::{TagDiff, diff_tags};
 
 /// What the load balancer step leaves for the next ones.
 #[derive(Debug, Default)]
@@ -89,12 +101,15 @@ pub async fn sync(
         };
         let (candidates, rest): (Vec<_>, Vec<_>) = found
             .into_iter()
-            .partition(|f| f.resource_id() == Some(id.as_str()));
+            .partition(|f| ctx.resource_id(&f.tags) == Some(id.as_str()));
         found = rest;
         let mut current = None;
         let mut replacing = Vec::new();
         // Load balancers deleted ahead of the create: not to be found by name again.
         let mut gone = Vec::new();
+        // A network load balancer's successor wants its addresses: it goes first, as upstream.
+        let delete_first =
+            ctx.kind == StackKind::Service || spec.load_balancer_type == LoadBalancerType::Network;
         for candidate in candidates {
             if current.is_none() && !needs_replacement(spec, &candidate.item) {
                 current = Some(candidate);
@@ -103,8 +118,8 @@ pub async fn sync(
             if replacing.is_empty() {
                 replacing.extend(replacement(spec, &candidate.item));
             }
-            if candidate.item.load_balancer_name() == Some(spec.name.as_str()) {
-                // Its name is needed for the replacement: it goes first.
+            if delete_first || candidate.item.load_balancer_name() == Some(spec.name.as_str()) {
+                // Its name (or its addresses) are needed for the replacement: it goes first.
                 delete_one(ctx, &candidate).await?;
                 gone.push(candidate.arn);
             } else {
@@ -191,8 +206,7 @@ async fn find_by_name(
     for lb in existing {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
         let lb_tags = tags.remove(&arn).unwrap_or_default();
-        let ours = is_owned(&lb_tags, &ctx.config.cluster_name, ctx.stack_id)
-            && resource_id(&lb_tags) == Some(desired.id);
+        let ours = ctx.owns(&lb_tags) && ctx.resource_id(&lb_tags) == Some(desired.id);
         if ours && !needs_replacement(desired.spec, &lb) {
             return Ok(Some(Found {
                 item: lb,
@@ -223,6 +237,7 @@ fn subnet_mappings(spec: &LoadBalancerSpec) -> Vec<elbv2::SubnetMapping> {
                 .set_allocation_id(m.allocation_id.clone())
                 .set_private_ipv4_address(m.private_ipv4_address.clone())
                 .set_ipv6_address(m.ipv6_address.clone())
+                .set_source_nat_ipv6_prefix(m.source_nat_ipv6_prefix.clone())
                 .build()
         })
         .collect()
@@ -233,12 +248,7 @@ fn subnet_mappings(spec: &LoadBalancerSpec) -> Vec<elbv2::SubnetMapping> {
 async fn create(ctx: &Ctx<'_>, desired: &Desired<'_>) -> Result<(String, String), DeployError> {
     let spec = desired.spec;
     let what = &desired.what;
-    let tags = desired_tags(
-        &spec.tags,
-        &ctx.config.cluster_name,
-        ctx.stack_id,
-        desired.id,
-    );
+    let tags = ctx.desired_tags(&spec.tags, desired.id);
     let out = ctx
         .mutate("CreateLoadBalancer", what, || {
             ctx.clients
@@ -260,6 +270,7 @@ async fn create(ctx: &Ctx<'_>, desired: &Desired<'_>) -> Result<(String, String)
                         .ipv4_ipam_pool_id(&c.ipv4_ipam_pool_id)
                         .build()
                 }))
+                .set_enable_prefix_for_ipv6_source_nat(source_nat_switch(spec))
                 .set_tags(Some(sdk_tags(&tags)))
                 .send()
         })
@@ -273,6 +284,11 @@ async fn create(ctx: &Ctx<'_>, desired: &Desired<'_>) -> Result<(String, String)
     })?;
     let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
     ctx.created(what, &arn);
+    // Not a CreateLoadBalancer parameter: set on the new load balancer when it differs from
+    // what AWS made.
+    if let Some(wanted) = private_link_drift(spec, &desired.security_groups, &lb) {
+        set_security_groups(ctx, what, &arn, &desired.security_groups, Some(wanted)).await?;
+    }
     let attributes = changed_attributes(&spec.load_balancer_attributes, &BTreeMap::new());
     if !attributes.is_empty() {
         modify_attributes(ctx, what, &arn, &attributes).await?;
@@ -281,6 +297,58 @@ async fn create(ctx: &Ctx<'_>, desired: &Desired<'_>) -> Result<(String, String)
         modify_capacity(ctx, what, &arn, capacity.capacity_units).await?;
     }
     Ok((arn, lb.dns_name().unwrap_or_default().to_owned()))
+}
+
+/// The source-NAT prefix switch as the SDK takes it.
+fn source_nat_switch(spec: &LoadBalancerSpec) -> Option<elbv2::EnablePrefixForIpv6SourceNatEnum> {
+    spec.enable_prefix_for_ipv6_source_nat
+        .as_deref()
+        .map(elbv2::EnablePrefixForIpv6SourceNatEnum::from)
+}
+
+/// AWS's value when a load balancer does not report its PrivateLink inbound-rules setting.
+const PRIVATE_LINK_DEFAULT: &str = "on";
+
+/// The `securityGroupsInboundRulesOnPrivateLink` value to set, when the spec names one that
+/// the load balancer does not have. Only a load balancer with security groups has the setting.
+fn private_link_drift<'s>(
+    spec: &'s LoadBalancerSpec,
+    security_groups: &[String],
+    lb: &elbv2::LoadBalancer,
+) -> Option<&'s str> {
+    let wanted = spec
+        .security_groups_inbound_rules_on_private_link
+        .as_deref()?;
+    if security_groups.is_empty() {
+        return None;
+    }
+    let actual = lb
+        .enforce_security_group_inbound_rules_on_private_link_traffic()
+        .unwrap_or(PRIVATE_LINK_DEFAULT);
+    (actual != wanted).then_some(wanted)
+}
+
+async fn set_security_groups(
+    ctx: &Ctx<'_>,
+    what: &ResourceRef,
+    arn: &str,
+    security_groups: &[String],
+    private_link: Option<&str>,
+) -> Result<(), DeployError> {
+    ctx.mutate("SetSecurityGroups", what, || {
+        ctx.clients
+            .elbv2
+            .set_security_groups()
+            .load_balancer_arn(arn)
+            .set_security_groups(Some(security_groups.to_vec()))
+            .set_enforce_security_group_inbound_rules_on_private_link_traffic(
+                private_link
+                    .map(elbv2::EnforceSecurityGroupInboundRulesOnPrivateLinkTrafficEnum::from),
+            )
+            .send()
+    })
+    .await?;
+    Ok(())
 }
 
 async fn modify_attributes(
@@ -336,6 +404,8 @@ async fn modify_capacity(
 #[derive(Default)]
 struct Update {
     security_groups: bool,
+    /// The PrivateLink inbound-rules setting to send with `SetSecurityGroups`.
+    private_link: Option<String>,
     subnets: bool,
     ip_address_type: bool,
     ipam_pools: bool,
@@ -343,6 +413,30 @@ struct Update {
     capacity_units: Option<i32>,
     tags: TagDiff,
     fields: Vec<FieldChange>,
+}
+
+/// Explicit source-NAT prefixes (not `auto_assigned`) of the spec that the subnet's zone
+/// reports other prefixes than; a subnet reporting none is not judged.
+fn source_nat_prefix_drift<'s>(
+    spec: &'s LoadBalancerSpec,
+    lb: &elbv2::LoadBalancer,
+) -> Vec<(&'s str, &'s str)> {
+    spec.subnet_mappings
+        .iter()
+        .filter_map(|m| {
+            let prefix = m.source_nat_ipv6_prefix.as_deref()?;
+            if prefix == "auto_assigned" {
+                return None;
+            }
+            let zone = lb
+                .availability_zones()
+                .iter()
+                .find(|az| az.subnet_id() == Some(m.subnet_id.as_str()))?;
+            let reported = zone.source_nat_ipv6_prefixes();
+            (!reported.is_empty() && !reported.iter().any(|p| p == prefix))
+                .then_some((m.subnet_id.as_str(), prefix))
+        })
+        .collect()
 }
 
 /// Works out what an existing load balancer needs (reads only).
@@ -364,9 +458,33 @@ async fn plan_update(
         .map(String::as_str)
         .collect();
     let wanted_sgs: BTreeSet<&str> = desired.security_groups.iter().map(String::as_str).collect();
+    let network = lb.item.r#type().map(|t| t.as_str()) == Some(LoadBalancerType::Network.as_str());
     if !wanted_sgs.is_empty() && actual_sgs != wanted_sgs {
+        if network && actual_sgs.is_empty() {
+            // AWS refuses security groups on an NLB created without them; the model keeps
+            // such an NLB without. Nothing to do that AWS would take.
+            tracing::warn!(
+                stack = ctx.stack_id,
+                load_balancer = arn,
+                "the network load balancer was created without security groups and cannot get any; left as it is"
+            );
+        } else {
+            update.security_groups = true;
+            fields.push(set_change("securityGroups", &actual_sgs, &wanted_sgs));
+        }
+    }
+    if !(network && actual_sgs.is_empty())
+        && let Some(wanted) = private_link_drift(spec, &desired.security_groups, &lb.item)
+    {
         update.security_groups = true;
-        fields.push(set_change("securityGroups", &actual_sgs, &wanted_sgs));
+        update.private_link = Some(wanted.to_owned());
+        fields.push(FieldChange::new(
+            "securityGroupsInboundRulesOnPrivateLink",
+            lb.item
+                .enforce_security_group_inbound_rules_on_private_link_traffic()
+                .map(str::to_owned),
+            Some(wanted.to_owned()),
+        ));
     }
 
     let actual_subnets: BTreeSet<&str> = lb
@@ -383,6 +501,29 @@ async fn plan_update(
     if !wanted_subnets.is_empty() && actual_subnets != wanted_subnets {
         update.subnets = true;
         fields.push(set_change("subnets", &actual_subnets, &wanted_subnets));
+    }
+    if let Some(wanted) = spec.enable_prefix_for_ipv6_source_nat.as_deref() {
+        // An NLB that does not report the switch has it off.
+        let actual = lb
+            .item
+            .enable_prefix_for_ipv6_source_nat()
+            .map_or("off", |v| v.as_str());
+        if actual != wanted {
+            update.subnets = true;
+            fields.push(FieldChange::values(
+                "enablePrefixForIpv6SourceNat",
+                actual,
+                wanted,
+            ));
+        }
+    }
+    for (subnet, prefix) in source_nat_prefix_drift(spec, &lb.item) {
+        update.subnets = true;
+        fields.push(FieldChange::new(
+            format!("subnetMapping.{subnet}.sourceNatIpv6Prefix"),
+            None,
+            Some(prefix.to_owned()),
+        ));
     }
 
     if let Some(actual) = lb.item.ip_address_type()
@@ -455,12 +596,7 @@ async fn plan_update(
         }
     }
 
-    let tags = desired_tags(
-        &spec.tags,
-        &ctx.config.cluster_name,
-        ctx.stack_id,
-        desired.id,
-    );
+    let tags = ctx.desired_tags(&spec.tags, desired.id);
     update.tags = diff_tags(&tags, &lb.tags, &ctx.config.external_managed_tags);
     update.fields.extend(tag_fields(&update.tags, &lb.tags));
     Ok(update)
@@ -475,14 +611,15 @@ async fn apply_update(
     let spec = desired.spec;
     let what = &desired.what;
     if update.security_groups {
-        ctx.mutate("SetSecurityGroups", what, || {
-            ctx.clients
-                .elbv2
-                .set_security_groups()
-                .load_balancer_arn(arn)
-                .set_security_groups(Some(desired.security_groups.clone()))
-                .send()
-        })
+        set_security_groups(
+            ctx,
+            what,
+            arn,
+            &desired.security_groups,
+            update.private_link.as_deref().or(spec
+                .security_groups_inbound_rules_on_private_link
+                .as_deref()),
+        )
         .await?;
     }
     if update.subnets {
@@ -492,6 +629,7 @@ async fn apply_update(
                 .set_subnets()
                 .load_balancer_arn(arn)
                 .set_subnet_mappings(Some(subnet_mappings(spec)))
+                .set_enable_prefix_for_ipv6_source_nat(source_nat_switch(spec))
                 .send()
         })
         .await?;
@@ -538,10 +676,10 @@ async fn apply_update(
 }
 
 async fn delete_one(ctx: &Ctx<'_>, lb: &Found<elbv2::LoadBalancer>) -> Result<(), DeployError> {
-    if !is_owned(&lb.tags, &ctx.config.cluster_name, ctx.stack_id) {
+    if !ctx.owns(&lb.tags) {
         return Ok(());
     }
-    let what = lb.resource_ref(ResourceType::LoadBalancer);
+    let what = lb.resource_ref(ctx.kind, ResourceType::LoadBalancer);
     ctx.decided(ResourceDiff::delete(&what, &lb.arn));
     if ctx.dry_run() {
         return Ok(());

@@ -9,9 +9,10 @@
 //! wanted, it is deleted like any other of ours.
 //!
 //! A listener or rule that names another owner — a different `elbv2.k8s.aws/cluster` (or
-//! legacy `ingress.k8s.aws/cluster`) or `ingress.k8s.aws/stack` value, or any
-//! `service.k8s.aws/stack` — is never adopted,
-//! changed or deleted. It is reported as a [`ForeignResource`]; when it sits where the stack
+//! legacy `ingress.k8s.aws/cluster`) value, a different stack under the stack's own kind's key
+//! (`ingress.k8s.aws/stack` for an IngressGroup, `service.k8s.aws/stack` for a Service), or
+//! any stack under the other kind's key (whatever its value: a Service `ns/x` and an Ingress
+//! `ns/x` are different stacks) — is never adopted, changed or deleted. It is reported as a [`ForeignResource`]; when it sits where the stack
 //! wants one of its own (the same port, the same priority) the deploy stops with
 //! [`DeployError::OwnedByOther`](super::error::DeployError::OwnedByOther) instead of creating
 //! a duplicate.
@@ -20,10 +21,11 @@ use std::fmt;
 
 use serde::Serialize;
 
-use model::tags::{LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_INGRESS_STACK, TAG_SERVICE_STACK, Tags};
+use model::stack::StackKind;
+use model::tags::{LEGACY_TAG_CLUSTER, TAG_CLUSTER, Tags};
 
 use super::resource_ref::ResourceRef;
-use super::tags::is_owned;
+use super::tags::{is_owned, other_kind};
 
 /// The owner another resource's tracking tags name (`None`: that tag is absent).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -67,18 +69,19 @@ impl Ownership {
     }
 }
 
-/// Judges the tags of a listener or rule on a load balancer of `cluster`'s `stack`.
-pub fn ownership(tags: &Tags, cluster: &str, stack: &str) -> Ownership {
-    if is_owned(tags, cluster, stack) {
+/// Judges the tags of a listener or rule on a load balancer of `cluster`'s `stack` of `kind`.
+pub fn ownership(tags: &Tags, kind: StackKind, cluster: &str, stack: &str) -> Ownership {
+    if is_owned(tags, kind, cluster, stack) {
         return Ownership::Ours;
     }
     let other_cluster = [TAG_CLUSTER, LEGACY_TAG_CLUSTER]
         .iter()
         .filter_map(|k| tags.get(*k))
         .any(|v| v != cluster);
-    // Our stacks are Ingress stacks: any Service stack is someone else's.
-    let other_stack = tags.get(TAG_INGRESS_STACK).is_some_and(|v| v != stack)
-        || tags.contains_key(TAG_SERVICE_STACK);
+    // Any stack of the other kind is someone else's, whatever its ID.
+    let other = other_kind(kind);
+    let other_stack = tags.get(kind.stack_tag()).is_some_and(|v| v != stack)
+        || tags.contains_key(other.stack_tag());
     if !other_cluster && !other_stack {
         return Ownership::Unclaimed;
     }
@@ -88,8 +91,8 @@ pub fn ownership(tags: &Tags, cluster: &str, stack: &str) -> Ownership {
             .or_else(|| tags.get(LEGACY_TAG_CLUSTER))
             .cloned(),
         stack: tags
-            .get(TAG_INGRESS_STACK)
-            .or_else(|| tags.get(TAG_SERVICE_STACK))
+            .get(kind.stack_tag())
+            .or_else(|| tags.get(other.stack_tag()))
             .cloned(),
     })
 }
@@ -122,7 +125,9 @@ impl fmt::Display for ForeignResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use model::tags::TAG_INGRESS_RESOURCE;
+    use model::tags::{
+        TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK, TAG_SERVICE_RESOURCE, TAG_SERVICE_STACK,
+    };
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
         pairs
@@ -132,7 +137,11 @@ mod tests {
     }
 
     fn judge(pairs: &[(&str, &str)]) -> Ownership {
-        ownership(&tags(pairs), "c1", "ns/ing")
+        ownership(&tags(pairs), StackKind::Ingress, "c1", "ns/ing")
+    }
+
+    fn judge_service(pairs: &[(&str, &str)]) -> Ownership {
+        ownership(&tags(pairs), StackKind::Service, "c1", "ns/ing")
     }
 
     #[test]
@@ -207,6 +216,38 @@ mod tests {
                 stack: Some("ns/svc".into()),
             })
         );
+    }
+
+    #[test]
+    fn a_service_stack_and_an_ingress_stack_of_one_id_are_strangers() {
+        let service = [
+            (TAG_CLUSTER, "c1"),
+            (TAG_SERVICE_STACK, "ns/ing"),
+            (TAG_SERVICE_RESOURCE, "80"),
+        ];
+        let ingress = [
+            (TAG_CLUSTER, "c1"),
+            (TAG_INGRESS_STACK, "ns/ing"),
+            (TAG_INGRESS_RESOURCE, "80"),
+        ];
+        assert_eq!(judge_service(&service), Ownership::Ours);
+        assert!(judge(&service).is_foreign());
+        assert!(judge_service(&ingress).is_foreign());
+        assert_eq!(
+            judge_service(&ingress),
+            Ownership::Foreign(Owner {
+                cluster: Some("c1".into()),
+                stack: Some("ns/ing".into()),
+            })
+        );
+        // Untagged, or only half of ours: adopted by position, as for Ingress stacks.
+        assert_eq!(judge_service(&[]), Ownership::Unclaimed);
+        assert_eq!(
+            judge_service(&[(TAG_SERVICE_STACK, "ns/ing")]),
+            Ownership::Unclaimed
+        );
+        assert!(judge_service(&[(TAG_SERVICE_STACK, "ns/other")]).is_foreign());
+        assert!(judge_service(&[(TAG_CLUSTER, "c2"), (TAG_SERVICE_STACK, "ns/ing")]).is_foreign());
     }
 
     #[test]

@@ -20,10 +20,10 @@ use super::discover::Found;
 use super::elbv2_tags::apply_tags;
 use super::error::{DeployError, ErrorCategory, ResourceRef};
 use super::fields::{rule_content_fields, tag_fields};
-use super::ownership::{ForeignResource, Owner, Ownership, ownership};
+use super::ownership::{ForeignResource, Owner, Ownership};
 use super::resolve::Resolver;
 use super::rule_plan::{ExistingRule, RuleContent, RulePlan, plan_rules};
-use super::tags::{TagDiff, desired_tags, diff_tags, resource_id};
+use super::tags::{TagDiff, diff_tags};
 use model::stack::resource_id as ids;
 
 /// ALB rule priorities.
@@ -128,7 +128,7 @@ async fn sync_listener(
             let rule = ExistingRule {
                 priority,
                 content: RuleContent::actual(&f.item),
-                owned: !ownership(&f.tags, cluster, ctx.stack_id).is_foreign(),
+                owned: !ctx.ownership(&f.tags).is_foreign(),
             };
             Some((f, rule))
         })
@@ -140,7 +140,7 @@ async fn sync_listener(
             .map(|r| r.what.clone())
             .unwrap_or_else(|| ResourceRef::new(ResourceType::ListenerRule, ""));
         let (arn, priority, owner) = match existing.get(taken.existing) {
-            Some((f, view)) => match ownership(&f.tags, cluster, ctx.stack_id) {
+            Some((f, view)) => match ctx.ownership(&f.tags) {
                 Ownership::Foreign(owner) => (f.arn.as_str(), view.priority, owner),
                 _ => (f.arn.as_str(), view.priority, Owner::default()),
             },
@@ -157,7 +157,7 @@ async fn sync_listener(
         }
     })?;
     for (f, view) in &existing {
-        if let Ownership::Foreign(owner) = ownership(&f.tags, cluster, ctx.stack_id) {
+        if let Ownership::Foreign(owner) = ctx.ownership(&f.tags) {
             ctx.left_alone(ForeignResource {
                 resource: ResourceRef::new(
                     ResourceType::ListenerRule,
@@ -178,7 +178,7 @@ async fn sync_listener(
         let (Some(r), Some(f)) = (rule(d), found(e)) else {
             continue;
         };
-        let tags = desired_tags(&r.spec.tags, cluster, ctx.stack_id, r.id);
+        let tags = ctx.desired_tags(&r.spec.tags, r.id);
         let diff = diff_tags(&tags, &f.tags, &ctx.config.external_managed_tags);
         retag.push((d, e, diff));
     }
@@ -194,7 +194,7 @@ async fn sync_listener(
     for &e in plan.delete.iter().rev() {
         if e < existing.len() {
             let (rule, view) = existing.swap_remove(e);
-            let id = match resource_id(&rule.tags) {
+            let id = match ctx.resource_id(&rule.tags) {
                 Some(id) => id.to_owned(),
                 None => ids::listener_rule(port, view.priority),
             };
@@ -260,7 +260,6 @@ async fn apply(
     plan: &RulePlan,
     retag: &[(usize, usize, TagDiff)],
 ) -> Result<(), DeployError> {
-    let cluster = &ctx.config.cluster_name;
     let rule = |d: usize| desired.get(d);
     let found = |e: usize| existing.get(e).map(|(f, _)| f);
 
@@ -321,7 +320,7 @@ async fn apply(
 
     for &d in &plan.create {
         let Some(r) = rule(d) else { continue };
-        let tags = desired_tags(&r.spec.tags, cluster, ctx.stack_id, r.id);
+        let tags = ctx.desired_tags(&r.spec.tags, r.id);
         let actions = sdk_actions(&r.actions, &r.what)?;
         let conditions = sdk_conditions(&r.spec.conditions);
         let transforms = sdk_transforms(&r.spec.transforms);
@@ -363,7 +362,7 @@ async fn apply(
 pub async fn delete(ctx: &Ctx<'_>, rules: Vec<StaleRule>) -> Result<(), DeployError> {
     for StaleRule { what, rule } in rules {
         // The planner never offers someone else's rules; this is a second line of defence.
-        if ownership(&rule.tags, &ctx.config.cluster_name, ctx.stack_id).is_foreign() {
+        if ctx.ownership(&rule.tags).is_foreign() {
             continue;
         }
         ctx.decided(ResourceDiff::delete(&what, &rule.arn));

@@ -14,7 +14,7 @@ use super::resolve::{Resolver, SG_GROUP_ID};
 use super::sg_rules::{
     PermissionPlan, actual_permissions, desired_permissions, ec2_permissions, plan_permissions,
 };
-use super::tags::{TagDiff, desired_tags, diff_tags, is_owned, resource_id};
+use super::tags::{TagDiff, diff_tags};
 
 const DUPLICATE_GROUP: &str = "InvalidGroup.Duplicate";
 const GROUP_NOT_FOUND: &str = "InvalidGroup.NotFound";
@@ -40,7 +40,7 @@ pub async fn sync(
         let what = ResourceRef::new(ResourceType::SecurityGroup, id.as_str());
         let (mut candidates, rest): (Vec<_>, Vec<_>) = found
             .into_iter()
-            .partition(|f| f.resource_id() == Some(id.as_str()));
+            .partition(|f| ctx.resource_id(&f.tags) == Some(id.as_str()));
         found = rest;
         // The group name cannot change: one with another name is replaced.
         let current = candidates
@@ -96,7 +96,7 @@ async fn create(
     spec: &SecurityGroupSpec,
     what: &ResourceRef,
 ) -> Result<Found<ec2::SecurityGroup>, DeployError> {
-    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let tags = ctx.desired_tags(&spec.tags, id);
     let created = ctx
         .mutate("CreateSecurityGroup", what, || {
             ctx.clients
@@ -150,8 +150,7 @@ async fn create(
             let existing = describe_security_groups(ctx, what, filters).await?;
             match existing.into_iter().next() {
                 Some(group)
-                    if is_owned(&group.tags, &ctx.config.cluster_name, ctx.stack_id)
-                        && resource_id(&group.tags) == Some(id) =>
+                    if ctx.owns(&group.tags) && ctx.resource_id(&group.tags) == Some(id) =>
                 {
                     Ok(group)
                 }
@@ -186,7 +185,7 @@ fn plan_update(
         &desired_permissions(&spec.ingress),
         &actual_permissions(group.item.ip_permissions()),
     );
-    let desired = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let desired = ctx.desired_tags(&spec.tags, id);
     let tags = diff_tags(&desired, &group.tags, &ctx.config.external_managed_tags);
     let mut fields = permission_fields(&permissions);
     fields.extend(tag_fields(&tags, &group.tags));
@@ -282,10 +281,10 @@ pub async fn delete(
     groups: Vec<Found<ec2::SecurityGroup>>,
 ) -> Result<(), DeployError> {
     for group in groups {
-        if !is_owned(&group.tags, &ctx.config.cluster_name, ctx.stack_id) {
+        if !ctx.owns(&group.tags) {
             continue;
         }
-        let what = group.resource_ref(ResourceType::SecurityGroup);
+        let what = group.resource_ref(ctx.kind, ResourceType::SecurityGroup);
         ctx.decided(ResourceDiff::delete(&what, &group.arn));
         if ctx.dry_run() {
             continue;

@@ -1,33 +1,55 @@
 //! Ownership and tag reconciliation: what a resource of ours must carry, whether a found
 //! resource is ours, and which tag changes bring a resource in line.
+//!
+//! Every function takes the stack's [`StackKind`]: an IngressGroup's resources carry
+//! `ingress.k8s.aws/stack` and `ingress.k8s.aws/resource`, a Service's `service.k8s.aws/stack`
+//! and `service.k8s.aws/resource` (both with the shared `elbv2.k8s.aws/cluster`). A Service's
+//! stack ID (`ns/name`) is spelled like an implicit IngressGroup's, so the kind is what keeps
+//! the two apart: a resource is only ever owned by the stack whose kind's keys name it.
 
 use std::collections::BTreeSet;
 
-use model::tags::{LEGACY_TAG_CLUSTER, TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK, Tags};
+use model::stack::StackKind;
+use model::tags::{LEGACY_TAG_CLUSTER, TAG_CLUSTER, Tags};
 
 /// Prefix of the Kubernetes cloud-provider cluster tags, which we never remove.
 const LEGACY_CLUSTER_PREFIX: &str = "kubernetes.io/cluster/";
 /// AWS-reserved keys; immutable.
 const AWS_PREFIX: &str = "aws:";
 
-/// The tags a resource of the stack carries: its user tags plus the tracking tags, which win.
-pub fn desired_tags(user: &Tags, cluster: &str, stack: &str, resource_id: &str) -> Tags {
+/// The tags a resource of the stack carries: its user tags plus the tracking tags of its kind,
+/// which win.
+pub fn desired_tags(
+    user: &Tags,
+    kind: StackKind,
+    cluster: &str,
+    stack: &str,
+    resource_id: &str,
+) -> Tags {
     let mut tags = user.clone();
     tags.insert(TAG_CLUSTER.to_owned(), cluster.to_owned());
-    tags.insert(TAG_INGRESS_STACK.to_owned(), stack.to_owned());
-    tags.insert(TAG_INGRESS_RESOURCE.to_owned(), resource_id.to_owned());
+    tags.insert(kind.stack_tag().to_owned(), stack.to_owned());
+    tags.insert(kind.resource_tag().to_owned(), resource_id.to_owned());
     tags
 }
 
-/// Whether a resource's tags say it belongs to this cluster's stack.
-pub fn is_owned(tags: &Tags, cluster: &str, stack: &str) -> bool {
+/// Whether a resource's tags say it belongs to this cluster's stack of this kind.
+pub fn is_owned(tags: &Tags, kind: StackKind, cluster: &str, stack: &str) -> bool {
     tags.get(TAG_CLUSTER).map(String::as_str) == Some(cluster)
-        && tags.get(TAG_INGRESS_STACK).map(String::as_str) == Some(stack)
+        && tags.get(kind.stack_tag()).map(String::as_str) == Some(stack)
 }
 
-/// The resource ID a resource of ours carries, if any.
-pub fn resource_id(tags: &Tags) -> Option<&str> {
-    tags.get(TAG_INGRESS_RESOURCE).map(String::as_str)
+/// The resource ID a resource of ours carries under its kind's key, if any.
+pub fn resource_id(tags: &Tags, kind: StackKind) -> Option<&str> {
+    tags.get(kind.resource_tag()).map(String::as_str)
+}
+
+/// The other kind of stack, whose tags name someone else.
+pub fn other_kind(kind: StackKind) -> StackKind {
+    match kind {
+        StackKind::Ingress => StackKind::Service,
+        StackKind::Service => StackKind::Ingress,
+    }
 }
 
 /// Tag changes for one resource.

@@ -1,14 +1,25 @@
 //! Target groups: create with tags, replace when an immutable field changes, reconcile health
 //! checks, attributes and tags, delete once no rule or listener forwards to them. Each existing
 //! target group's needs are worked out first ([`plan_update`]), then applied (not in a dry run).
+//!
+//! What forces a replacement depends on the stack's kind. An IngressGroup's target group is
+//! replaced when any field it cannot change differs, its name included. A Service's (NLB) is
+//! replaced, as upstream, only when its target type or protocol differ (and, beyond upstream,
+//! when its VPC or address family differ, which it could not serve): its name and port are
+//! never compared, so a health-check interval change, which changes the name upstream's hash
+//! gives a new target group, is a `ModifyTargetGroup` of the existing one.
+//!
+//! Health checks are sent and compared in their effective form: a TCP health check (named, or
+//! the default of a TCP, UDP, TCP_UDP, TLS, QUIC or TCP_QUIC target group) has no path and no
+//! matcher, which AWS refuses there. `HealthCheckEnabled=true` goes with every health check set.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 
 use model::stack::{
-    Attribute, HealthCheckConfig, ProtocolVersion, ResourceType, Stack, TargetGroupSpec,
-    int_or_string,
+    Attribute, HealthCheckConfig, Protocol, ProtocolVersion, ResourceType, Stack, StackKind,
+    TargetGroupSpec, int_or_string,
 };
 
 use super::call::Ctx;
@@ -20,7 +31,7 @@ use super::error::{DeployError, ErrorCategory, ResourceRef};
 use super::fields::{attribute_fields, health_check_changes, tag_fields};
 use super::normal::changed_attributes;
 use super::resolve::{Resolver, TG_ARN};
-use super::tags::{TagDiff, desired_tags, diff_tags, is_owned, resource_id};
+use super::tags::{TagDiff, diff_tags};
 
 const RESOURCE_IN_USE: &str = "ResourceInUse";
 
@@ -48,14 +59,17 @@ impl Replacement {
 }
 
 /// The first immutable field in which an existing target group differs from the spec (so it
-/// must be replaced), if any. Fields AWS did not report are not held against it.
+/// must be replaced), if any. Fields AWS did not report are not held against it. A Service's
+/// target group is not judged by its name or port (see the module documentation).
 pub fn replacement(
+    kind: StackKind,
     spec: &TargetGroupSpec,
     tg: &elbv2::TargetGroup,
     vpc_id: &str,
 ) -> Option<Replacement> {
+    let by_name_and_port = kind == StackKind::Ingress;
     let name = tg.target_group_name().unwrap_or_default();
-    if name != spec.name {
+    if by_name_and_port && name != spec.name {
         return Replacement::new("name", name, &spec.name);
     }
     if let Some(t) = tg.target_type()
@@ -69,6 +83,7 @@ pub fn replacement(
         return Replacement::new("protocol", p.as_str(), spec.protocol);
     }
     if let Some(p) = tg.port()
+        && by_name_and_port
         && p != spec.port
     {
         return Replacement::new("port", p, spec.port);
@@ -106,11 +121,40 @@ pub fn replacement(
 
 /// The name of the first immutable field that forces a replacement, if any.
 pub fn replacement_reason(
+    kind: StackKind,
     spec: &TargetGroupSpec,
     tg: &elbv2::TargetGroup,
     vpc_id: &str,
 ) -> Option<&'static str> {
-    replacement(spec, tg, vpc_id).map(|r| r.field)
+    replacement(kind, spec, tg, vpc_id).map(|r| r.field)
+}
+
+/// Whether the target group's health check is a plain TCP one: named so, or left to the
+/// default of a target group of a layer-4 protocol.
+fn tcp_health_check(spec: &TargetGroupSpec, hc: &HealthCheckConfig) -> bool {
+    match hc.protocol {
+        Some(p) => p == Protocol::Tcp,
+        None => matches!(
+            spec.protocol,
+            Protocol::Tcp
+                | Protocol::Udp
+                | Protocol::TcpUdp
+                | Protocol::Tls
+                | Protocol::Quic
+                | Protocol::TcpQuic
+        ),
+    }
+}
+
+/// The health check as it is sent and compared: without a path or matcher when it is a TCP
+/// one (AWS refuses them there, and reports none).
+pub fn effective_health_check(spec: &TargetGroupSpec) -> Option<HealthCheckConfig> {
+    let mut hc = spec.health_check_config.clone()?;
+    if tcp_health_check(spec, &hc) {
+        hc.path = None;
+        hc.matcher = None;
+    }
+    Some(hc)
 }
 
 fn sdk_matcher(hc: &HealthCheckConfig) -> Option<elbv2::Matcher> {
@@ -138,15 +182,15 @@ pub async fn sync(
         let what = ResourceRef::new(ResourceType::TargetGroup, id.as_str());
         let (mut candidates, rest): (Vec<_>, Vec<_>) = found
             .into_iter()
-            .partition(|f| f.resource_id() == Some(id.as_str()));
+            .partition(|f| ctx.resource_id(&f.tags) == Some(id.as_str()));
         found = rest;
         let current = candidates
             .iter()
-            .position(|f| replacement(spec, &f.item, vpc_id).is_none())
+            .position(|f| replacement(ctx.kind, spec, &f.item, vpc_id).is_none())
             .map(|i| candidates.remove(i));
         let replacing: Vec<FieldChange> = candidates
             .first()
-            .and_then(|c| replacement(spec, &c.item, vpc_id))
+            .and_then(|c| replacement(ctx.kind, spec, &c.item, vpc_id))
             .map(|r| r.change())
             .into_iter()
             .collect();
@@ -211,7 +255,7 @@ async fn find_by_name(
         .await?
         .remove(&arn)
         .unwrap_or_default();
-    if !is_owned(&tags, &ctx.config.cluster_name, ctx.stack_id) || resource_id(&tags) != Some(id) {
+    if !ctx.owns(&tags) || ctx.resource_id(&tags) != Some(id) {
         return Err(DeployError::NotOwned {
             resource: what.clone(),
             existing: format!("target group {} ({arn})", spec.name),
@@ -219,7 +263,7 @@ async fn find_by_name(
             stack: ctx.stack_id.to_owned(),
         });
     }
-    if let Some(field) = replacement_reason(spec, &tg, &ctx.config.vpc_id) {
+    if let Some(field) = replacement_reason(ctx.kind, spec, &tg, &ctx.config.vpc_id) {
         return Err(DeployError::invalid(
             what,
             field,
@@ -243,20 +287,19 @@ async fn create(
     spec: &TargetGroupSpec,
     what: &ResourceRef,
 ) -> Result<String, DeployError> {
-    let tags = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
-    let hc = spec
-        .health_check_config
-        .clone()
-        .unwrap_or(HealthCheckConfig {
-            port: None,
-            protocol: None,
-            path: None,
-            matcher: None,
-            interval_seconds: None,
-            timeout_seconds: None,
-            healthy_threshold_count: None,
-            unhealthy_threshold_count: None,
-        });
+    let tags = ctx.desired_tags(&spec.tags, id);
+    let configured = effective_health_check(spec);
+    let health_check_enabled = configured.is_some().then_some(true);
+    let hc = configured.unwrap_or(HealthCheckConfig {
+        port: None,
+        protocol: None,
+        path: None,
+        matcher: None,
+        interval_seconds: None,
+        timeout_seconds: None,
+        healthy_threshold_count: None,
+        unhealthy_threshold_count: None,
+    });
     let out = ctx
         .mutate("CreateTargetGroup", what, || {
             ctx.clients
@@ -272,6 +315,7 @@ async fn create(
                     spec.ip_address_type
                         .map(|t| elbv2::TargetGroupIpAddressTypeEnum::from(t.as_str())),
                 )
+                .set_health_check_enabled(health_check_enabled)
                 .set_health_check_port(hc.port.as_ref().map(int_or_string))
                 .set_health_check_protocol(
                     hc.protocol.map(|p| elbv2::ProtocolEnum::from(p.as_str())),
@@ -336,26 +380,32 @@ async fn modify_attributes(
 }
 
 /// What an existing target group needs.
-struct Update<'s> {
+struct Update {
     /// The health check to set, when it drifted.
-    health_check: Option<&'s HealthCheckConfig>,
+    health_check: Option<HealthCheckConfig>,
     attributes: Vec<Attribute>,
     tags: TagDiff,
     fields: Vec<FieldChange>,
 }
 
 /// Works out what an existing target group needs (reads only).
-async fn plan_update<'s>(
+async fn plan_update(
     ctx: &Ctx<'_>,
     id: &str,
-    spec: &'s TargetGroupSpec,
+    spec: &TargetGroupSpec,
     what: &ResourceRef,
     tg: &Found<elbv2::TargetGroup>,
-) -> Result<Update<'s>, DeployError> {
+) -> Result<Update, DeployError> {
     let mut fields = Vec::new();
     let mut health_check = None;
-    if let Some(hc) = &spec.health_check_config {
-        let changes = health_check_changes(hc, &tg.item);
+    if let Some(hc) = effective_health_check(spec) {
+        let mut changes = health_check_changes(&hc, &tg.item);
+        if tg.item.health_check_enabled() == Some(false) {
+            changes.insert(
+                0,
+                FieldChange::values("healthCheckEnabled", "false", "true"),
+            );
+        }
         if !changes.is_empty() {
             health_check = Some(hc);
             fields.extend(changes);
@@ -385,7 +435,7 @@ async fn plan_update<'s>(
         attributes = changed_attributes(&spec.target_group_attributes, &actual);
         fields.extend(attribute_fields(&attributes, &actual));
     }
-    let desired = desired_tags(&spec.tags, &ctx.config.cluster_name, ctx.stack_id, id);
+    let desired = ctx.desired_tags(&spec.tags, id);
     let tags = diff_tags(&desired, &tg.tags, &ctx.config.external_managed_tags);
     fields.extend(tag_fields(&tags, &tg.tags));
     Ok(Update {
@@ -400,14 +450,15 @@ async fn apply_update(
     ctx: &Ctx<'_>,
     what: &ResourceRef,
     arn: &str,
-    update: &Update<'_>,
+    update: &Update,
 ) -> Result<(), DeployError> {
-    if let Some(hc) = update.health_check {
+    if let Some(hc) = &update.health_check {
         ctx.mutate("ModifyTargetGroup", what, || {
             ctx.clients
                 .elbv2
                 .modify_target_group()
                 .target_group_arn(arn)
+                .health_check_enabled(true)
                 .set_health_check_port(hc.port.as_ref().map(int_or_string))
                 .set_health_check_protocol(
                     hc.protocol.map(|p| elbv2::ProtocolEnum::from(p.as_str())),
@@ -439,10 +490,10 @@ pub async fn delete(
     target_groups: Vec<Found<elbv2::TargetGroup>>,
 ) -> Result<(), DeployError> {
     for tg in target_groups {
-        if !is_owned(&tg.tags, &ctx.config.cluster_name, ctx.stack_id) {
+        if !ctx.owns(&tg.tags) {
             continue;
         }
-        let what = tg.resource_ref(ResourceType::TargetGroup);
+        let what = tg.resource_ref(ctx.kind, ResourceType::TargetGroup);
         ctx.decided(ResourceDiff::delete(&what, &tg.arn));
         if ctx.dry_run() {
             continue;

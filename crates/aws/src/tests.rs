@@ -8,7 +8,7 @@ use super::aws::{CallSnapshot, is_mutating};
 use super::error::{ErrorCategory, ResourceRef, field_from_message};
 use super::rule_plan::{ExistingRule, PriorityTaken, RuleContent, plan_rules};
 use super::sg_rules::{Permission, Source, desired_permissions, plan_permissions};
-use super::tags::{desired_tags, diff_tags, is_owned};
+use super::tags::{desired_tags, diff_tags, is_owned, resource_id};
 use model::stack::*;
 use model::tags::Tags;
 
@@ -204,7 +204,13 @@ fn desired_permissions_flatten_sources_and_normalise_protocols() {
 
 #[test]
 fn tag_diff_keeps_unmanaged_keys() {
-    let desired = desired_tags(&tags(&[("team", "b")]), "c1", "ns/ing", "LoadBalancer");
+    let desired = desired_tags(
+        &tags(&[("team", "b")]),
+        StackKind::Ingress,
+        "c1",
+        "ns/ing",
+        "LoadBalancer",
+    );
     let actual = tags(&[
         ("team", "a"),
         ("stale", "x"),
@@ -227,18 +233,64 @@ fn tag_diff_keeps_unmanaged_keys() {
 
 #[test]
 fn ownership_needs_cluster_and_stack() {
-    let t = desired_tags(&Tags::new(), "c1", "ns/ing", "x");
-    assert!(is_owned(&t, "c1", "ns/ing"));
-    assert!(!is_owned(&t, "c2", "ns/ing"));
-    assert!(!is_owned(&t, "c1", "ns/other"));
+    let ingress = StackKind::Ingress;
+    let t = desired_tags(&Tags::new(), ingress, "c1", "ns/ing", "x");
+    assert!(is_owned(&t, ingress, "c1", "ns/ing"));
+    assert!(!is_owned(&t, ingress, "c2", "ns/ing"));
+    assert!(!is_owned(&t, ingress, "c1", "ns/other"));
     assert!(!is_owned(
         &tags(&[("ingress.k8s.aws/stack", "ns/ing")]),
+        ingress,
         "c1",
         "ns/ing"
     ));
     // User tags cannot override the tracking tags.
-    let forged = desired_tags(&tags(&[("elbv2.k8s.aws/cluster", "evil")]), "c1", "s", "x");
+    let forged = desired_tags(
+        &tags(&[("elbv2.k8s.aws/cluster", "evil")]),
+        ingress,
+        "c1",
+        "s",
+        "x",
+    );
     assert_eq!(forged["elbv2.k8s.aws/cluster"], "c1");
+}
+
+#[test]
+fn a_service_stack_and_an_ingress_stack_of_one_id_never_own_each_other() {
+    let service = desired_tags(
+        &Tags::new(),
+        StackKind::Service,
+        "c1",
+        "ns/x",
+        "LoadBalancer",
+    );
+    assert_eq!(service["service.k8s.aws/stack"], "ns/x");
+    assert_eq!(service["service.k8s.aws/resource"], "LoadBalancer");
+    assert!(!service.contains_key("ingress.k8s.aws/stack"));
+    assert!(!service.contains_key("ingress.k8s.aws/resource"));
+    assert!(is_owned(&service, StackKind::Service, "c1", "ns/x"));
+    assert!(!is_owned(&service, StackKind::Ingress, "c1", "ns/x"));
+    assert_eq!(
+        resource_id(&service, StackKind::Service),
+        Some("LoadBalancer")
+    );
+    assert_eq!(resource_id(&service, StackKind::Ingress), None);
+
+    let ingress = desired_tags(
+        &Tags::new(),
+        StackKind::Ingress,
+        "c1",
+        "ns/x",
+        "LoadBalancer",
+    );
+    assert!(is_owned(&ingress, StackKind::Ingress, "c1", "ns/x"));
+    assert!(!is_owned(&ingress, StackKind::Service, "c1", "ns/x"));
+    assert_eq!(resource_id(&ingress, StackKind::Service), None);
+
+    // Reconciling a Service resource's tags drops nothing of the shared cluster key and
+    // replaces an Ingress's tracking keys only if they are on it (they never are).
+    let diff = diff_tags(&service, &service, &BTreeSet::new());
+    assert!(diff.is_empty());
 }
 
 #[test]

@@ -48,6 +48,7 @@ fn subnet(id: &str, az: &str) -> Subnet {
             ("kubernetes.io/role/internal-elb".to_owned(), "1".to_owned()),
         ]),
         ipv6_cidrs: Vec::new(),
+        cidr: None,
         locale: SubnetLocale::default(),
     }
 }
