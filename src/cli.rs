@@ -85,6 +85,11 @@ pub struct ControllerArgs {
     #[arg(long, env = "ENABLE_MANAGE_BACKEND_SECURITY_GROUP_RULES", default_value_t = false,
           num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_manage_backend_security_group_rules: bool,
+    /// The `spec.loadBalancerClass` of the Services this controller takes; the Service mutating
+    /// webhook gives it to new LoadBalancer Services that name no class.
+    #[arg(long, env = "LOAD_BALANCER_CLASS",
+          default_value = webhook::config::DEFAULT_LOAD_BALANCER_CLASS)]
+    pub load_balancer_class: String,
 }
 
 /// A bind address as upstream spells it: `host:port`, or `:port` for every interface.
@@ -152,6 +157,14 @@ impl ControllerArgs {
             external_managed_tags: self.external_managed_tags.clone(),
             vpc_id: self.aws_vpc_id.clone(),
             enable_pod_readiness_gate_inject: true,
+            load_balancer_class: self.load_balancer_class.clone(),
+            // The last setting wins, as the model reads the gates.
+            service_type_load_balancer_only: self
+                .feature_gates
+                .iter()
+                .rev()
+                .find(|(gate, _)| gate == "ServiceTypeLoadBalancerOnly")
+                .is_some_and(|(_, on)| *on),
         }
     }
 }
@@ -310,10 +323,6 @@ pub struct ReconcileArgs {
     #[arg(long, env = "ENABLE_ENDPOINT_SLICES", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_endpoint_slices: bool,
-    /// Upstream flags accepted for compatibility whose behaviour this controller does not have
-    /// yet; each one given is named in a startup warning.
-    #[command(flatten)]
-    pub accepted: AcceptedFlags,
 }
 
 impl ReconcileArgs {
@@ -331,13 +340,6 @@ impl ReconcileArgs {
     /// Warnings about flags taken but (partly) without effect, for the startup log.
     pub fn startup_warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
-        let accepted = self.accepted.given();
-        if !accepted.is_empty() {
-            warnings.push(format!(
-                "upstream flags accepted but not applied yet: {}",
-                accepted.join(", ")
-            ));
-        }
         if !self.aws_api_endpoints.unknown().is_empty() {
             warnings.push(format!(
                 "--aws-api-endpoints names services this controller does not call, ignored: {}",
@@ -352,26 +354,6 @@ impl ReconcileArgs {
             );
         }
         warnings
-    }
-}
-
-/// Upstream flags that are accepted (so an upstream deployment's arguments start this binary)
-/// but do not change anything yet; [`AcceptedFlags::given`] names the ones set.
-#[derive(Clone, Debug, Default, Args)]
-pub struct AcceptedFlags {
-    /// The `loadBalancerClass` of Services this controller takes (the Service controller is not
-    /// built yet).
-    #[arg(long, env = "LOAD_BALANCER_CLASS")]
-    pub load_balancer_class: Option<String>,
-}
-
-impl AcceptedFlags {
-    /// `--flag` of every accepted-only flag that was given.
-    pub fn given(&self) -> Vec<&'static str> {
-        [("--load-balancer-class", self.load_balancer_class.is_some())]
-            .into_iter()
-            .filter_map(|(flag, given)| given.then_some(flag))
-            .collect()
     }
 }
 
@@ -639,7 +621,6 @@ mod reconcile_flag_tests {
                 .targetgroupbinding_max_exponential_backoff_delay,
             Duration::from_secs(60)
         );
-        assert!(args.reconcile.accepted.given().is_empty());
         // Upstream's defaults.
         let defaults = serve(&["--cluster-name=c"])
             .controller
@@ -648,9 +629,18 @@ mod reconcile_flag_tests {
     }
 
     #[test]
-    fn upstream_flags_without_an_effect_yet_are_accepted_and_named() {
-        let args = serve(&["--load-balancer-class=service.k8s.aws/nlb"]);
-        assert_eq!(args.reconcile.accepted.given(), ["--load-balancer-class"]);
+    fn load_balancer_class_reaches_the_webhook() {
+        let defaults = serve(&[]);
+        assert_eq!(
+            defaults.controller.webhook_config().load_balancer_class,
+            "service.k8s.aws/nlb"
+        );
+        let args = serve(&["--load-balancer-class=example.com/nlb"]);
+        assert_eq!(
+            args.controller.webhook_config().load_balancer_class,
+            "example.com/nlb"
+        );
+        assert!(args.reconcile.startup_warnings().is_empty());
     }
 
     #[test]

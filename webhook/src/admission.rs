@@ -9,7 +9,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use json_patch::Patch;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -30,15 +30,19 @@ pub enum Endpoint {
     MutateTargetGroupBinding,
     ValidateTargetGroupBinding,
     MutatePod,
+    MutateService,
+    ValidateService,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 7] = [
         Endpoint::ValidateIngress,
         Endpoint::ValidateIngressClassParams,
         Endpoint::MutateTargetGroupBinding,
         Endpoint::ValidateTargetGroupBinding,
         Endpoint::MutatePod,
+        Endpoint::MutateService,
+        Endpoint::ValidateService,
     ];
 
     /// The HTTP path the API server calls.
@@ -55,6 +59,8 @@ impl Endpoint {
                 "/validate-elbv2-k8s-aws-v1beta1-targetgroupbinding"
             }
             Endpoint::MutatePod => "/mutate-v1-pod",
+            Endpoint::MutateService => "/mutate-v1-service",
+            Endpoint::ValidateService => "/validate-v1-service",
         }
     }
 
@@ -66,6 +72,8 @@ impl Endpoint {
             Endpoint::MutateTargetGroupBinding => "mtargetgroupbinding.elbv2.k8s.aws",
             Endpoint::ValidateTargetGroupBinding => "vtargetgroupbinding.elbv2.k8s.aws",
             Endpoint::MutatePod => "mpod.elbv2.k8s.aws",
+            Endpoint::MutateService => "mservice.elbv2.k8s.aws",
+            Endpoint::ValidateService => "vservice.elbv2.k8s.aws",
         }
     }
 
@@ -78,6 +86,7 @@ impl Endpoint {
                 "TargetGroupBinding"
             }
             Endpoint::MutatePod => "Pod",
+            Endpoint::MutateService | Endpoint::ValidateService => "Service",
         }
     }
 
@@ -86,7 +95,10 @@ impl Endpoint {
     }
 
     pub fn is_mutating(self) -> bool {
-        matches!(self, Endpoint::MutateTargetGroupBinding)
+        matches!(
+            self,
+            Endpoint::MutateTargetGroupBinding | Endpoint::MutatePod | Endpoint::MutateService
+        )
     }
 }
 
@@ -255,6 +267,27 @@ impl Admission {
                 let selector = |service: &str| self.cluster.service_selector(&namespace, service);
                 let patch = mutate::pod::mutate(&pod, &namespace, &bindings, &selector);
                 Answer::allow().with_patch(patch)
+            }
+            Endpoint::MutateService => {
+                let (new, old) = match decode::<Service>(request, op) {
+                    Ok(objects) => objects,
+                    Err(answer) => return answer,
+                };
+                let patch = mutate::service::mutate(
+                    op,
+                    &new,
+                    old.as_ref(),
+                    &self.config.load_balancer_class,
+                );
+                Answer::allow().with_patch(patch)
+            }
+            Endpoint::ValidateService => {
+                let (new, old) = match decode::<Service>(request, op) {
+                    Ok(objects) => objects,
+                    Err(answer) => return answer,
+                };
+                let verdict = validate::service::validate(op, &new, old.as_ref(), &self.config);
+                Answer::from_verdict(verdict, &object_name("Service", request))
             }
             Endpoint::ValidateTargetGroupBinding => {
                 let (new, old) = match decode::<TargetGroupBinding>(request, op) {

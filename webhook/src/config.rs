@@ -17,7 +17,17 @@ pub struct WebhookConfig {
     pub vpc_id: Option<String>,
     /// `--enable-pod-readiness-gate-inject`.
     pub enable_pod_readiness_gate_inject: bool,
+    /// `--load-balancer-class` (default [`DEFAULT_LOAD_BALANCER_CLASS`]): the
+    /// `spec.loadBalancerClass` of the Services this controller takes, which the Service
+    /// mutator gives new LoadBalancer Services that name none.
+    pub load_balancer_class: String,
+    /// The `ServiceTypeLoadBalancerOnly` feature gate: only `type: LoadBalancer` Services are
+    /// ours, whatever their annotations say.
+    pub service_type_load_balancer_only: bool,
 }
+
+/// Upstream's default `--load-balancer-class`.
+pub use contract::service::DEFAULT_LOAD_BALANCER_CLASS;
 
 impl Default for WebhookConfig {
     fn default() -> Self {
@@ -29,6 +39,8 @@ impl Default for WebhookConfig {
             external_managed_tags: Vec::new(),
             vpc_id: None,
             enable_pod_readiness_gate_inject: true,
+            load_balancer_class: DEFAULT_LOAD_BALANCER_CLASS.to_string(),
+            service_type_load_balancer_only: false,
         }
     }
 }

@@ -33,6 +33,7 @@ pub async fn admit(admission: &Admission, object: &Value) -> LocalVerdict {
             Some(Endpoint::MutateTargetGroupBinding),
             Endpoint::ValidateTargetGroupBinding,
         ),
+        "Service" => (Some(Endpoint::MutateService), Endpoint::ValidateService),
         other => {
             return LocalVerdict {
                 object: object.clone(),
@@ -114,4 +115,49 @@ fn apply_patch(object: &Value, response: &Value) -> Option<Value> {
     let mut patched = object.clone();
     json_patch::patch(&mut patched, &patch).ok()?;
     Some(patched)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::admission::WebhookConfig;
+    use contract::cluster::StaticCluster;
+
+    fn admission() -> Admission {
+        let cluster = Arc::new(StaticCluster::default());
+        Admission {
+            cluster: cluster.clone(),
+            target_groups: cluster,
+            config: Arc::new(WebhookConfig::default()),
+            group_check: None,
+        }
+    }
+
+    fn service(annotations: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+               "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})
+    }
+
+    #[tokio::test]
+    async fn a_class_less_load_balancer_is_claimed_then_validated() {
+        let key = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval";
+        // The mutator's class makes the Service ours, so the validator reads its annotations.
+        let bad = admit(&admission(), &service(json!({key: "abc"}))).await;
+        assert!(!bad.allowed);
+        let message = bad.message.unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("Service shop/web: {key}: ")),
+            "{message}"
+        );
+        let good = admit(&admission(), &service(json!({key: "10"}))).await;
+        assert!(good.allowed, "{good:?}");
+        assert_eq!(
+            good.object["spec"]["loadBalancerClass"],
+            "service.k8s.aws/nlb"
+        );
+        assert!(good.warnings.is_empty(), "{good:?}");
+    }
 }

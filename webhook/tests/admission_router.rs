@@ -611,3 +611,203 @@ async fn new_pods_behind_an_ip_binding_get_its_readiness_gate() {
     assert_eq!(response["allowed"], true);
     assert!(response.get("patch").is_none(), "{response}");
 }
+
+fn service_review(uid: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Service"},
+            "resource": {"group": "", "version": "v1", "resource": "services"},
+            "name": object["metadata"]["name"],
+            "namespace": object["metadata"]["namespace"],
+            "operation": operation,
+            "userInfo": {"username": "test"},
+            "object": object,
+            "oldObject": old,
+        }
+    })
+}
+
+fn a_service(spec: Value, annotations: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+           "spec": spec})
+}
+
+#[tokio::test]
+async fn service_mutator_claims_new_load_balancers_and_restores_a_dropped_class() {
+    let router = router();
+    let path = "/mutate-v1-service";
+    let lb = a_service(
+        json!({"type": "LoadBalancer", "ports": [{"port": 80}]}),
+        json!({}),
+    );
+    let response = review(
+        &router,
+        path,
+        &service_review("svc-1", "CREATE", lb.clone(), None),
+    )
+    .await;
+    assert_eq!(response["allowed"], true, "{response}");
+    let created = patched(&lb, &response);
+    assert_eq!(created["spec"]["loadBalancerClass"], "service.k8s.aws/nlb");
+    assert_eq!(created["spec"]["ports"], lb["spec"]["ports"]);
+
+    // A class of its own, or another type: no patch.
+    for spec in [
+        json!({"type": "LoadBalancer", "loadBalancerClass": "example.com/lb"}),
+        json!({"type": "ClusterIP"}),
+        json!({"type": "NodePort"}),
+    ] {
+        let object = a_service(spec, json!({}));
+        let response = review(
+            &router,
+            path,
+            &service_review("svc-2", "CREATE", object, None),
+        )
+        .await;
+        assert_eq!(response["allowed"], true, "{response}");
+        assert!(response.get("patch").is_none(), "{response}");
+    }
+
+    // `kubectl replace` without the class: the stored one comes back.
+    let replaced = review(
+        &router,
+        path,
+        &service_review("svc-3", "UPDATE", lb.clone(), Some(created.clone())),
+    )
+    .await;
+    assert_eq!(
+        patched(&lb, &replaced)["spec"]["loadBalancerClass"],
+        "service.k8s.aws/nlb"
+    );
+    // Deletion is never touched.
+    let deleted = review(
+        &router,
+        path,
+        &service_review("svc-4", "DELETE", created.clone(), None),
+    )
+    .await;
+    assert_eq!(deleted["allowed"], true);
+    assert!(deleted.get("patch").is_none(), "{deleted}");
+}
+
+#[tokio::test]
+async fn service_mutator_sets_the_configured_class() {
+    let cluster = Arc::new(cluster());
+    let router = webhook::server::router(
+        Admission {
+            cluster: cluster.clone(),
+            target_groups: cluster,
+            config: Arc::new(WebhookConfig {
+                load_balancer_class: "example.com/nlb".to_string(),
+                ..WebhookConfig::default()
+            }),
+            group_check: None,
+        },
+        Arc::new(WebhookMetrics::default()),
+    );
+    let lb = a_service(json!({"type": "LoadBalancer"}), json!({}));
+    let response = review(
+        &router,
+        "/mutate-v1-service",
+        &service_review("svc-5", "CREATE", lb.clone(), None),
+    )
+    .await;
+    assert_eq!(
+        patched(&lb, &response)["spec"]["loadBalancerClass"],
+        "example.com/nlb"
+    );
+}
+
+const HC_INTERVAL: &str = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval";
+
+#[tokio::test]
+async fn service_validator_refuses_bad_annotations_of_our_services_only() {
+    let router = router();
+    let path = "/validate-v1-service";
+    let ours = json!({"type": "LoadBalancer", "loadBalancerClass": "service.k8s.aws/nlb"});
+
+    let bad = a_service(ours.clone(), json!({HC_INTERVAL: "abc"}));
+    let response = review(
+        &router,
+        path,
+        &service_review("vsvc-1", "CREATE", bad, None),
+    )
+    .await;
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 403);
+    let message = response["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("Service shop/web: {HC_INTERVAL}: ")),
+        "{message}"
+    );
+    assert!(message.contains("abc"), "{message}");
+
+    // Not ours: allowed unread, even with the same annotation.
+    for spec in [
+        json!({"type": "ClusterIP"}),
+        json!({"type": "LoadBalancer", "loadBalancerClass": "example.com/lb"}),
+    ] {
+        let other = a_service(spec, json!({HC_INTERVAL: "abc"}));
+        let response = review(
+            &router,
+            path,
+            &service_review("vsvc-2", "CREATE", other, None),
+        )
+        .await;
+        assert_eq!(response["allowed"], true, "{response}");
+        assert!(response.get("warnings").is_none(), "{response}");
+    }
+
+    // An unknown key is a warning, with the key it probably meant.
+    let typo = a_service(
+        ours.clone(),
+        json!({"service.beta.kubernetes.io/aws-load-balancer-healthcheck-intervall": "10"}),
+    );
+    let response = review(
+        &router,
+        path,
+        &service_review("vsvc-3", "CREATE", typo, None),
+    )
+    .await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(
+        response["warnings"],
+        json!([format!(
+            "unknown annotation service.beta.kubernetes.io/aws-load-balancer-healthcheck-intervall \
+             is ignored (did you mean {HC_INTERVAL}?)"
+        )])
+    );
+}
+
+#[tokio::test]
+async fn service_mutator_then_validator_as_the_api_server_calls_them() {
+    let router = router();
+    // A class-less LoadBalancer Service: the mutator claims it, so the validator reads it.
+    let lb = a_service(json!({"type": "LoadBalancer"}), json!({HC_INTERVAL: "abc"}));
+    let mutated = review(
+        &router,
+        "/mutate-v1-service",
+        &service_review("chain-1", "CREATE", lb.clone(), None),
+    )
+    .await;
+    let claimed = patched(&lb, &mutated);
+    let validated = review(
+        &router,
+        "/validate-v1-service",
+        &service_review("chain-2", "CREATE", claimed, None),
+    )
+    .await;
+    assert_eq!(validated["allowed"], false, "{validated}");
+    // Without the mutator (enableServiceMutatorWebhook=false) it stays the in-tree controller's.
+    let unclaimed = review(
+        &router,
+        "/validate-v1-service",
+        &service_review("chain-3", "CREATE", lb, None),
+    )
+    .await;
+    assert_eq!(unclaimed["allowed"], true, "{unclaimed}");
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 
 use crate::config::WebhookConfig;
-use crate::validate::{Op, Verdict};
+use crate::validate::{Op, Verdict, unknown_annotation_warning};
 use contract::annotations::{self, Annotations, IngressAnnotations};
 use contract::class::{self, ClassError, Classification, LEGACY_CLASS_ANNOTATION};
 use contract::cluster::ClusterView;
@@ -73,13 +73,7 @@ pub fn validate(
         verdict.error("annotation", err.to_string());
     }
     for unknown in &report.unknown {
-        verdict.warn(match &unknown.suggestion {
-            Some(s) => format!(
-                "unknown annotation {} is ignored (did you mean {s}?)",
-                unknown.key
-            ),
-            None => format!("unknown annotation {} is ignored", unknown.key),
-        });
+        verdict.warn(unknown_annotation_warning(unknown));
     }
     let parsed = IngressAnnotations::parse(anns).ok();
 

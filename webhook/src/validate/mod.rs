@@ -1,7 +1,10 @@
 //! Admission validators: pure functions over the object and a [`contract::cluster::ClusterView`].
 
 pub mod ingress;
+pub mod service;
 pub mod target_group_binding;
+
+use contract::annotations::UnknownAnnotation;
 
 /// The admission operation a rule runs for (DELETE and CONNECT are always allowed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,5 +47,16 @@ impl Verdict {
 
     pub fn allowed(&self) -> bool {
         self.errors.is_empty()
+    }
+}
+
+/// The warning for an annotation key under a known prefix that no parser reads.
+pub fn unknown_annotation_warning(unknown: &UnknownAnnotation) -> String {
+    match &unknown.suggestion {
+        Some(s) => format!(
+            "unknown annotation {} is ignored (did you mean {s}?)",
+            unknown.key
+        ),
+        None => format!("unknown annotation {} is ignored", unknown.key),
     }
 }
