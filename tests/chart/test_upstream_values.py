@@ -52,6 +52,11 @@ enablePodReadinessGateInject: true
 enableEndpointSlices: true
 serviceMaxConcurrentReconciles: 3
 enableServiceMutatorWebhook: false
+serviceMutatorWebhookConfig:
+  failurePolicy: Fail
+  objectSelector: {matchExpressions: [], matchLabels: {}}
+  operations: [CREATE, UPDATE]
+loadBalancerClass: service.k8s.aws/nlb
 metricsBindAddr: ":9090"
 serviceMonitor: {enabled: true, additionalLabels: {release: prometheus}, interval: 30s}
 """)
@@ -76,6 +81,7 @@ def test_an_upstream_values_file_renders_and_its_values_reach_the_flags(render, 
         "--enable-pod-readiness-gate-inject=true",
         "--enable-endpoint-slices=true",
         "--metrics-bind-addr=:9090",
+        "--load-balancer-class=service.k8s.aws/nlb",
     ]:
         assert expected in rendered.args(), (expected, rendered.args())
     # An empty watchNamespace (upstream: all namespaces) passes nothing.
@@ -84,6 +90,8 @@ def test_an_upstream_values_file_renders_and_its_values_reach_the_flags(render, 
         name = arg.split("=", 1)[0]
         assert name in serve_flags, f"the chart passes {name}, which the binary does not declare"
 
+    hooks = {hook["name"] for _, hook in rendered.webhooks()}
+    assert "mservice.elbv2.k8s.aws" not in hooks, "enableServiceMutatorWebhook: false"
     deployment = rendered.one("Deployment")
     assert deployment["spec"]["revisionHistoryLimit"] == 5
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
