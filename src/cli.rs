@@ -138,6 +138,20 @@ impl ControllerArgs {
         facts
     }
 
+    /// Which Services become NLBs: `--load-balancer-class` and the `ServiceTypeLoadBalancerOnly`
+    /// gate.
+    pub fn service_selection(&self) -> contract::service::Selection {
+        contract::service::Selection {
+            load_balancer_class: self.load_balancer_class.clone(),
+            load_balancer_type_only: self
+                .feature_gates
+                .iter()
+                .rev()
+                .find(|(gate, _)| gate == "ServiceTypeLoadBalancerOnly")
+                .is_some_and(|(_, on)| *on),
+        }
+    }
+
     /// The `--feature-gates` this controller has no behaviour for (accepted, warned about).
     pub fn unknown_feature_gates(&self) -> Vec<String> {
         let mut probe = model::FeatureFlags::default();
@@ -244,6 +258,9 @@ pub struct ReconcileArgs {
     /// Concurrent IngressGroup reconciles.
     #[arg(long, env = "INGRESS_MAX_CONCURRENT_RECONCILES", default_value_t = 3)]
     pub ingress_max_concurrent_reconciles: usize,
+    /// Concurrent Service (NLB) reconciles.
+    #[arg(long, env = "SERVICE_MAX_CONCURRENT_RECONCILES", default_value_t = 3)]
+    pub service_max_concurrent_reconciles: usize,
     /// Concurrent TargetGroupBinding reconciles.
     #[arg(
         long,
@@ -479,6 +496,7 @@ mod reconcile_flag_tests {
         assert_eq!(r.leader_election_id, "aws-load-balancer-controller-leader");
         assert_eq!(r.sync_period, Duration::from_secs(36_000));
         assert_eq!(r.ingress_max_concurrent_reconciles, 3);
+        assert_eq!(r.service_max_concurrent_reconciles, 3);
         assert_eq!(r.health_probe_bind_addr.port(), 61779);
         let cli = Cli::try_parse_from([
             "lbc",
@@ -603,10 +621,10 @@ mod reconcile_flag_tests {
         assert!(!facts.tolerate_non_existent_backend_service);
         assert!(!facts.tolerate_non_existent_backend_action);
         assert!(facts.enable_manage_backend_security_group_rules);
-        assert_eq!(
-            args.controller.unknown_feature_gates(),
-            ["NLBSecurityGroup"]
-        );
+        assert!(args.controller.unknown_feature_gates().is_empty());
+        let args = serve(&["--feature-gates=NoSuchGate=true,ServiceTypeLoadBalancerOnly=true"]);
+        assert_eq!(args.controller.unknown_feature_gates(), ["NoSuchGate"]);
+        assert!(args.controller.service_selection().load_balancer_type_only);
         assert_eq!(args.reconcile.log_level, "debug");
         assert_eq!(
             serve(&["--watch-namespace=team-a"])

@@ -765,6 +765,7 @@ async fn controllers_sync_their_caches_skip_malformed_objects_and_queue_groups()
         builder: Arc::new(FakeBuilder::new(journal.clone())),
         deployer: Arc::new(FakeDeployer::new(journal.clone())),
         registrar: Arc::new(FakeRegistrar::new(journal.clone())),
+        service_builder: None,
         networking: None,
         backend_security_group: None,
     };

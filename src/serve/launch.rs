@@ -130,6 +130,29 @@ pub async fn launch(
         None => builder,
     };
     let model_facts = builder.facts();
+    // Services become NLBs unless `EnableServiceController=false`; both builders share the
+    // facts (one refresh serves both).
+    let selection = controller.service_selection();
+    let service_builder = model_facts
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .features
+        .enable_service_controller
+        .then(|| {
+            let builder = aws_io::service_builder::ServiceModelBuilder::new(
+                model_facts.clone(),
+                selection.clone(),
+            )
+            .with_existing_load_balancers(clients.clone());
+            let builder = match &backend_security_group {
+                Some(provider) => builder.with_backend_security_group(provider.clone()),
+                None => builder,
+            };
+            Arc::new(builder) as Arc<dyn controller::backends::ServiceStackBuilder>
+        });
+    if service_builder.is_none() {
+        tracing::info!("EnableServiceController=false: Services are not turned into NLBs");
+    }
     // Subnets, security groups and certificates are read again every few minutes: tagging a
     // subnet or issuing a certificate needs no restart.
     {
@@ -153,6 +176,7 @@ pub async fn launch(
         builder: Arc::new(builder),
         deployer: Arc::new(Deployer::new(clients.clone(), deploy_config)),
         registrar: Arc::new(AwsRegistrar::new(clients.clone())),
+        service_builder,
         networking: Some(networking),
         backend_security_group,
     };
@@ -187,6 +211,8 @@ pub async fn launch(
         sync_period: reconcile.sync_period,
         ingress_concurrency: reconcile.ingress_max_concurrent_reconciles,
         binding_concurrency: reconcile.targetgroupbinding_max_concurrent_reconciles,
+        service_concurrency: reconcile.service_max_concurrent_reconciles,
+        service_selection: selection,
         instance: identity,
         watch_namespace: reconcile
             .watch_namespace

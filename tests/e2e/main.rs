@@ -8,6 +8,8 @@
 //! * `bindings`: EndpointSlice changes reach RegisterTargets / DeregisterTargets, and the
 //!   TargetGroupBinding CRD serves v1alpha1 and v1beta1;
 //! * `namespace`: deleting a namespace with Ingresses and bindings leaves nothing behind;
+//! * `service_admission`: the chart's Service webhooks: a class-less LoadBalancer Service is
+//!   claimed, bad NLB annotations are refused naming each key, other Services are never blocked;
 //! * `soak`: random changes, each followed by SIGKILL and a restart, converge without leaks or
 //!   duplicates, and deleting everything leaves nothing (`make soak` for the long run).
 //!
@@ -25,6 +27,8 @@ mod leader;
 mod lifecycle;
 mod live_facts;
 mod namespace;
+mod service_admission;
+mod service_nlb;
 mod soak;
 mod watch_namespace;
 

@@ -265,10 +265,17 @@ impl Setup {
             ("--leader-election-id", format!("lbc-e2e-{}", self.id)),
             ("--default-target-type", "instance".to_owned()),
             ("--sync-period", "60s".to_owned()),
+            ("--load-balancer-class", self.load_balancer_class()),
         ]
         .into_iter()
         .map(|(flag, value)| format!("{flag}={value}"))
         .collect()
+    }
+
+    /// This run's `--load-balancer-class`: the controllers of tests running side by side on
+    /// one API server must not all take the same Services.
+    pub fn load_balancer_class(&self) -> String {
+        format!("service.k8s.aws/nlb-e2e-{}", self.id)
     }
 
     pub fn create_namespace_json(&self) -> Namespace {

@@ -66,6 +66,7 @@ pub mod resource_ref;
 pub mod rule_plan;
 mod rules;
 mod security_group;
+pub mod service_builder;
 pub mod sg_rules;
 pub mod tags;
 mod target_group;

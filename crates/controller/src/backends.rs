@@ -110,6 +110,15 @@ pub trait StackBuilder: Send + Sync {
     -> BoxFuture<'a, Result<Stack, BackendError>>;
 }
 
+/// Builds the desired stack of one Service (an NLB). A Service that is not ours, or is being
+/// deleted, must yield an empty stack of kind Service (its resources are then deleted).
+pub trait ServiceStackBuilder: Send + Sync {
+    fn build_service<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> BoxFuture<'a, Result<Stack, BackendError>>;
+}
+
 /// What a deploy produced: what the status and the TargetGroupBindings need.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeployReport {

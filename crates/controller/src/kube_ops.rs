@@ -10,7 +10,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{
     AddOperation, Patch as JsonPatch, PatchOperation, RemoveOperation, TestOperation,
 };
-use k8s_openapi::api::core::v1::{Pod, PodCondition, Secret};
+use k8s_openapi::api::core::v1::{LoadBalancerStatus, Pod, PodCondition, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerStatus};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt as _};
@@ -69,6 +69,12 @@ pub trait KubeOps: Send + Sync {
         ingress: &'a Ingress,
         status: &'a IngressLoadBalancerStatus,
     ) -> BoxFuture<'a, Result<(), OpError>>;
+    /// Merge-patches `status.loadBalancer` of a Service; `None` clears it.
+    fn patch_service_status<'a>(
+        &'a self,
+        service: &'a ObjKey,
+        status: Option<&'a LoadBalancerStatus>,
+    ) -> BoxFuture<'a, Result<(), OpError>>;
     /// Publishes an event about the object.
     fn publish<'a>(
         &'a self,
@@ -112,6 +118,7 @@ pub struct ObjectRefs {
 pub enum ObjectKind {
     Ingress,
     TargetGroupBinding,
+    Service,
 }
 
 impl ObjectRefs {
@@ -132,11 +139,16 @@ impl ObjectRefs {
         Self::of(ObjectKind::TargetGroupBinding, binding)
     }
 
+    pub fn service(service: &Service) -> Self {
+        Self::of(ObjectKind::Service, service)
+    }
+
     /// The reference an event points at.
     pub fn reference(&self) -> k8s_openapi::api::core::v1::ObjectReference {
         let (api_version, kind) = match self.kind {
             ObjectKind::Ingress => ("networking.k8s.io/v1", "Ingress"),
             ObjectKind::TargetGroupBinding => ("elbv2.k8s.aws/v1beta1", "TargetGroupBinding"),
+            ObjectKind::Service => ("v1", "Service"),
         };
         k8s_openapi::api::core::v1::ObjectReference {
             api_version: Some(api_version.to_owned()),
@@ -210,6 +222,14 @@ pub fn ingress_status_apply(status: &IngressLoadBalancerStatus) -> Value {
     })
 }
 
+/// The merge patch of a Service's `status.loadBalancer`: the status, or (`None`) no ingress.
+pub fn service_status_patch(status: Option<&LoadBalancerStatus>) -> Value {
+    match status {
+        Some(status) => json!({ "status": { "loadBalancer": status } }),
+        None => json!({ "status": { "loadBalancer": { "ingress": null } } }),
+    }
+}
+
 /// The live implementation over a kube client.
 pub struct LiveOps {
     client: Client,
@@ -251,6 +271,11 @@ impl LiveOps {
             }
             ObjectKind::TargetGroupBinding => {
                 Api::<TargetGroupBinding>::namespaced(self.client.clone(), ns)
+                    .patch(name, &params, &patch)
+                    .await?;
+            }
+            ObjectKind::Service => {
+                Api::<Service>::namespaced(self.client.clone(), ns)
                     .patch(name, &params, &patch)
                     .await?;
             }
@@ -311,6 +336,26 @@ impl KubeOps for LiveOps {
             )
             .await?;
             Ok(())
+        })
+    }
+
+    fn patch_service_status<'a>(
+        &'a self,
+        service: &'a ObjKey,
+        status: Option<&'a LoadBalancerStatus>,
+    ) -> BoxFuture<'a, Result<(), OpError>> {
+        Box::pin(async move {
+            self.ensure_leader()?;
+            let api: Api<Service> = Api::namespaced(self.client.clone(), &service.namespace);
+            let body = service_status_patch(status);
+            match api
+                .patch_status(&service.name, &PatchParams::default(), &Patch::Merge(&body))
+                .await
+            {
+                Err(error) if is_not_found(&error) && status.is_none() => Ok(()),
+                Err(error) => Err(error.into()),
+                Ok(_) => Ok(()),
+            }
         })
     }
 

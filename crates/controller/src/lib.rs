@@ -50,6 +50,7 @@ pub mod queue;
 pub mod registered;
 pub mod runner;
 pub mod secrets;
+pub mod service;
 pub mod synth;
 pub mod targets;
 pub mod webhook_watches;

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | Ingress | the groups it joins or leaves (via the [`GroupIndex`]) |
 //! | IngressClass, IngressClassParams, Namespace | groups whose membership or parameters changed |
-//! | Service | groups referencing it; bindings of it |
+//! | Service | groups referencing it; bindings of it; itself (NLB), when ours or carrying our finalizer and its spec, annotations or deletion changed |
 //! | TargetGroupBinding | itself |
 //! | EndpointSlice | bindings of its Service |
 //! | Node | `instance` bindings, when readiness, labels, taints or provider ID change |
@@ -27,7 +27,7 @@ use kube::runtime::watcher;
 use tokio::sync::watch;
 
 use crate::FIELD_MANAGER;
-use crate::backends::{StackBuilder, StackDeployer, TargetRegistrar};
+use crate::backends::{ServiceStackBuilder, StackBuilder, StackDeployer, TargetRegistrar};
 use crate::backoff::BackoffPolicy;
 use crate::binding::{self, BindingError, BindingReconciler};
 use crate::cache::{self, Cache, Change};
@@ -60,6 +60,10 @@ pub struct ControllerSettings {
     pub binding_backoff: BackoffPolicy,
     /// This replica's name in events (the pod name).
     pub instance: String,
+    /// `--service-max-concurrent-reconciles`.
+    pub service_concurrency: usize,
+    /// Which Services become NLBs (`--load-balancer-class`, `ServiceTypeLoadBalancerOnly`).
+    pub service_selection: contract::service::Selection,
     /// `--watch-namespace`: namespaced objects (Ingresses, Services, EndpointSlices, Pods,
     /// TargetGroupBindings) are watched in this namespace only; `None` watches all.
     pub watch_namespace: Option<String>,
@@ -72,6 +76,8 @@ impl Default for ControllerSettings {
             sync_period: Duration::from_secs(10 * 3600),
             ingress_concurrency: 3,
             binding_concurrency: 3,
+            service_concurrency: 3,
+            service_selection: contract::service::Selection::default(),
             ingress_backoff: BackoffPolicy::default(),
             binding_backoff: BackoffPolicy::default(),
             instance: FIELD_MANAGER.to_owned(),
@@ -86,6 +92,9 @@ pub struct Backends {
     pub builder: Arc<dyn StackBuilder>,
     pub deployer: Arc<dyn StackDeployer>,
     pub registrar: Arc<dyn TargetRegistrar>,
+    /// Builds Services' NLB stacks; `None` disables the Service controller
+    /// (`EnableServiceController=false`).
+    pub service_builder: Option<Arc<dyn ServiceStackBuilder>>,
     /// The security-group rules of bindings' `spec.networking`; `None` leaves them alone.
     pub networking: Option<crate::networking::NetworkingManager>,
     /// The backend security group, released when the last group is deleted; `None` leaves it
@@ -107,6 +116,8 @@ pub struct Controllers {
     pub nodes: Cache<Node>,
     pub groups: WorkQueue<GroupId>,
     pub bindings: WorkQueue<ObjKey>,
+    /// Services to reconcile into NLBs.
+    pub service_queue: WorkQueue<ObjKey>,
     /// Watches on the Secrets the Ingresses reference.
     pub secrets: SecretWatches,
 }
@@ -159,6 +170,7 @@ impl Controllers {
     pub fn shutdown(&self) {
         self.groups.shutdown();
         self.bindings.shutdown();
+        self.service_queue.shutdown();
         self.secrets.stop();
     }
 }
@@ -205,9 +217,20 @@ pub fn start(
         nodes: Cache::new(),
         groups,
         bindings: WorkQueue::instrumented(metrics.work.instruments(crate::binding::CONTROLLER)),
+        service_queue: WorkQueue::instrumented(
+            metrics.work.instruments(crate::service::CONTROLLER),
+        ),
         secrets,
     };
-    let watches = watches(client, settings.watch_namespace.clone(), &controllers);
+    let watches = watches(
+        client,
+        settings.watch_namespace.clone(),
+        backends
+            .service_builder
+            .is_some()
+            .then(|| settings.service_selection.clone()),
+        &controllers,
+    );
     let workers = workers(
         controllers.clone(),
         leader,
@@ -225,6 +248,7 @@ pub fn start(
 fn watches(
     client: Client,
     scope: Option<String>,
+    service_selection: Option<contract::service::Selection>,
     c: &Controllers,
 ) -> impl Future<Output = ()> + Send + use<> {
     let all = watcher::Config::default;
@@ -309,6 +333,7 @@ fn watches(
             c.view.bindings.clone(),
             c.bindings.clone(),
         );
+        let service_queue = c.service_queue.clone();
         cache::watch_into(
             client.clone(),
             scope.clone(),
@@ -327,6 +352,11 @@ fn watches(
                             .groups_for_service(&key),
                     );
                     queue.add_all(bindings_of_service(&bindings, &key.namespace, &key.name));
+                    if let Some(selection) = &service_selection
+                        && service_needs_reconcile(selection, &change)
+                    {
+                        service_queue.add(key);
+                    }
                 }
             },
         )
@@ -460,6 +490,28 @@ fn watches(
     }
 }
 
+/// Whether a Service change is one the NLB reconciler acts on: the Service is ours or carries
+/// our finalizer, and it is new or its spec, annotations or deletion changed (status-only and
+/// label-only updates, our own status writes among them, are skipped).
+fn service_needs_reconcile(
+    selection: &contract::service::Selection,
+    change: &Change<Service>,
+) -> bool {
+    match change {
+        Change::Applied { old, new } => {
+            crate::service::is_relevant(selection, new)
+                && old.as_ref().is_none_or(|old| {
+                    old.spec != new.spec
+                        || old.metadata.annotations != new.metadata.annotations
+                        || old.metadata.deletion_timestamp != new.metadata.deletion_timestamp
+                        || old.metadata.finalizers != new.metadata.finalizers
+                })
+        }
+        // A Service deleted outright had no finalizer of ours: nothing is left to clean up.
+        Change::Deleted(_) => false,
+    }
+}
+
 trait QueueExt {
     fn extend_key(&self, binding: &TargetGroupBinding);
 }
@@ -506,11 +558,22 @@ async fn workers(
         services: c.services.clone(),
         bindings: c.view.bindings.clone(),
         builder: backends.builder,
-        deployer: backends.deployer,
+        deployer: backends.deployer.clone(),
         ops: ops.clone(),
         metrics: metrics.clone(),
         backend_security_group: backends.backend_security_group,
     };
+    let nlbs = backends
+        .service_builder
+        .map(|builder| crate::service::ServiceReconciler {
+            services: c.services.clone(),
+            bindings: c.view.bindings.clone(),
+            builder,
+            deployer: backends.deployer.clone(),
+            ops: ops.clone(),
+            metrics: metrics.clone(),
+            selection: settings.service_selection.clone(),
+        });
     let tgbs = BindingReconciler {
         bindings: c.view.bindings.clone(),
         services: c.services.clone(),
@@ -610,6 +673,55 @@ async fn workers(
             }
         },
     );
+    let service_work = {
+        let queue = c.service_queue.clone();
+        let services = c.services.clone();
+        let leader = leader.clone();
+        let concurrency = settings.service_concurrency;
+        let backoff = settings.ingress_backoff.clone();
+        let period = settings.sync_period;
+        async move {
+            let Some(reconciler) = nlbs else {
+                return;
+            };
+            let selection = reconciler.selection.clone();
+            let keys = move || {
+                services
+                    .filter(|s| crate::service::is_relevant(&selection, s))
+                    .iter()
+                    .filter_map(|s| ObjKey::of(s.as_ref()))
+                    .collect::<Vec<_>>()
+            };
+            queue.add_all(keys());
+            let workers = runner::run_workers(
+                crate::service::CONTROLLER,
+                queue.clone(),
+                RunnerConfig {
+                    concurrency,
+                    backoff,
+                },
+                leader.clone(),
+                move |key: ObjKey| {
+                    let reconciler = reconciler.clone();
+                    async move {
+                        match reconciler.reconcile(&key).await {
+                            Ok(outcome) => {
+                                tracing::info!(service = %key, ?outcome, "reconciled service");
+                                Step::Done
+                            }
+                            Err(crate::service::ServiceError::NotLeader) => Step::Paused,
+                            Err(error) => Step::Failed(crate::backends::chain(&error)),
+                        }
+                    }
+                },
+            );
+            let resync = runner::resync(queue, period, leader, keys);
+            tokio::select! {
+                () = workers => {}
+                () = resync => {}
+            }
+        }
+    };
     let group_resync = runner::resync(
         c.groups.clone(),
         settings.sync_period,
@@ -623,7 +735,7 @@ async fn workers(
         binding_keys,
     );
     tokio::select! {
-        () = async { tokio::join!(group_workers, binding_workers); } => {}
+        () = async { tokio::join!(group_workers, binding_workers, service_work); } => {}
         () = group_resync => {}
         () = binding_resync => {}
         () = sg_release => {}

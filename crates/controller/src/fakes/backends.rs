@@ -112,6 +112,34 @@ impl StackBuilder for FakeBuilder {
     }
 }
 
+/// The pure Service model builder over fixed facts (no existing load balancer lookup).
+pub struct PureServiceBuilder {
+    pub journal: Journal,
+    pub facts: model::ClusterFacts,
+    pub selection: contract::service::Selection,
+}
+
+impl crate::backends::ServiceStackBuilder for PureServiceBuilder {
+    fn build_service<'a>(
+        &'a self,
+        service: &'a k8s_openapi::api::core::v1::Service,
+    ) -> BoxFuture<'a, Result<Stack, BackendError>> {
+        Box::pin(async move {
+            self.journal.push(format!(
+                "build-service {}",
+                model::service::stack_id(service)
+            ));
+            model::service::build_service(&model::service::ServiceInputs {
+                service,
+                facts: &self.facts,
+                selection: &self.selection,
+                existing_lb: None,
+            })
+            .map_err(|e| BackendError::new(e.category(), e.to_string()).with_source(e))
+        })
+    }
+}
+
 /// A deployer that keeps the deployed stacks in memory.
 #[derive(Default)]
 pub struct FakeDeployer {
@@ -160,13 +188,18 @@ impl StackDeployer for FakeDeployer {
                 self.journal.push(format!("deploy-failed {}", stack.id));
                 return Err(error);
             }
+            // A Service's stack `ns/x` is not the IngressGroup `ns/x`.
+            let key = match stack.kind {
+                model::stack::StackKind::Ingress => stack.id.clone(),
+                model::stack::StackKind::Service => format!("service:{}", stack.id),
+            };
             if stack.is_empty() {
-                self.journal.push(format!("delete {}", stack.id));
-                lock(&self.stacks).remove(&stack.id);
+                self.journal.push(format!("delete {key}"));
+                lock(&self.stacks).remove(&key);
                 return Ok(DeployReport::default());
             }
-            self.journal.push(format!("deploy {}", stack.id));
-            lock(&self.stacks).insert(stack.id.clone(), stack.clone());
+            self.journal.push(format!("deploy {key}"));
+            lock(&self.stacks).insert(key, stack.clone());
             Ok(DeployReport {
                 dns_name: Some(Self::dns_name(&stack.id)),
                 target_group_arns: stack

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use contract::crd::TargetGroupBinding;
-use k8s_openapi::api::core::v1::{PodCondition, Secret};
+use k8s_openapi::api::core::v1::{LoadBalancerStatus, PodCondition, Secret};
 use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerStatus};
 
 use super::{Journal, lock};
@@ -114,6 +114,28 @@ impl KubeOps for RecordingOps {
                 .collect::<Vec<_>>()
                 .join(",");
             self.record("status", format!("status {key} {host}"))
+        })
+    }
+
+    fn patch_service_status<'a>(
+        &'a self,
+        service: &'a ObjKey,
+        status: Option<&'a LoadBalancerStatus>,
+    ) -> BoxFuture<'a, Result<(), OpError>> {
+        Box::pin(async move {
+            let host = status
+                .and_then(|s| s.ingress.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.hostname.clone())
+                .collect::<Vec<_>>()
+                .join(",");
+            let entry = if status.is_some() {
+                format!("service-status {service} {host}")
+            } else {
+                format!("service-status {service} cleared")
+            };
+            self.record("service_status", entry)
         })
     }
 

@@ -14,7 +14,7 @@ mod kube_ops;
 mod networking;
 mod objects;
 
-pub use backends::{FakeBuilder, FakeDeployer, FakeRegistrar};
+pub use backends::{FakeBuilder, FakeDeployer, FakeRegistrar, PureServiceBuilder};
 pub use journal::Journal;
 pub use kube_ops::RecordingOps;
 pub use networking::FakeSecurityGroups;
