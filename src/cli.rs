@@ -172,13 +172,7 @@ impl ControllerArgs {
             vpc_id: self.aws_vpc_id.clone(),
             enable_pod_readiness_gate_inject: true,
             load_balancer_class: self.load_balancer_class.clone(),
-            // The last setting wins, as the model reads the gates.
-            service_type_load_balancer_only: self
-                .feature_gates
-                .iter()
-                .rev()
-                .find(|(gate, _)| gate == "ServiceTypeLoadBalancerOnly")
-                .is_some_and(|(_, on)| *on),
+            service_type_load_balancer_only: self.service_selection().load_balancer_type_only,
         }
     }
 }
@@ -622,9 +616,15 @@ mod reconcile_flag_tests {
         assert!(!facts.tolerate_non_existent_backend_action);
         assert!(facts.enable_manage_backend_security_group_rules);
         assert!(args.controller.unknown_feature_gates().is_empty());
-        let args = serve(&["--feature-gates=NoSuchGate=true,ServiceTypeLoadBalancerOnly=true"]);
-        assert_eq!(args.controller.unknown_feature_gates(), ["NoSuchGate"]);
-        assert!(args.controller.service_selection().load_balancer_type_only);
+        let gated = serve(&["--feature-gates=NoSuchGate=true,ServiceTypeLoadBalancerOnly=true"]);
+        assert_eq!(gated.controller.unknown_feature_gates(), ["NoSuchGate"]);
+        assert!(gated.controller.service_selection().load_balancer_type_only);
+        assert!(
+            gated
+                .controller
+                .webhook_config()
+                .service_type_load_balancer_only
+        );
         assert_eq!(args.reconcile.log_level, "debug");
         assert_eq!(
             serve(&["--watch-namespace=team-a"])
