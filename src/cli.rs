@@ -120,6 +120,7 @@ impl ControllerArgs {
     pub fn model_facts(&self, vpc_id: String) -> model::ClusterFacts {
         let mut facts = model::ClusterFacts::new(self.cluster_name.clone(), vpc_id);
         facts.ingress_class = self.ingress_class.clone();
+        facts.load_balancer_class = self.load_balancer_class.clone();
         facts.external_managed_tags = self.external_managed_tags.iter().cloned().collect();
         if self.default_target_type == "ip" {
             facts.default_target_type = model::stack::TargetType::Ip;
@@ -141,15 +142,7 @@ impl ControllerArgs {
     /// Which Services become NLBs: `--load-balancer-class` and the `ServiceTypeLoadBalancerOnly`
     /// gate.
     pub fn service_selection(&self) -> contract::service::Selection {
-        contract::service::Selection {
-            load_balancer_class: self.load_balancer_class.clone(),
-            load_balancer_type_only: self
-                .feature_gates
-                .iter()
-                .rev()
-                .find(|(gate, _)| gate == "ServiceTypeLoadBalancerOnly")
-                .is_some_and(|(_, on)| *on),
-        }
+        self.model_facts(String::new()).service_selection()
     }
 
     /// The `--feature-gates` this controller has no behaviour for (accepted, warned about).

@@ -20,11 +20,19 @@ pub fn table(stacks: &[Stack]) -> String {
                     .sum()
             })
             .unwrap_or(0);
-        let _ = writeln!(out, "IngressGroup {} ({count} resources)", stack.id);
+        let owner = match stack.kind {
+            model::stack::StackKind::Ingress => "IngressGroup",
+            model::stack::StackKind::Service => "Service",
+        };
+        let _ = writeln!(out, "{owner} {} ({count} resources)", stack.id);
         if count == 0 {
             let _ = writeln!(
                 out,
-                "  (nothing: every AWS resource of this group is to be deleted)"
+                "  (nothing: every AWS resource of this {} is to be deleted)",
+                match stack.kind {
+                    model::stack::StackKind::Ingress => "group",
+                    model::stack::StackKind::Service => "Service",
+                }
             );
         }
         for (kind, by_id) in resources.into_iter().flatten() {
@@ -50,8 +58,13 @@ fn summary(kind: &str, spec: &Value) -> String {
                 .flatten()
                 .filter_map(|m| m.get("subnetID").map(scalar))
                 .collect();
+            let kind = if s("type") == "network" {
+                " network"
+            } else {
+                ""
+            };
             format!(
-                "{} {} {} subnets=[{}]",
+                "{}{kind} {} {} subnets=[{}]",
                 s("name"),
                 s("scheme"),
                 s("ipAddressType"),

@@ -8,7 +8,7 @@ use aws_load_balancer_controller::commands::embedded_examples;
 use clap::Parser as _;
 
 #[tokio::test]
-async fn embedded_default_deploys_the_example_group_and_refuses_the_bad_ingress() {
+async fn embedded_default_deploys_the_example_group_and_nlb_and_refuses_the_bad_ingress() {
     let cli = Cli::try_parse_from(["alb", "run"]).unwrap();
     let Command::Run(args) = cli.command else {
         unreachable!("parsed a run command")
@@ -23,11 +23,17 @@ async fn embedded_default_deploys_the_example_group_and_refuses_the_bad_ingress(
     .unwrap();
     assert_eq!(
         summary.dns_names.len(),
-        1,
-        "one ALB for the one IngressGroup"
+        2,
+        "one ALB for the one IngressGroup, one NLB for the LoadBalancer Service: {:?}",
+        summary.dns_names
     );
     assert!(
         summary.dns_names[0].starts_with("k8s-shop-"),
+        "{:?}",
+        summary.dns_names
+    );
+    assert!(
+        summary.dns_names[1].starts_with("k8s-shop-echo-"),
         "{:?}",
         summary.dns_names
     );

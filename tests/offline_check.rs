@@ -97,7 +97,7 @@ async fn namespace_selector_is_enforced_offline() {
 }
 
 #[test]
-fn the_examples_plan_one_alb_for_the_shop_group() {
+fn the_examples_plan_one_alb_for_the_shop_group_and_one_nlb_for_echo() {
     let manifests = aws_load_balancer_controller::manifests::load(&[examples()]).unwrap();
     let mut good = manifests.clone();
     good.ingresses
@@ -105,8 +105,12 @@ fn the_examples_plan_one_alb_for_the_shop_group() {
     let base = model::ClusterFacts::new("", "");
     let facts = model::facts::overlay(&base, &manifests.cluster_facts).unwrap();
     let stacks = model::plan::plan(&good, &facts).unwrap();
-    assert_eq!(stacks.len(), 1);
+    assert_eq!(stacks.len(), 2);
     assert_eq!(stacks[0].id, "shop");
+    assert_eq!(
+        (stacks[1].kind, stacks[1].id.as_str()),
+        (model::stack::StackKind::Service, "shop/echo")
+    );
     let table = aws_load_balancer_controller::plan_output::table(&stacks);
     assert!(
         table.starts_with("IngressGroup shop (9 resources)\n"),
@@ -126,6 +130,13 @@ fn the_examples_plan_one_alb_for_the_shop_group() {
         table.contains("internet-facing"),
         "the IngressClassParams scheme applies: {table}"
     );
+    let nlb = table
+        .split("\n\n")
+        .find(|block| block.starts_with("Service shop/echo (5 resources)"))
+        .unwrap_or_else(|| panic!("no NLB block: {table}"));
+    assert!(nlb.contains("network internet-facing"), "{nlb}");
+    assert!(nlb.contains("TCP 80 default: forward"), "{nlb}");
+    assert!(nlb.contains("ip TCP:8080"), "{nlb}");
 }
 
 /// An Ingress on HTTPS:443 authenticating with OIDC (Secret `shop/oidc-client`), its class and

@@ -29,7 +29,7 @@ const CLUSTER: &str = "demo";
 /// What the demo did, for its caller and its test.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DemoSummary {
-    /// DNS names of the load balancers deployed, one per IngressGroup.
+    /// DNS names of the load balancers deployed, one per IngressGroup and NLB Service.
     pub dns_names: Vec<String>,
     /// Mutating AWS calls made by the unchanged re-sync (0 when the deployer is economical).
     pub resync_mutating_calls: u64,
@@ -85,7 +85,7 @@ pub async fn run(
 
     let deployer = Deployer::new(clients.clone(), DeployConfig::new(CLUSTER, vpc_id.clone()));
     for stack in &stacks {
-        step(&format!("deploying IngressGroup {} to AWS", stack.id));
+        step(&format!("deploying {} to AWS", owner(stack)));
         let report = deployer.deploy(stack).await.map_err(|e| e.to_string())?;
         println!(
             "  created {}, modified {}, deleted {}; {} AWS calls ({} mutating); DNS name {}",
@@ -103,7 +103,7 @@ pub async fn run(
     print_aws(&clients).await?;
 
     for stack in &stacks {
-        step(&format!("re-syncing IngressGroup {} unchanged", stack.id));
+        step(&format!("re-syncing {} unchanged", owner(stack)));
         let report = deployer.deploy(stack).await.map_err(|e| e.to_string())?;
         println!(
             "  {} mutating calls, {} reads",
@@ -129,6 +129,14 @@ pub async fn run(
     step("stopping moto");
     drop(moto);
     Ok(summary)
+}
+
+/// `IngressGroup <id>` or `Service <ns/name>`.
+fn owner(stack: &model::stack::Stack) -> String {
+    match stack.kind {
+        model::stack::StackKind::Ingress => format!("IngressGroup {}", stack.id),
+        model::stack::StackKind::Service => format!("Service {} (NLB)", stack.id),
+    }
 }
 
 fn step(what: &str) {

@@ -19,7 +19,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use crate::ClusterFacts;
 use crate::manifests::Manifests;
-use crate::plan::{PlanError, plan};
+use crate::plan::{PlanError, plan_ingresses as plan};
 
 /// Build error categories that depend on facts the webhook may not have yet.
 const LIVE_FACT_CATEGORIES: [&str; 4] = ["subnet", "certificate", "security_group", "auth"];
@@ -190,7 +190,8 @@ pub fn check_group(
     let error = match error {
         // Class problems are the validator's to report, for this Ingress; another member's
         // broken class is the controller's.
-        PlanError::Class { .. } => return findings,
+        // Services are not part of an IngressGroup's check.
+        PlanError::Class { .. } | PlanError::Service { .. } => return findings,
         PlanError::Build { .. } => error,
     };
     let category = error.category();

@@ -100,10 +100,17 @@ pub struct ClusterFacts {
     /// Security groups of the VPC, to resolve `security-groups` given by `Name` tag.
     #[serde(default)]
     pub security_groups: Vec<KnownSecurityGroup>,
+    /// `--load-balancer-class`: Services with this `spec.loadBalancerClass` become NLBs.
+    #[serde(default = "default_load_balancer_class")]
+    pub load_balancer_class: String,
     /// The VPC's IPv4 and IPv6 CIDR blocks: the sources of an internal NLB's backend rules
     /// in the legacy (security-group-less) mode.
     #[serde(default)]
     pub vpc_cidrs: Vec<String>,
+}
+
+fn default_load_balancer_class() -> String {
+    contract::service::DEFAULT_LOAD_BALANCER_CLASS.to_owned()
 }
 
 fn default_ingress_class() -> String {
@@ -156,6 +163,15 @@ impl ClusterFacts {
             certificates: Vec::new(),
             security_groups: Vec::new(),
             vpc_cidrs: Vec::new(),
+            load_balancer_class: default_load_balancer_class(),
+        }
+    }
+
+    /// Which Services become NLBs: `--load-balancer-class` and `ServiceTypeLoadBalancerOnly`.
+    pub fn service_selection(&self) -> contract::service::Selection {
+        contract::service::Selection {
+            load_balancer_class: self.load_balancer_class.clone(),
+            load_balancer_type_only: self.features.service_type_load_balancer_only,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `plan`: manifests in, the desired stack of every IngressGroup they define out.
+//! `plan`: manifests in, the desired stack of every IngressGroup (and NLB Service) they define
+//! out.
 //!
 //! The same decisions the controller makes, over files instead of watches: which Ingresses are
 //! ours (`contract::class::classify`), which group each joins (IngressClassParams
@@ -31,6 +32,12 @@ pub enum PlanError {
     /// A group's stack cannot be built.
     #[error("IngressGroup {group}: {error}")]
     Build { group: String, error: BuildError },
+    /// A Service's NLB stack cannot be built.
+    #[error("Service {service}: {error}")]
+    Service {
+        service: String,
+        error: crate::service::ServiceBuildError,
+    },
 }
 
 impl PlanError {
@@ -39,6 +46,7 @@ impl PlanError {
         match self {
             Self::Class { error, .. } => error.category(),
             Self::Build { error, .. } => error.category(),
+            Self::Service { error, .. } => error.category(),
         }
     }
 }
@@ -90,8 +98,19 @@ struct GroupMembers<'a> {
 }
 
 /// The stacks of every IngressGroup the manifests define (including groups that only have
-/// leaving members: their stacks are empty), by group ID.
+/// leaving members: their stacks are empty), by group ID, then those of the Services that
+/// become NLBs.
 pub fn plan(manifests: &Manifests, facts: &ClusterFacts) -> Result<Vec<Stack>, PlanError> {
+    let mut stacks = plan_ingresses(manifests, facts)?;
+    plan_services(manifests, facts, &mut stacks)?;
+    Ok(stacks)
+}
+
+/// The IngressGroups' stacks only, by group ID.
+pub fn plan_ingresses(
+    manifests: &Manifests,
+    facts: &ClusterFacts,
+) -> Result<Vec<Stack>, PlanError> {
     let cluster = manifests.static_cluster();
     let mut groups: BTreeMap<GroupId, GroupMembers<'_>> = BTreeMap::new();
     for ingress in &manifests.ingresses {
@@ -174,4 +193,44 @@ pub fn plan(manifests: &Manifests, facts: &ClusterFacts) -> Result<Vec<Stack>, P
         stacks.push(stack);
     }
     Ok(stacks)
+}
+
+/// The NLB stacks of the Services that are ours (or still carry our finalizer: their stack is
+/// empty, everything they own is to be deleted), after the IngressGroups'.
+fn plan_services(
+    manifests: &Manifests,
+    facts: &ClusterFacts,
+    stacks: &mut Vec<Stack>,
+) -> Result<(), PlanError> {
+    if !facts.features.enable_service_controller {
+        return Ok(());
+    }
+    let selection = facts.service_selection();
+    for service in &manifests.services {
+        let ours = selection.is_supported(service);
+        let finalized = service
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == contract::service::FINALIZER);
+        if !ours && !finalized {
+            continue;
+        }
+        let mut service = service.clone();
+        let (namespace, name) = namespaced(&service);
+        service.metadata.namespace = Some(namespace.clone());
+        let stack = crate::service::build_service(&crate::service::ServiceInputs {
+            service: &service,
+            facts,
+            selection: &selection,
+            existing_lb: None,
+        })
+        .map_err(|error| PlanError::Service {
+            service: format!("{namespace}/{name}"),
+            error,
+        })?;
+        stacks.push(stack);
+    }
+    Ok(())
 }
