@@ -130,6 +130,9 @@ pub struct GroupReconciler {
     /// The backend security group to release when the last group is deleted; `None` leaves
     /// it alone (tests, a disabled feature).
     pub backend_security_group: Option<BackendSecurityGroup>,
+    /// Which Services are NLBs (`None`: the Service controller is off). Their NLBs may use the
+    /// backend security group too, so it is kept while one of them exists.
+    pub service_selection: Option<contract::service::Selection>,
 }
 
 impl GroupReconciler {
@@ -203,9 +206,10 @@ impl GroupReconciler {
         result
     }
 
-    /// Releases the backend security group when no group has an active member any more. A
-    /// group whose members cannot be loaded counts as active (it may still use it). Called
-    /// after each group deletion and at every resync.
+    /// Releases the backend security group when no group has an active member and no Service is
+    /// an NLB (or still being cleaned up) any more. A group whose members cannot be loaded
+    /// counts as active (it may still use it). Called after each group deletion and at every
+    /// resync.
     pub async fn release_backend_security_group(&self) {
         let Some(provider) = &self.backend_security_group else {
             return;
@@ -217,7 +221,12 @@ impl GroupReconciler {
                     .load(group)
                     .map_or(true, |members| !members.active.is_empty())
             })
-        };
+        } || self.service_selection.as_ref().is_some_and(|selection| {
+            !self
+                .services
+                .filter(|s| crate::service::is_relevant(selection, s))
+                .is_empty()
+        });
         if in_use {
             return;
         }

@@ -562,6 +562,10 @@ async fn workers(
         ops: ops.clone(),
         metrics: metrics.clone(),
         backend_security_group: backends.backend_security_group,
+        service_selection: backends
+            .service_builder
+            .is_some()
+            .then(|| settings.service_selection.clone()),
     };
     let nlbs = backends
         .service_builder

@@ -56,6 +56,7 @@ fn rig() -> Rig {
         ops: ops.clone(),
         metrics: ControllerMetrics::default(),
         backend_security_group: None,
+        service_selection: None,
     };
     Rig {
         journal,
@@ -597,5 +598,33 @@ async fn a_failed_release_does_not_fail_the_deletion() {
             .matching("event")
             .iter()
             .all(|e| !e.contains("Warning"))
+    );
+}
+
+#[tokio::test]
+async fn an_nlb_service_keeps_the_backend_security_group() {
+    let mut rig = with_backend_sg(rig(), false);
+    rig.reconciler.service_selection = Some(contract::service::Selection::default());
+    let mut nlb = service("ns", "echo");
+    nlb.spec = Some(k8s_openapi::api::core::v1::ServiceSpec {
+        type_: Some("LoadBalancer".into()),
+        load_balancer_class: Some(contract::service::DEFAULT_LOAD_BALANCER_CLASS.into()),
+        ..Default::default()
+    });
+    rig.reconciler.services.insert(Arc::new(nlb));
+    let outcome = deploy_then_delete(&rig, "goes").await.expect("deletes");
+    assert_eq!(outcome, Outcome::Deleted);
+    assert!(
+        rig.journal.matching("delete-backend-sg").is_empty(),
+        "the NLB of ns/echo may use it: {:?}",
+        rig.journal.entries()
+    );
+    rig.reconciler
+        .services
+        .remove(&crate::keys::ObjKey::new("ns", "echo"));
+    rig.reconciler.release_backend_security_group().await;
+    assert_eq!(
+        rig.journal.matching("delete-backend-sg"),
+        ["delete-backend-sg sg-backend"]
     );
 }
