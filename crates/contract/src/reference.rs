@@ -98,9 +98,52 @@ pub fn params_markdown() -> String {
     out
 }
 
+/// Marks the start of the generated Service annotation section in README.md.
+pub const SERVICE_BEGIN_MARKER: &str =
+    "<!-- BEGIN generated Service annotation reference: `make readme` -->";
+/// Marks its end.
+pub const SERVICE_END_MARKER: &str = "<!-- END generated Service annotation reference -->";
+
+/// Markdown table of every Service (NLB) annotation, in table order.
+pub fn service_annotations_markdown() -> String {
+    use crate::annotations::{SERVICE_ANNOTATIONS, ServiceValueKind};
+    let mut out = String::from(
+        "| Annotation (`service.beta.kubernetes.io/…`) | Type | Default | Meaning |\n|---|---|---|---|\n",
+    );
+    for spec in SERVICE_ANNOTATIONS {
+        let kind = match spec.kind {
+            ServiceValueKind::String => "string".to_owned(),
+            ServiceValueKind::Bool => "bool".to_owned(),
+            ServiceValueKind::Int32 => "int32".to_owned(),
+            ServiceValueKind::StringList => "stringList".to_owned(),
+            ServiceValueKind::StringMap => "stringMap".to_owned(),
+            ServiceValueKind::Json => "json".to_owned(),
+            ServiceValueKind::Enum(values) => format!("enum ({})", values.join(" \\| ")),
+        };
+        let key = if spec.templated() {
+            format!("{}${{…}}", spec.suffix)
+        } else {
+            spec.suffix.to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "| `{key}` | {kind} | {} | {} |",
+            cell_or_dash(spec.default),
+            escape(spec.doc),
+        );
+    }
+    out
+}
+
 /// Replace the generated sections of a README text; `None` when a marker pair is missing.
 pub fn splice(readme: &str) -> Option<String> {
     let readme = splice_one(readme, BEGIN_MARKER, END_MARKER, &annotations_markdown())?;
+    let readme = splice_one(
+        &readme,
+        SERVICE_BEGIN_MARKER,
+        SERVICE_END_MARKER,
+        &service_annotations_markdown(),
+    )?;
     splice_one(
         &readme,
         PARAMS_BEGIN_MARKER,

@@ -201,7 +201,7 @@ const STRING: ServiceValueKind = ServiceValueKind::String;
 pub static SERVICE_ANNOTATIONS: &[ServiceAnnotationSpec] = &[
     entry("aws-load-balancer-type", STRING, "", "`external` (with `nlb-target-type`) or `nlb-ip` selects this controller when the Service has no `loadBalancerClass`; `nlb` is the in-tree controller's."),
     entry("aws-load-balancer-nlb-target-type", Enum(TargetType::VALUES), "--default-target-type", "Register pods (`ip`) or nodes (`instance`)."),
-    entry("aws-load-balancer-name", STRING, "k8s-<ns>-<name>-<hash>", "NLB name, at most 32 characters; only used when the NLB is created."),
+    entry("aws-load-balancer-name", STRING, "a generated `k8s-…` name", "NLB name, at most 32 characters; only used when the NLB is created."),
     entry("aws-load-balancer-scheme", Enum(NlbScheme::VALUES), "existing NLB's, else --default-load-balancer-scheme", "`internal` or `internet-facing`; a change replaces the NLB."),
     entry("aws-load-balancer-internal", Bool, "", "Deprecated: `true` is internal, `false` internet-facing; `aws-load-balancer-scheme` wins."),
     entry("aws-load-balancer-ip-address-type", Enum(NlbIpAddressType::VALUES), "ipv4", "Address families of the NLB."),
