@@ -1125,3 +1125,62 @@ async fn the_vpc_cidrs_are_read_with_the_live_facts() {
     aws_io::live_facts::refresh(clients, &[], &shared).await;
     assert_eq!(shared.read().unwrap().vpc_cidrs, facts.vpc_cidrs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_of_all_stacks_tells_services_from_ingress_groups() {
+    let (account, net, deployer) = setup().await;
+    deployer
+        .deploy(&sample_stack(&net, SVC, "ing"))
+        .await
+        .unwrap();
+    deployer
+        .deploy(&service_stack(&net, "ns/old", "old"))
+        .await
+        .unwrap();
+
+    let before = account.clients.calls().snapshot();
+    let diffs = deployer
+        .diff_all(&[service_stack(&net, SVC, "svc")])
+        .await
+        .unwrap();
+    assert_eq!(
+        account
+            .clients
+            .calls()
+            .snapshot()
+            .since(&before)
+            .mutating_total(),
+        0
+    );
+    let seen: Vec<(StackKind, &str, bool, usize, usize)> = diffs
+        .iter()
+        .map(|d| {
+            let s = d.summary();
+            (
+                d.kind,
+                d.stack_id.as_str(),
+                d.no_longer_planned,
+                s.create,
+                s.delete,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (StackKind::Service, SVC, false, 6, 0),
+            (StackKind::Ingress, SVC, true, 0, 4),
+            (StackKind::Service, "ns/old", true, 0, 4),
+        ]
+    );
+    let text = aws_io::diff::table(&diffs);
+    assert!(text.contains("Service ns/svc: + 6 to create"), "{text}");
+    assert!(
+        text.contains("IngressGroup ns/svc (no longer planned)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Service ns/old (no longer planned)"),
+        "{text}"
+    );
+}

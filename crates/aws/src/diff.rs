@@ -11,6 +11,8 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
+use model::stack::StackKind;
+
 use super::aws::CallSnapshot;
 use super::error::ResourceRef;
 use super::ownership::ForeignResource;
@@ -161,6 +163,10 @@ pub struct DiffSummary {
 pub struct StackDiff {
     #[serde(rename = "stackID")]
     pub stack_id: String,
+    /// Whose stack it is; only a Service's says so in JSON (`"kind": "service"`), so that the
+    /// JSON of IngressGroups reads as before.
+    #[serde(skip_serializing_if = "is_ingress", serialize_with = "serialize_kind")]
+    pub kind: StackKind,
     /// True for a stack that is no longer wanted at all (its group is gone): everything of it
     /// that AWS still holds would be deleted.
     pub no_longer_planned: bool,
@@ -173,6 +179,22 @@ pub struct StackDiff {
     /// The calls the dry run made (all of them reads).
     #[serde(skip)]
     pub calls_by_operation: CallSnapshot,
+}
+
+fn is_ingress(kind: &StackKind) -> bool {
+    *kind == StackKind::Ingress
+}
+
+fn serialize_kind<S: serde::Serializer>(kind: &StackKind, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(kind)
+}
+
+/// How a table names a stack of this kind.
+fn owner_label(kind: StackKind) -> &'static str {
+    match kind {
+        StackKind::Ingress => "IngressGroup",
+        StackKind::Service => "Service",
+    }
 }
 
 impl StackDiff {
@@ -234,8 +256,13 @@ pub fn table(diffs: &[StackDiff]) -> String {
         };
         let _ = writeln!(
             out,
-            "IngressGroup {}{note}: + {} to create, ~ {} to modify, - {} to delete, = {} unchanged",
-            diff.stack_id, s.create, s.modify, s.delete, s.unchanged
+            "{} {}{note}: + {} to create, ~ {} to modify, - {} to delete, = {} unchanged",
+            owner_label(diff.kind),
+            diff.stack_id,
+            s.create,
+            s.modify,
+            s.delete,
+            s.unchanged
         );
         for r in diff
             .resources

@@ -1,11 +1,19 @@
 //! The AWS deployer: makes ELBv2 and EC2 match a desired [`Stack`] with as few calls as it
 //! can, touching only resources that carry our cluster and stack tags.
 //!
+//! A stack is an IngressGroup's (an ALB) or a Service's (an NLB), by its [`StackKind`]; the
+//! kind names the tag keys its resources carry (`ingress.k8s.aws/stack` and `/resource`, or
+//! `service.k8s.aws/stack` and `/resource`, both with `elbv2.k8s.aws/cluster`), and so
+//! everything a deploy finds, owns and adopts. A Service `ns/x` and an implicit IngressGroup
+//! `ns/x` are two stacks that never see each other's resources. What differs for NLBs is in
+//! `load_balancer.rs` (replacement order, security groups, subnets) and `target_group.rs`
+//! (what forces a replacement); NLB listeners have no rules, so none are read.
+//!
 //! One deploy:
 //!
 //! 1. finds what the stack owns by its tags ([`discover`]);
 //! 2. brings up, in dependency order, security groups → target groups → the load balancer →
-//!    listeners → rules, matching actual to desired by the `ingress.k8s.aws/resource` tag (by
+//!    listeners → rules, matching actual to desired by the kind's resource tag (by
 //!    port for listeners, by priority and content for rules), creating what is missing (with
 //!    the tags in the create call), modifying what drifted, and replacing what cannot change in
 //!    place. Listeners and rules on our load balancer are ours by position even without our
@@ -257,6 +265,7 @@ impl Deployer {
         let (report, resources) = result?;
         Ok(StackDiff {
             stack_id: stack.id.clone(),
+            kind: stack.kind,
             no_longer_planned: false,
             resources,
             foreign: report.foreign,
@@ -267,15 +276,24 @@ impl Deployer {
     /// What [`Deployer::delete`] would delete: for a group that no longer exists but still
     /// owns AWS resources.
     pub async fn diff_deleted(&self, stack_id: &str) -> Result<StackDiff, DeployError> {
-        let mut diff = self.diff(&Stack::new(stack_id)).await?;
+        self.diff_deleted_of(StackKind::Ingress, stack_id).await
+    }
+
+    /// What [`Deployer::delete_of`] would delete: for a group or Service that no longer exists
+    /// but still owns AWS resources.
+    pub async fn diff_deleted_of(
+        &self,
+        kind: StackKind,
+        stack_id: &str,
+    ) -> Result<StackDiff, DeployError> {
+        let mut diff = self.diff(&Stack::of_kind(kind, stack_id)).await?;
         diff.no_longer_planned = true;
         Ok(diff)
     }
 
     /// The IDs of every IngressGroup stack of this cluster that owns a load balancer, target
     /// group or security group in AWS (by the `ingress.k8s.aws/stack` tag). Service stacks are
-    /// not among them ([`Deployer::stack_ids_of`] lists those): `plan` and [`Deployer::diff_all`]
-    /// are about IngressGroups.
+    /// not among them: [`Deployer::stack_ids_of`] lists those.
     pub async fn stack_ids(&self) -> Result<BTreeSet<String>, DeployError> {
         self.stack_ids_of(StackKind::Ingress).await
     }
@@ -288,16 +306,28 @@ impl Deployer {
     }
 
     /// The diffs of the planned stacks, then those of this cluster's stacks in AWS that are not
-    /// planned any more (everything of theirs would be deleted), by stack ID.
+    /// planned any more (everything of theirs would be deleted), by kind (IngressGroups first,
+    /// then Services, whose stacks are looked for only when a Service stack is planned: a plan
+    /// of Ingresses alone says nothing about Services) and stack ID.
     pub async fn diff_all(&self, planned: &[Stack]) -> Result<Vec<StackDiff>, DeployError> {
         let mut out = Vec::new();
         for stack in planned {
             out.push(self.diff(stack).await?);
         }
-        let wanted: BTreeSet<&str> = planned.iter().map(|s| s.id.as_str()).collect();
-        for id in self.stack_ids().await? {
-            if !wanted.contains(id.as_str()) {
-                out.push(self.diff_deleted(&id).await?);
+        let mut kinds = vec![StackKind::Ingress];
+        if planned.iter().any(|s| s.kind == StackKind::Service) {
+            kinds.push(StackKind::Service);
+        }
+        for kind in kinds {
+            let wanted: BTreeSet<&str> = planned
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| s.id.as_str())
+                .collect();
+            for id in self.stack_ids_of(kind).await? {
+                if !wanted.contains(id.as_str()) {
+                    out.push(self.diff_deleted_of(kind, &id).await?);
+                }
             }
         }
         Ok(out)

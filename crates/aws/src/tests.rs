@@ -440,6 +440,7 @@ fn sample_diff() -> super::diff::StackDiff {
     let lb = ResourceRef::new(ResourceType::LoadBalancer, "LoadBalancer");
     StackDiff {
         stack_id: "ns/ing".into(),
+        kind: StackKind::Ingress,
         no_longer_planned: false,
         resources: vec![
             ResourceDiff::existing(&lb, "arn:lb", vec![]),
@@ -506,6 +507,29 @@ fn diff_json_names_type_id_and_fields() {
         json["resources"][2],
         serde_json::json!({"change": "create", "type": "AWS::ElasticLoadBalancingV2::ListenerRule", "id": "80:2"})
     );
+}
+
+#[test]
+fn a_service_diff_says_so_in_the_table_and_the_json() {
+    use super::diff::table;
+    let ingress = sample_diff();
+    assert!(
+        serde_json::to_value(&ingress)
+            .unwrap()
+            .get("kind")
+            .is_none()
+    );
+    let service = super::diff::StackDiff {
+        kind: StackKind::Service,
+        no_longer_planned: true,
+        ..sample_diff()
+    };
+    let text = table(std::slice::from_ref(&service));
+    assert!(
+        text.starts_with("Service ns/ing (no longer planned): + 1 to create"),
+        "{text}"
+    );
+    assert_eq!(serde_json::to_value(&service).unwrap()["kind"], "service");
 }
 
 #[test]
