@@ -1184,3 +1184,38 @@ async fn a_dry_run_of_all_stacks_tells_services_from_ingress_groups() {
         "{text}"
     );
 }
+
+/// The NLB-only settings moto neither keeps nor reports, checked on the wire: the source-NAT
+/// switch goes with `CreateLoadBalancer`, the PrivateLink inbound-rules setting with a
+/// `SetSecurityGroups` right after it. (Their re-sync cannot be checked here: moto reports
+/// neither, so each would look drifted again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nlb_only_settings_are_sent_where_aws_takes_them() {
+    let (account, net, _) = setup().await;
+    let (recorder, deployer) = recorded(&account, &net).await;
+    let mut stack = service_stack(&net, SVC, "only");
+    {
+        let lb = lb_mut(&mut stack);
+        lb.enable_prefix_for_ipv6_source_nat = Some("on".into());
+        lb.security_groups_inbound_rules_on_private_link = Some("off".into());
+    }
+    let report = deployer.deploy(&stack).await.unwrap();
+    assert_eq!(
+        report.calls_by_operation.count("SetSecurityGroups"),
+        1,
+        "calls: {}",
+        report.calls_by_operation
+    );
+    let calls = recorder.calls();
+    let create = params(&calls, "CreateLoadBalancer");
+    assert_eq!(param(&create, "EnablePrefixForIpv6SourceNat"), Some("on"));
+    let set = params(&calls, "SetSecurityGroups");
+    assert_eq!(
+        param(&set, "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"),
+        Some("off")
+    );
+    assert_eq!(
+        param(&set, "SecurityGroups.member.2"),
+        Some(net.backend_sg.as_str())
+    );
+}

@@ -713,3 +713,112 @@ pub async fn delete(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::stack::{IpAddressType, Scheme, SubnetMapping};
+
+    fn spec() -> LoadBalancerSpec {
+        LoadBalancerSpec {
+            name: "k8s-ns-svc-0123456789".into(),
+            load_balancer_type: LoadBalancerType::Network,
+            scheme: Scheme::Internal,
+            ip_address_type: IpAddressType::Dualstack,
+            subnet_mappings: ["subnet-a", "subnet-b"]
+                .into_iter()
+                .map(|s| SubnetMapping {
+                    subnet_id: s.into(),
+                    allocation_id: None,
+                    private_ipv4_address: None,
+                    ipv6_address: None,
+                    source_nat_ipv6_prefix: None,
+                })
+                .collect(),
+            security_groups: vec![],
+            customer_owned_ipv4_pool: None,
+            ipam_configuration: None,
+            minimum_load_balancer_capacity: None,
+            enable_prefix_for_ipv6_source_nat: None,
+            security_groups_inbound_rules_on_private_link: None,
+            load_balancer_attributes: vec![],
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn zone(subnet: &str, prefixes: &[&str]) -> elbv2::AvailabilityZone {
+        prefixes
+            .iter()
+            .fold(
+                elbv2::AvailabilityZone::builder().subnet_id(subnet),
+                |b, p| b.source_nat_ipv6_prefixes(*p),
+            )
+            .build()
+    }
+
+    #[test]
+    fn the_private_link_setting_is_judged_against_aws_default() {
+        let sgs = vec!["sg-1".to_owned()];
+        let unreported = elbv2::LoadBalancer::builder().build();
+        let mut wanted = spec();
+        assert_eq!(private_link_drift(&wanted, &sgs, &unreported), None);
+        wanted.security_groups_inbound_rules_on_private_link = Some("on".into());
+        assert_eq!(private_link_drift(&wanted, &sgs, &unreported), None);
+        wanted.security_groups_inbound_rules_on_private_link = Some("off".into());
+        assert_eq!(private_link_drift(&wanted, &sgs, &unreported), Some("off"));
+        let off = elbv2::LoadBalancer::builder()
+            .enforce_security_group_inbound_rules_on_private_link_traffic("off")
+            .build();
+        assert_eq!(private_link_drift(&wanted, &sgs, &off), None);
+        // Without security groups there is no such setting.
+        assert_eq!(private_link_drift(&wanted, &[], &unreported), None);
+    }
+
+    #[test]
+    fn only_explicit_source_nat_prefixes_a_subnet_reports_otherwise_drift() {
+        let mut wanted = spec();
+        wanted.subnet_mappings[0].source_nat_ipv6_prefix = Some("2600:1f14:0:1::/80".into());
+        wanted.subnet_mappings[1].source_nat_ipv6_prefix = Some("auto_assigned".into());
+        let same = elbv2::LoadBalancer::builder()
+            .availability_zones(zone("subnet-a", &["2600:1f14:0:1::/80"]))
+            .availability_zones(zone("subnet-b", &["2600:1f14:0:2::/80"]))
+            .build();
+        assert!(source_nat_prefix_drift(&wanted, &same).is_empty());
+        let other = elbv2::LoadBalancer::builder()
+            .availability_zones(zone("subnet-a", &["2600:1f14:0:9::/80"]))
+            .availability_zones(zone("subnet-b", &[]))
+            .build();
+        assert_eq!(
+            source_nat_prefix_drift(&wanted, &other),
+            [("subnet-a", "2600:1f14:0:1::/80")]
+        );
+        // A subnet that reports no prefix is not judged.
+        let unreported = elbv2::LoadBalancer::builder()
+            .availability_zones(zone("subnet-a", &[]))
+            .build();
+        assert!(source_nat_prefix_drift(&wanted, &unreported).is_empty());
+    }
+
+    #[test]
+    fn type_and_scheme_force_a_replacement() {
+        let wanted = spec();
+        let same = elbv2::LoadBalancer::builder()
+            .r#type(elbv2::LoadBalancerTypeEnum::Network)
+            .scheme(elbv2::LoadBalancerSchemeEnum::Internal)
+            .build();
+        assert!(!needs_replacement(&wanted, &same));
+        let public = elbv2::LoadBalancer::builder()
+            .r#type(elbv2::LoadBalancerTypeEnum::Network)
+            .scheme(elbv2::LoadBalancerSchemeEnum::InternetFacing)
+            .build();
+        assert_eq!(
+            replacement(&wanted, &public),
+            Some(FieldChange::values("scheme", "internet-facing", "internal"))
+        );
+        let alb = elbv2::LoadBalancer::builder()
+            .r#type(elbv2::LoadBalancerTypeEnum::Application)
+            .scheme(elbv2::LoadBalancerSchemeEnum::Internal)
+            .build();
+        assert!(needs_replacement(&wanted, &alb));
+    }
+}
