@@ -12,6 +12,9 @@
 //!   source-NAT prefix switch (`enablePrefixForIpv6SourceNat`), and an explicit source-NAT
 //!   prefix a subnet reports otherwise, are applied with `SetSubnets`;
 //! * `securityGroupsInboundRulesOnPrivateLink` is applied with `SetSecurityGroups`.
+//!
+//! A load balancer to delete that AWS refuses to delete for its deletion protection (switched on
+//! outside the stack) gets `deletion_protection.enabled=false`, then is deleted, as upstream.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -675,6 +678,19 @@ async fn apply_update(
     Ok(())
 }
 
+const DELETION_PROTECTION: &str = "deletion_protection.enabled";
+
+/// Whether AWS refused a deletion because the load balancer has deletion protection on.
+fn protected(err: &DeployError) -> bool {
+    match err {
+        DeployError::Aws { code, message, .. } => {
+            code == "OperationNotPermitted"
+                && message.to_ascii_lowercase().contains("deletion protection")
+        }
+        _ => false,
+    }
+}
+
 async fn delete_one(ctx: &Ctx<'_>, lb: &Found<elbv2::LoadBalancer>) -> Result<(), DeployError> {
     if !ctx.owns(&lb.tags) {
         return Ok(());
@@ -684,15 +700,28 @@ async fn delete_one(ctx: &Ctx<'_>, lb: &Found<elbv2::LoadBalancer>) -> Result<()
     if ctx.dry_run() {
         return Ok(());
     }
-    let result = ctx
-        .mutate("DeleteLoadBalancer", &what, || {
+    let delete = || {
+        ctx.mutate("DeleteLoadBalancer", &what, || {
             ctx.clients
                 .elbv2
                 .delete_load_balancer()
                 .load_balancer_arn(&lb.arn)
                 .send()
         })
-        .await;
+    };
+    let result = match delete().await {
+        // Protection switched on outside the stack (a stack that asks for it is never
+        // emptied: the model refuses): switched off, as upstream does, then deleted.
+        Err(err) if protected(&err) => {
+            let off = Attribute {
+                key: DELETION_PROTECTION.to_owned(),
+                value: "false".to_owned(),
+            };
+            modify_attributes(ctx, &what, &lb.arn, std::slice::from_ref(&off)).await?;
+            delete().await
+        }
+        other => other,
+    };
     match result {
         Ok(_) => {
             ctx.deleted(&what, &lb.arn);
@@ -797,6 +826,97 @@ mod tests {
             .availability_zones(zone("subnet-a", &[]))
             .build();
         assert!(source_nat_prefix_drift(&wanted, &unreported).is_empty());
+    }
+
+    /// An HTTP client that answers with scripted `(status, body)` responses in order and
+    /// records the form body of each request.
+    #[derive(Clone, Debug, Default)]
+    struct Scripted {
+        answers: std::sync::Arc<std::sync::Mutex<Vec<(u16, &'static str)>>>,
+        bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl aws_smithy_runtime_api::client::http::HttpClient for Scripted {
+        fn http_connector(
+            &self,
+            _: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+            aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+        }
+    }
+
+    impl aws_smithy_runtime_api::client::http::HttpConnector for Scripted {
+        fn call(
+            &self,
+            request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+        ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+            let body = request
+                .body()
+                .bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            self.bodies.lock().unwrap().push(body);
+            let (status, text) = self.answers.lock().unwrap().remove(0);
+            let response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                status.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(text),
+            );
+            aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    const PROTECTED: &str = "<ErrorResponse><Error><Type>Sender</Type>\
+        <Code>OperationNotPermitted</Code><Message>Load balancer 'arn:lb' cannot be deleted \
+        because deletion protection is enabled</Message></Error><RequestId>1</RequestId>\
+        </ErrorResponse>";
+    const MODIFIED: &str = "<ModifyLoadBalancerAttributesResponse>\
+        <ModifyLoadBalancerAttributesResult><Attributes/></ModifyLoadBalancerAttributesResult>\
+        </ModifyLoadBalancerAttributesResponse>";
+    const DELETED: &str =
+        "<DeleteLoadBalancerResponse><DeleteLoadBalancerResult/></DeleteLoadBalancerResponse>";
+
+    #[tokio::test]
+    async fn a_protected_load_balancer_is_unprotected_then_deleted() {
+        let http = Scripted::default();
+        *http.answers.lock().unwrap() = vec![(400, PROTECTED), (200, MODIFIED), (200, DELETED)];
+        let sdk = crate::canned_http::CannedHttp::sdk_config(http.clone());
+        let clients = crate::AwsClients::new(&sdk, &[]);
+        let config = crate::DeployConfig::new("c1", "vpc-1");
+        let ctx = Ctx::new(
+            &clients,
+            &config,
+            StackKind::Service,
+            "ns/svc",
+            crate::call::Mode::Apply,
+            None,
+        );
+        let found = Found {
+            item: elbv2::LoadBalancer::builder()
+                .load_balancer_arn("arn:lb")
+                .build(),
+            arn: "arn:lb".to_owned(),
+            tags: ctx.desired_tags(&BTreeMap::new(), "LoadBalancer"),
+        };
+        delete(&ctx, vec![found]).await.unwrap();
+        let bodies = http.bodies.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 3, "{bodies:?}");
+        assert!(
+            bodies[0].contains("Action=DeleteLoadBalancer"),
+            "{bodies:?}"
+        );
+        assert!(
+            bodies[1].contains("Action=ModifyLoadBalancerAttributes")
+                && bodies[1].contains("deletion_protection.enabled")
+                && bodies[1].contains("Value=false"),
+            "{bodies:?}"
+        );
+        assert!(
+            bodies[2].contains("Action=DeleteLoadBalancer"),
+            "{bodies:?}"
+        );
+        let (changes, _) = ctx.finish();
+        assert_eq!(changes.deleted.len(), 1);
     }
 
     #[test]
