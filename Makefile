@@ -70,7 +70,7 @@ soak: venv
 # runs FUZZ_SECONDS from the seed corpus in tests/fuzz/corpus. Needs the nightly toolchain;
 # cargo-fuzz is installed into .tools/ on first use.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := annotation_values json_annotations admission_review
+FUZZ_TARGETS := annotation_values json_annotations admission_review service_annotations
 CARGO_FUZZ := $(CURDIR)/.tools/bin/cargo-fuzz
 
 $(CARGO_FUZZ):
