@@ -288,6 +288,7 @@ async fn run(sizes: Sizes) {
         ops: ops.clone(),
         metrics: metrics.clone(),
         backend_security_group: None,
+        service_selection: None,
     };
     let all_groups: Vec<GroupId> = groups
         .index

@@ -36,6 +36,7 @@ fn facts() -> ClusterFacts {
             available_ips: 1000,
             tags: BTreeMap::from([("kubernetes.io/role/internal-elb".to_owned(), "1".to_owned())]),
             ipv6_cidrs: Vec::new(),
+            cidr: None,
             locale: Default::default(),
         })
         .collect();

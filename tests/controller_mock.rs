@@ -217,6 +217,7 @@ fn group_rig(ingresses: Vec<k8s_openapi::api::networking::v1::Ingress>) -> Group
         ops: Arc::new(LiveOps::new(client, leader, recorder)),
         metrics: ControllerMetrics::default(),
         backend_security_group: None,
+        service_selection: None,
     };
     GroupRig {
         journal,
@@ -444,6 +445,7 @@ async fn not_leader_sends_nothing() {
         ops: Arc::new(LiveOps::new(client, leader, recorder)),
         metrics: ControllerMetrics::default(),
         backend_security_group: None,
+        service_selection: None,
     };
     let task = verifier.run(Vec::new());
     let error = reconciler

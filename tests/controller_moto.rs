@@ -136,6 +136,7 @@ fn web_group_reconciler(
         ops,
         metrics: ControllerMetrics::default(),
         backend_security_group: None,
+        service_selection: None,
     }
 }
 

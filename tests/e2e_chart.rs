@@ -167,6 +167,8 @@ async fn scenario(world: &World) {
         "vtargetgroupbinding.elbv2.k8s.aws",
         "vingressclassparams.elbv2.k8s.aws",
         "mpod.elbv2.k8s.aws",
+        "mservice.elbv2.k8s.aws",
+        "vservice.elbv2.k8s.aws",
     ] {
         assert_eq!(
             bundles.get(hook),

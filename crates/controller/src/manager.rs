@@ -682,7 +682,7 @@ async fn workers(
         let services = c.services.clone();
         let leader = leader.clone();
         let concurrency = settings.service_concurrency;
-        let backoff = settings.ingress_backoff.clone();
+        let backoff = settings.ingress_backoff;
         let period = settings.sync_period;
         async move {
             let Some(reconciler) = nlbs else {
