@@ -73,6 +73,7 @@ def test_an_upstream_values_file_renders_and_its_values_reach_the_flags(render, 
         "--aws-api-throttle=Elastic Load Balancing v2:RegisterTargets|DeregisterTargets=4:20",
         "--aws-max-retries=5",
         "--ingress-max-concurrent-reconciles=5",
+        "--service-max-concurrent-reconciles=3",
         "--targetgroupbinding-max-concurrent-reconciles=6",
         "--targetgroupbinding-max-exponential-backoff-delay=600s",
         "--tolerate-non-existent-backend-service=false",
@@ -127,7 +128,8 @@ def test_typos_are_still_refused(chart):
 
 def test_notes_name_only_the_values_without_effect(render):
     notes = render(UPSTREAM_VALUES, base=False).notes
-    assert "without effect" in notes and "serviceMaxConcurrentReconciles" in notes, notes
+    # The Service controller exists: its concurrency is a flag now, not a note.
+    assert "serviceMaxConcurrentReconciles" not in notes, notes
     # The AWS client values take effect now.
     assert "awsApiThrottle" not in notes and "awsApiEndpoints" not in notes, notes
     assert "enableEndpointSlices" not in notes, notes
