@@ -1,6 +1,7 @@
 //! Admission of a set of manifests without an API server (`check`, `plan` and the embedded
-//! demo): every IngressClassParams, TargetGroupBinding and Ingress through the same webhook
-//! code the server runs, with the Ingress group check built from the manifests themselves.
+//! demo): every IngressClassParams, TargetGroupBinding, Ingress and Service that could be ours
+//! through the same webhook code the server runs, with the Ingress group check built from the
+//! manifests themselves.
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use crate::cli::ControllerArgs;
 use crate::manifests::Manifests;
 use model::facts;
 
-/// The webhook's verdict on every IngressClassParams, TargetGroupBinding and Ingress.
+/// The webhook's verdict on every IngressClassParams, TargetGroupBinding and Ingress, and on
+/// the Services the chart sends the Service webhooks (see [`could_be_ours`]).
 pub async fn admit_all(
     manifests: &Manifests,
     controller: &ControllerArgs,
@@ -45,12 +47,33 @@ pub async fn admit_all(
             v
         }));
     }
+    for service in manifests.services.iter().filter(|s| could_be_ours(s)) {
+        objects.push(serde_json::to_value(service).map(|mut v| {
+            v["apiVersion"] = "v1".into();
+            v["kind"] = "Service".into();
+            v
+        }));
+    }
     let mut verdicts = Vec::new();
     for object in objects.into_iter().flatten() {
         let name = describe(&object);
         verdicts.push((name, local::admit(&admission, &object).await));
     }
     verdicts
+}
+
+/// The chart's condition for the Service webhooks: `type: LoadBalancer`, a class, or an
+/// `aws-load-balancer-*` annotation. Other Services are never sent to them.
+pub fn could_be_ours(service: &k8s_openapi::api::core::v1::Service) -> bool {
+    let spec = service.spec.as_ref();
+    spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
+        || spec.is_some_and(|s| s.load_balancer_class.is_some())
+        || service
+            .metadata
+            .annotations
+            .iter()
+            .flatten()
+            .any(|(key, _)| key.starts_with("service.beta.kubernetes.io/aws-load-balancer-"))
 }
 
 fn describe(object: &serde_json::Value) -> String {

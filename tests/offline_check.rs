@@ -420,3 +420,55 @@ fn plan_takes_feature_gates_and_the_default_ssl_policy() {
     );
     assert!(!gated.status.success());
 }
+
+/// Services offline: a classless LoadBalancer Service is claimed (the mutator's class) and its
+/// annotations checked; a bad one is refused naming the key; an ordinary Service is not even
+/// looked at.
+#[tokio::test]
+async fn services_are_claimed_checked_or_skipped_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("services.yaml");
+    std::fs::write(
+        &path,
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: claimed, namespace: shop}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: bad
+  namespace: shop
+  annotations:
+    service.beta.kubernetes.io/aws-load-balancer-type: nlb-ip
+    service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol: udp
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain, namespace: shop}
+spec: {ports: [{port: 80}]}
+"#,
+    )
+    .unwrap();
+    let manifests = aws_load_balancer_controller::manifests::load(&[path]).unwrap();
+    let verdicts = admit_all(&manifests, &controller_args()).await;
+    let names: Vec<&str> = verdicts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Service shop/claimed", "Service shop/bad"]);
+    let claimed = &verdicts[0].1;
+    assert!(claimed.allowed);
+    assert_eq!(
+        claimed.object["spec"]["loadBalancerClass"],
+        "service.k8s.aws/nlb"
+    );
+    let bad = &verdicts[1].1;
+    assert!(!bad.allowed);
+    assert_eq!(
+        bad.message.as_deref(),
+        Some(
+            "Service shop/bad: service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol: unsupported health check protocol udp"
+        )
+    );
+}

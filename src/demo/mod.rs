@@ -61,17 +61,26 @@ pub async fn run(
     let verdicts = admit_all(&manifests, controller).await;
     let mut admitted = manifests.clone();
     admitted.ingresses.clear();
+    // Services the webhooks saw are kept as admitted (the mutator may have set the class).
+    admitted
+        .services
+        .retain(|s| !crate::admit::could_be_ours(s));
     let mut refused = Vec::new();
     for (name, verdict) in &verdicts {
-        if !name.starts_with("Ingress ") {
+        let ingress = name.starts_with("Ingress ");
+        if !ingress && !name.starts_with("Service ") {
             continue;
         }
-        if verdict.allowed {
+        if !verdict.allowed {
+            refused.push((name.clone(), verdict.clone()));
+        } else if ingress {
             let ingress = serde_json::from_value(verdict.object.clone())
                 .map_err(|e| format!("{name}: {e}"))?;
             admitted.ingresses.push(ingress);
         } else {
-            refused.push((name.clone(), verdict.clone()));
+            let service = serde_json::from_value(verdict.object.clone())
+                .map_err(|e| format!("{name}: {e}"))?;
+            admitted.services.push(service);
         }
     }
     println!(
