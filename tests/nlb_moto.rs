@@ -135,6 +135,7 @@ fn target_group(name: String, protocol: Protocol, port: i32) -> TargetGroupSpec 
             value: "false".into(),
         }],
         target_control_port: None,
+        alb_targets: Vec::new(),
         tags: tags(&[("owner", "team-a")]),
     }
 }

@@ -293,6 +293,7 @@ pub fn sample_stack(net: &Network, id: &str, prefix: &str) -> Stack {
                 }),
                 target_group_attributes: vec![],
                 target_control_port: None,
+                alb_targets: Vec::new(),
                 tags: tags(&[("owner", "team-a")]),
             },
         )
@@ -310,6 +311,7 @@ pub fn sample_stack(net: &Network, id: &str, prefix: &str) -> Stack {
                 health_check_config: None,
                 target_group_attributes: vec![],
                 target_control_port: None,
+                alb_targets: Vec::new(),
                 tags: BTreeMap::new(),
             },
         )

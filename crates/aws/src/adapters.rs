@@ -266,6 +266,8 @@ impl StackDeployer for Deployer {
             })?;
             Ok(DeployReport {
                 dns_name: report.dns_name.clone(),
+                // Filled once the deployer deploys frontend NLBs.
+                frontend_dns_name: None,
                 target_group_arns: report.target_group_arns.clone(),
                 security_group_ids: report.security_group_ids.clone(),
             })

@@ -237,6 +237,7 @@ fn target_group_drift_and_replacement() {
         health_check_config: None,
         target_group_attributes: vec![],
         target_control_port: None,
+        alb_targets: Vec::new(),
         tags: Tags::new(),
     };
     let actual = sdk::TargetGroup::builder()
@@ -505,6 +506,7 @@ fn a_tcp_health_check_has_no_path_or_matcher() {
         health_check_config: Some(hc.clone()),
         target_group_attributes: vec![],
         target_control_port: None,
+        alb_targets: Vec::new(),
         tags: Tags::new(),
     };
     let tcp = effective_health_check(&spec).unwrap();

@@ -124,6 +124,8 @@ pub trait ServiceStackBuilder: Send + Sync {
 pub struct DeployReport {
     /// The load balancer's DNS name; `None` for an empty stack.
     pub dns_name: Option<String>,
+    /// The frontend NLB's DNS name (`enable-frontend-nlb`), when the stack has one.
+    pub frontend_dns_name: Option<String>,
     /// Target group ARNs by stack resource ID.
     pub target_group_arns: BTreeMap<String, String>,
     /// Security group IDs by stack resource ID (bindings' networking may reference them).

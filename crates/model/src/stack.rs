@@ -94,6 +94,18 @@ pub mod resource_id {
     pub const LOAD_BALANCER: &str = "LoadBalancer";
     /// The controller-managed frontend security group.
     pub const MANAGED_SECURITY_GROUP: &str = "ManagedLBSecurityGroup";
+    /// The NLB in front of the group's ALB (`enable-frontend-nlb`).
+    pub const FRONTEND_NLB: &str = "FrontendNlb";
+
+    /// A listener of the frontend NLB: `FrontendNlb-ls-TCP-<port>`.
+    pub fn frontend_nlb_listener(port: u16) -> String {
+        format!("{FRONTEND_NLB}-ls-TCP-{port}")
+    }
+
+    /// A target group of the frontend NLB (targeting the ALB): `FrontendNlb-tg-TCP-<port>`.
+    pub fn frontend_nlb_target_group(port: u16) -> String {
+        format!("{FRONTEND_NLB}-tg-TCP-{port}")
+    }
 
     /// A listener: its port, e.g. `80`.
     pub fn listener(port: u16) -> String {
@@ -180,6 +192,24 @@ impl Ref {
         Self::new(
             ResourceType::LoadBalancer,
             resource_id::LOAD_BALANCER,
+            "dnsName",
+        )
+    }
+
+    /// The frontend NLB's ARN.
+    pub fn frontend_nlb_arn() -> Self {
+        Self::new(
+            ResourceType::LoadBalancer,
+            resource_id::FRONTEND_NLB,
+            "loadBalancerARN",
+        )
+    }
+
+    /// The frontend NLB's DNS name.
+    pub fn frontend_nlb_dns_name() -> Self {
+        Self::new(
+            ResourceType::LoadBalancer,
+            resource_id::FRONTEND_NLB,
             "dnsName",
         )
     }
@@ -464,6 +494,33 @@ impl Stack {
             spec,
         )?;
         Ok(Ref::load_balancer_arn())
+    }
+
+    /// Adds the frontend NLB (`FrontendNlb`), next to the group's ALB.
+    pub fn add_frontend_nlb(&mut self, spec: LoadBalancerSpec) -> Result<Ref, DuplicateResource> {
+        insert_unique(
+            &mut self.resources.load_balancers,
+            ResourceType::LoadBalancer,
+            resource_id::FRONTEND_NLB.to_owned(),
+            spec,
+        )?;
+        Ok(Ref::frontend_nlb_arn())
+    }
+
+    /// Adds a listener under its own resource ID (the frontend NLB's listeners).
+    pub fn add_listener_with_id(
+        &mut self,
+        id: impl Into<String>,
+        spec: ListenerSpec,
+    ) -> Result<Ref, DuplicateResource> {
+        let id = id.into();
+        insert_unique(
+            &mut self.resources.listeners,
+            ResourceType::Listener,
+            id.clone(),
+            spec,
+        )?;
+        Ok(Ref::new(ResourceType::Listener, id, "listenerARN"))
     }
 
     pub fn add_listener(&mut self, spec: ListenerSpec) -> Result<Ref, DuplicateResource> {

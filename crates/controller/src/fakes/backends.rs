@@ -202,6 +202,11 @@ impl StackDeployer for FakeDeployer {
             lock(&self.stacks).insert(key, stack.clone());
             Ok(DeployReport {
                 dns_name: Some(Self::dns_name(&stack.id)),
+                frontend_dns_name: stack
+                    .resources
+                    .load_balancers
+                    .contains_key(model::stack::resource_id::FRONTEND_NLB)
+                    .then(|| Self::dns_name(&format!("{}-nlb", stack.id))),
                 target_group_arns: stack
                     .resources
                     .target_groups

@@ -55,6 +55,7 @@ fn status_lists_lowercased_host_and_sorted_ports() {
 fn bindings_get_resolved_arns_and_security_groups() {
     let report = DeployReport {
         dns_name: Some("x".into()),
+        frontend_dns_name: None,
         target_group_arns: BTreeMap::from([("ns/ing-svc:80".to_string(), "arn:tg/1".to_string())]),
         security_group_ids: BTreeMap::from([(
             "ManagedLBSecurityGroup".to_string(),

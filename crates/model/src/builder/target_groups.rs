@@ -164,7 +164,7 @@ impl<'a> Task<'a> {
             TargetGroupIpAddressType::Ipv4
         };
         let target_group_port = match target_type {
-            TargetType::Instance => node_port(service_port).ok_or_else(|| {
+            TargetType::Instance | TargetType::Alb => node_port(service_port).ok_or_else(|| {
                 BuildError::service(
                     &key.to_string(),
                     format!(
@@ -229,7 +229,7 @@ impl<'a> Task<'a> {
             _ => None,
         };
         let traffic_port = match target_type {
-            TargetType::Instance => IntOrString::Int(target_group_port),
+            TargetType::Instance | TargetType::Alb => IntOrString::Int(target_group_port),
             TargetType::Ip => pod_port(service_port),
         };
         let networking = self.binding_networking(traffic_port, health_check.port.as_ref());
@@ -253,6 +253,7 @@ impl<'a> Task<'a> {
                 })
                 .collect(),
             target_control_port,
+            alb_targets: Vec::new(),
             tags: self.resource_tags(&user_tags, &id),
         };
         let binding = TargetGroupBindingResourceSpec {
@@ -344,7 +345,8 @@ fn health_check_config(
                 )
             })?;
             match (target_type, pod_port(service_port)) {
-                (TargetType::Instance, _) => {
+                // `alb` targets are only the frontend NLB's, never a backend's.
+                (TargetType::Instance | TargetType::Alb, _) => {
                     IntOrString::Int(service_port.node_port.unwrap_or_default())
                 }
                 (TargetType::Ip, IntOrString::Int(n)) => IntOrString::Int(n),

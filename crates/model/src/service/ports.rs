@@ -236,7 +236,8 @@ impl<'a> ServiceTask<'a> {
     /// named one).
     fn target_port(&self, port: &ServicePort) -> Result<i32, ServiceBuildError> {
         let value = match self.target_type {
-            TargetType::Instance => port.node_port.unwrap_or(0),
+            // A Service's targets are never `alb` (only the frontend NLB's are).
+            TargetType::Instance | TargetType::Alb => port.node_port.unwrap_or(0),
             TargetType::Ip => match &port.target_port {
                 Some(IntOrString::Int(n)) => *n,
                 Some(IntOrString::String(_)) => 1,
@@ -245,7 +246,7 @@ impl<'a> ServiceTask<'a> {
         };
         if value == 0 {
             return Err(ServiceBuildError::invalid(match self.target_type {
-                TargetType::Instance => {
+                TargetType::Instance | TargetType::Alb => {
                     "TargetGroup port is empty. When using Instance targets, your service be must of type 'NodePort' or 'LoadBalancer'"
                 }
                 TargetType::Ip => {
@@ -323,7 +324,7 @@ impl<'a> ServiceTask<'a> {
             )));
         };
         match self.target_type {
-            TargetType::Instance => Ok(port.node_port.unwrap_or(0)),
+            TargetType::Instance | TargetType::Alb => Ok(port.node_port.unwrap_or(0)),
             TargetType::Ip => match &port.target_port {
                 Some(IntOrString::Int(n)) => Ok(*n),
                 None => Ok(port.port),
@@ -436,6 +437,7 @@ impl<'a> ServiceTask<'a> {
                 .map(|(key, value)| Attribute { key, value })
                 .collect(),
             target_control_port: None,
+            alb_targets: Vec::new(),
             tags: self.resource_tags(&id),
         };
         let arn = self.stack.add_target_group(id.clone(), spec)?;

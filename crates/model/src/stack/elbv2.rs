@@ -52,7 +52,7 @@ string_enum!(
 );
 string_enum!(
     /// How targets are registered: node instances behind NodePorts, or pod IPs.
-    TargetType { Instance => "instance", Ip => "ip" }
+    TargetType { Instance => "instance", Ip => "ip", Alb => "alb" }
 );
 string_enum!(
     Protocol {
@@ -287,8 +287,21 @@ pub struct TargetGroupSpec {
     pub target_group_attributes: Vec<Attribute>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_control_port: Option<i32>,
+    /// `alb` target groups (the frontend NLB's): the ALB registered as their target.
+    #[serde(rename = "albTargets", default, skip_serializing_if = "Vec::is_empty")]
+    pub alb_targets: Vec<AlbTarget>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+}
+
+/// An Application Load Balancer registered in an `alb` target group, on one of its listener
+/// ports.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlbTarget {
+    #[serde(rename = "loadBalancerARN")]
+    pub load_balancer_arn: StringToken,
+    pub port: u16,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

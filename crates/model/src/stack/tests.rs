@@ -112,6 +112,7 @@ fn sample_stack() -> Stack {
                 }),
                 target_group_attributes: vec![],
                 target_control_port: None,
+                alb_targets: Vec::new(),
                 tags: BTreeMap::new(),
             },
         )
