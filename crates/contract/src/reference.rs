@@ -230,7 +230,7 @@ mod tests {
         let reversed = format!("{END_MARKER}\n{BEGIN_MARKER}");
         assert!(splice(&reversed).is_none());
         let text = format!(
-            "head\n{BEGIN_MARKER}\nold\n{END_MARKER}\nmid\n{PARAMS_BEGIN_MARKER}\nold\n{PARAMS_END_MARKER}\ntail\n"
+            "head\n{BEGIN_MARKER}\nold\n{END_MARKER}\nmid\n{SERVICE_BEGIN_MARKER}\nold\n{SERVICE_END_MARKER}\n{PARAMS_BEGIN_MARKER}\nold\n{PARAMS_END_MARKER}\ntail\n"
         );
         let spliced = splice(&text).unwrap();
         assert!(spliced.starts_with("head\n"));

@@ -329,7 +329,11 @@ impl GroupReconciler {
             .await?;
 
         if let Some(dns_name) = &report.dns_name {
-            let desired = synth::desired_status(dns_name, &stack);
+            let desired = synth::desired_status_with_frontend(
+                dns_name,
+                report.frontend_dns_name.as_deref(),
+                &stack,
+            );
             metrics
                 .stage(CONTROLLER, "dns_resolve_and_update_status", async {
                     for member in &members.active {

@@ -16,27 +16,48 @@ use model::stack::{Ref, ResourceType, Stack};
 /// The `status.loadBalancer` of every active member: one entry with the lowercased DNS name
 /// and the listener ports, sorted.
 pub fn desired_status(dns_name: &str, stack: &Stack) -> IngressLoadBalancerStatus {
+    desired_status_with_frontend(dns_name, None, stack)
+}
+
+/// [`desired_status`], plus a second entry with the frontend NLB's hostname (lower-case) when
+/// the group has one (`enable-frontend-nlb`).
+pub fn desired_status_with_frontend(
+    dns_name: &str,
+    frontend_dns_name: Option<&str>,
+    stack: &Stack,
+) -> IngressLoadBalancerStatus {
+    // The ALB's own listeners, not the frontend NLB's.
+    let nlb = model::stack::StringToken::from(Ref::frontend_nlb_arn());
     let ports: BTreeSet<u16> = stack
         .resources
         .listeners
         .values()
+        .filter(|l| l.spec.load_balancer_arn != nlb)
         .map(|l| l.spec.port)
         .collect();
-    IngressLoadBalancerStatus {
-        ingress: Some(vec![IngressLoadBalancerIngress {
-            hostname: Some(dns_name.to_ascii_lowercase()),
+    let mut ingress = vec![IngressLoadBalancerIngress {
+        hostname: Some(dns_name.to_ascii_lowercase()),
+        ip: None,
+        ports: (!ports.is_empty()).then(|| {
+            ports
+                .into_iter()
+                .map(|port| IngressPortStatus {
+                    port: i32::from(port),
+                    protocol: "TCP".to_owned(),
+                    error: None,
+                })
+                .collect()
+        }),
+    }];
+    if let Some(nlb) = frontend_dns_name {
+        ingress.push(IngressLoadBalancerIngress {
+            hostname: Some(nlb.to_ascii_lowercase()),
             ip: None,
-            ports: (!ports.is_empty()).then(|| {
-                ports
-                    .into_iter()
-                    .map(|port| IngressPortStatus {
-                        port: i32::from(port),
-                        protocol: "TCP".to_owned(),
-                        error: None,
-                    })
-                    .collect()
-            }),
-        }]),
+            ports: None,
+        });
+    }
+    IngressLoadBalancerStatus {
+        ingress: Some(ingress),
     }
 }
 

@@ -163,6 +163,36 @@ fn push_sanitized(out: &mut String, s: &str, max: usize) {
     out.extend(s.chars().filter(char::is_ascii_alphanumeric).take(max));
 }
 
+/// The frontend NLB's name: the ALB's name cut to 28 characters, then `-nlb`.
+pub fn frontend_nlb_name(alb_name: &str) -> String {
+    format!("{}-nlb", cut(alb_name, 28))
+}
+
+/// The name of a frontend NLB target group (targeting the ALB): hash of cluster name, group
+/// ID, port, target type `alb`, protocol, health-check port (`traffic-port` or the number) and
+/// health-check protocol.
+pub fn frontend_nlb_target_group_name(
+    cluster_name: &str,
+    group: &GroupId,
+    port: u16,
+    protocol: Protocol,
+    health_check_port: &str,
+    health_check_protocol: Protocol,
+) -> String {
+    let group_id = group.to_string();
+    let port = port.to_string();
+    let hash = hex_sha256([
+        cluster_name.as_bytes(),
+        group_id.as_bytes(),
+        port.as_bytes(),
+        b"alb".as_slice(),
+        protocol.as_str().as_bytes(),
+        health_check_port.as_bytes(),
+        health_check_protocol.as_str().as_bytes(),
+    ]);
+    group_scoped_name(group, &hash)
+}
+
 /// `k8s-<ns≤8>-<name≤8>-<hash≤10>` for a Service's resources.
 fn service_scoped_name(namespace: &str, name: &str, hash: &str) -> String {
     format!(
@@ -467,6 +497,32 @@ mod tests {
         assert_eq!(
             hex_sha256(std::iter::empty()),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
+
+#[cfg(test)]
+mod frontend_nlb_names {
+    use super::*;
+
+    /// Upstream's frontend NLB fixtures (pkg/ingress/model_build_frontend_nlb_test.go).
+    #[test]
+    fn names_match_upstream() {
+        assert_eq!(frontend_nlb_name("test-alb"), "test-alb-nlb");
+        assert_eq!(
+            frontend_nlb_name("k8s-averyveryverylongnamespace-01234567"),
+            "k8s-averyveryverylongnamespa-nlb"
+        );
+        assert_eq!(
+            frontend_nlb_target_group_name(
+                "test-cluster",
+                &GroupId::implicit("default", "my-ingress"),
+                80,
+                Protocol::Tcp,
+                "80",
+                Protocol::Tcp,
+            ),
+            "k8s-default-myingres-8c0a3e00bd"
         );
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Reader;
 use super::primitives::{
-    ok_list, ok_string, parse_enum, parse_i32, parse_string_map, parse_unbuilt_bool, strict_port,
+    ok_list, ok_string, parse_bool, parse_enum, parse_i32, parse_string_map, strict_port,
 };
 use super::values::{HealthCheckPort, Protocol, Scheme, parse_success_codes, parse_tags};
 use serde::Serialize;
@@ -39,9 +39,9 @@ pub struct FrontendNlb {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
-/// `enable-frontend-nlb`: only `false` until the frontend NLB is built.
+/// `enable-frontend-nlb`.
 pub fn parse_enable_frontend_nlb(raw: &str) -> Result<bool, String> {
-    parse_unbuilt_bool(raw, "the frontend NLB")
+    parse_bool(raw)
 }
 
 /// `frontend-nlb-listener-port-mapping`: `nlbPort=albPort` pairs.

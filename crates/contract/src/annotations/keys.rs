@@ -168,7 +168,7 @@ pub static ANNOTATIONS: &[AnnotationSpec] = &[
         "transforms.${name}: JSON list of url-rewrite / host-header-rewrite transforms for backend ${name}.",
         |param, raw| { parse_name(param)?; ok(parse_transforms(raw)) }),
     spec("enable-frontend-nlb", Bool, GroupExclusive, "false", None, "false",
-        "Put a Network Load Balancer in front of the ALB. Not built yet: \"true\" is refused at admission and by `plan` (the frontend-nlb-* keys are validated).",
+        "Put a Network Load Balancer in front of the ALB: one TCP listener per ALB listener port (or per frontend-nlb-listener-port-mapping entry), each forwarding to an `alb` target group that registers the ALB; its DNS name is a second entry of the Ingress status.",
         |_, raw| ok(parse_enable_frontend_nlb(raw))),
     spec("frontend-nlb-scheme", ValueKind::Enum(Scheme::VALUES), GroupExclusive, "internal", None, "internet-facing",
         "Scheme of the frontend NLB.",

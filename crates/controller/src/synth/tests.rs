@@ -93,3 +93,37 @@ fn unresolved_reference_names_the_binding_and_pointer() {
         "{text}"
     );
 }
+
+#[test]
+fn a_frontend_nlb_is_a_second_status_entry_without_its_listener_ports() {
+    let mut stack = stack();
+    let nlb_listener: model::stack::ListenerSpec = serde_json::from_value(json!({
+        "loadBalancerARN": {"$ref": "#/resources/AWS::ElasticLoadBalancingV2::LoadBalancer/FrontendNlb/status/loadBalancerARN"},
+        "port": 9090, "protocol": "TCP"
+    }))
+    .expect("listener");
+    stack
+        .add_listener_with_id("FrontendNlb-ls-TCP-9090", nlb_listener)
+        .expect("added");
+    let status = desired_status_with_frontend(
+        "alb.elb.amazonaws.com",
+        Some("K8S-G-NLB.elb.us-west-2.amazonaws.com"),
+        &stack,
+    );
+    assert_eq!(
+        serde_json::to_value(&status).expect("encodes"),
+        json!({"ingress": [
+            {"hostname": "alb.elb.amazonaws.com",
+             "ports": [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]},
+            {"hostname": "k8s-g-nlb.elb.us-west-2.amazonaws.com"}
+        ]})
+    );
+    let without = desired_status("alb.elb.amazonaws.com", &stack);
+    let current = IngressStatus {
+        load_balancer: Some(without.clone()),
+    };
+    assert!(
+        !status_matches(Some(&current), &status),
+        "the NLB entry is missing"
+    );
+}

@@ -20,6 +20,7 @@ mod addons;
 mod backend;
 mod certificates;
 mod errors;
+mod frontend_nlb;
 mod listeners;
 mod load_balancer;
 mod params;
@@ -295,7 +296,8 @@ impl<'a> Task<'a> {
             self.build_rules(*port, config, ssl_redirect)?;
         }
         self.build_addons()?;
-        self.flush_pending()
+        self.flush_pending()?;
+        self.build_frontend_nlb()
     }
 
     /// Adds the collected target groups, bindings and rules to the stack, in ID order.

@@ -402,3 +402,148 @@ fn optimizer_keeps_rules_behind_redirects_with_other_conditions() {
     );
     assert_eq!(kept.len(), 1);
 }
+
+/// `web` with extra annotations and an HTTP listener on 80 and 8080.
+fn web_with(annotations: &[(&str, &str)]) -> String {
+    let mut yaml = String::from(
+        "metadata:\n  name: web\n  namespace: shop\n  annotations:\n    alb.ingress.kubernetes.io/listen-ports: '[{\"HTTP\": 80}, {\"HTTP\": 8080}]'\n",
+    );
+    for (key, value) in annotations {
+        yaml.push_str(&format!("    alb.ingress.kubernetes.io/{key}: '{value}'\n"));
+    }
+    yaml.push_str(
+        "spec:\n  rules:\n    - http:\n        paths:\n          - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n",
+    );
+    yaml
+}
+
+#[test]
+fn the_frontend_nlb_fronts_every_alb_listener_with_an_alb_target_group() {
+    let fixture = Fixture::new();
+    let stack = fixture
+        .build(&web_with(&[
+            ("enable-frontend-nlb", "true"),
+            ("frontend-nlb-scheme", "internet-facing"),
+        ]))
+        .unwrap();
+    let alb = &stack.resources.load_balancers["LoadBalancer"].spec;
+    let nlb = &stack.resources.load_balancers["FrontendNlb"].spec;
+    assert_eq!(nlb.name, format!("{}-nlb", alb.name));
+    assert_eq!(
+        nlb.load_balancer_type,
+        crate::stack::LoadBalancerType::Network
+    );
+    assert_eq!(nlb.scheme, crate::stack::Scheme::InternetFacing);
+    // Its own scheme's subnets (the ALB stays internal), the ALB's security groups.
+    let subnets: Vec<&str> = nlb
+        .subnet_mappings
+        .iter()
+        .map(|m| m.subnet_id.as_str())
+        .collect();
+    assert_eq!(subnets, ["subnet-p1", "subnet-p2"]);
+    assert_eq!(alb.scheme, crate::stack::Scheme::Internal);
+    assert_eq!(nlb.security_groups, alb.security_groups);
+    assert_eq!(nlb.tags["ingress.k8s.aws/resource"], "FrontendNlb");
+    for port in [80_u16, 8080] {
+        let listener = &stack.resources.listeners[&format!("FrontendNlb-ls-TCP-{port}")].spec;
+        assert_eq!(
+            (listener.port, listener.protocol),
+            (port, crate::stack::Protocol::Tcp)
+        );
+        assert_eq!(
+            listener.load_balancer_arn,
+            StringToken::from(crate::stack::Ref::frontend_nlb_arn())
+        );
+        let tg = &stack.resources.target_groups[&format!("FrontendNlb-tg-TCP-{port}")].spec;
+        assert_eq!(tg.target_type, crate::stack::TargetType::Alb);
+        assert_eq!(
+            (tg.port, tg.protocol),
+            (i32::from(port), crate::stack::Protocol::Tcp)
+        );
+        assert_eq!(
+            tg.alb_targets,
+            [crate::stack::AlbTarget {
+                load_balancer_arn: crate::stack::Ref::load_balancer_arn().into(),
+                port
+            }]
+        );
+        assert_eq!(
+            serde_json::to_value(&tg.health_check_config).unwrap(),
+            serde_json::json!({"port": "traffic-port", "protocol": "HTTP", "path": "/",
+                "matcher": {"httpCode": "200"}, "intervalSeconds": 15, "timeoutSeconds": 5,
+                "healthyThresholdCount": 2, "unhealthyThresholdCount": 2})
+        );
+        // The ALB's own listener on the same port is untouched.
+        assert_eq!(
+            stack.resources.listeners[&port.to_string()].spec.protocol,
+            crate::stack::Protocol::Http
+        );
+    }
+    assert!(stack.dangling_refs().unwrap().is_empty());
+}
+
+#[test]
+fn the_frontend_nlb_port_mapping_health_check_and_conflicts() {
+    let fixture = Fixture::new();
+    let stack = fixture
+        .build(&web_with(&[
+            ("enable-frontend-nlb", "true"),
+            ("frontend-nlb-listener-port-mapping", "9090=8080"),
+            ("frontend-nlb-healthcheck-protocol", "HTTPS"),
+            ("frontend-nlb-healthcheck-port", "8443"),
+            ("frontend-nlb-healthcheck-success-codes", "200-299"),
+        ]))
+        .unwrap();
+    let nlb_listeners: Vec<&str> = stack
+        .resources
+        .listeners
+        .keys()
+        .filter(|id| id.starts_with("FrontendNlb"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(nlb_listeners, ["FrontendNlb-ls-TCP-9090"]);
+    let tg = &stack.resources.target_groups["FrontendNlb-tg-TCP-9090"].spec;
+    assert_eq!(tg.alb_targets[0].port, 8080);
+    let hc = tg.health_check_config.as_ref().unwrap();
+    assert_eq!(hc.protocol, Some(crate::stack::Protocol::Https));
+    assert_eq!(
+        hc.port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8443))
+    );
+
+    // Off, or absent: no NLB.
+    let off = fixture
+        .build(&web_with(&[("enable-frontend-nlb", "false")]))
+        .unwrap();
+    assert!(!off.resources.load_balancers.contains_key("FrontendNlb"));
+
+    // Two members disagreeing.
+    let a = ingress(&web_with(&[
+        ("enable-frontend-nlb", "true"),
+        ("group.name", "g"),
+    ]));
+    let mut b = ingress(&web_with(&[
+        ("enable-frontend-nlb", "false"),
+        ("group.name", "g"),
+    ]));
+    b.metadata.name = Some("other".into());
+    let err = build(&fixture.inputs(&[&a, &b], GroupId::explicit("g").unwrap())).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("conflicting enable frontend NLB values"),
+        "{err}"
+    );
+
+    // EIPs on an internal NLB.
+    let err = fixture
+        .build(&web_with(&[
+            ("enable-frontend-nlb", "true"),
+            ("frontend-nlb-eip-allocations", "eipalloc-1,eipalloc-2"),
+        ]))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("EIP allocations can only be set for internet facing load balancers"),
+        "{err}"
+    );
+}

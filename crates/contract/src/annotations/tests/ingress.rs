@@ -394,6 +394,10 @@ fn frontend_nlb() {
         .expect("present");
     assert_eq!(only_path.health_check.path.as_deref(), Some("/x"));
     assert_eq!(only_path.enabled, None);
+    let enabled = ingress(&[("enable-frontend-nlb", "true")])
+        .frontend_nlb
+        .expect("present");
+    assert_eq!(enabled.enabled, Some(true));
 
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -423,8 +427,8 @@ fn frontend_nlb() {
         ),
         (
             "enable-frontend-nlb",
-            "true",
-            "\"true\" is not supported yet: this controller does not build the frontend NLB; remove the annotation or set it to \"false\"",
+            "yes",
+            "cannot parse \"yes\" as a bool, want one of 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False",
         ),
         (
             "create-acm-cert",
