@@ -373,19 +373,23 @@ fn plan_takes_the_default_target_type_flag_as_the_controller_does() {
 }
 
 #[test]
-fn plan_refuses_the_frontend_nlb_it_would_not_build() {
+fn plan_shows_the_frontend_nlb_in_front_of_the_alb() {
     let with_nlb = PLAIN_INGRESS.replace(
         "metadata: {name: web, namespace: shop}\nspec:\n  ingressClassName",
         "metadata:\n  name: web\n  namespace: shop\n  annotations: {alb.ingress.kubernetes.io/enable-frontend-nlb: \"true\"}\nspec:\n  ingressClassName",
     );
     assert_ne!(with_nlb, PLAIN_INGRESS);
     let out = plan_files(&[("all.yaml", &with_nlb)], "table");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let nlb = stdout
+        .lines()
+        .find(|l| l.contains("LoadBalancer") && l.contains("FrontendNlb"))
+        .unwrap_or_else(|| panic!("no frontend NLB: {stdout}"));
+    assert!(nlb.contains("-nlb network"), "{nlb}");
     assert!(
-        stderr.contains("alb.ingress.kubernetes.io/enable-frontend-nlb")
-            && stderr.contains("does not build the frontend NLB"),
-        "{stderr}"
+        stdout.contains("FrontendNlb-ls-TCP-80") && stdout.contains("FrontendNlb-tg-TCP-80"),
+        "{stdout}"
     );
 }
 
@@ -448,6 +452,17 @@ spec: {type: LoadBalancer, ports: [{port: 80}]}
 ---
 apiVersion: v1
 kind: Service
+metadata:
+  name: tls
+  namespace: shop
+  annotations:
+    service.beta.kubernetes.io/aws-load-balancer-type: nlb-ip
+    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:us-west-2:111122223333:certificate/a
+    service.beta.kubernetes.io/aws-load-balancer-ssl-ports: https
+spec: {type: LoadBalancer, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
 metadata: {name: plain, namespace: shop}
 spec: {ports: [{port: 80}]}
 "#,
@@ -456,7 +471,10 @@ spec: {ports: [{port: 80}]}
     let manifests = aws_load_balancer_controller::manifests::load(&[path]).unwrap();
     let verdicts = admit_all(&manifests, &controller_args()).await;
     let names: Vec<&str> = verdicts.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["Service shop/claimed", "Service shop/bad"]);
+    assert_eq!(
+        names,
+        ["Service shop/claimed", "Service shop/bad", "Service shop/tls"]
+    );
     let claimed = &verdicts[0].1;
     assert!(claimed.allowed);
     assert_eq!(
@@ -470,5 +488,12 @@ spec: {ports: [{port: 80}]}
         Some(
             "Service shop/bad: service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol: unsupported health check protocol udp"
         )
+    );
+    // What only the Service's ports show is refused too: the model is built at admission.
+    let tls = &verdicts[2].1;
+    assert!(!tls.allowed);
+    assert_eq!(
+        tls.message.as_deref(),
+        Some("Service shop/tls: Unused port in ssl-ports annotation [https]")
     );
 }

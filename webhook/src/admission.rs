@@ -286,7 +286,22 @@ impl Admission {
                     Ok(objects) => objects,
                     Err(answer) => return answer,
                 };
-                let verdict = validate::service::validate(op, &new, old.as_ref(), &self.config);
+                let mut verdict = validate::service::validate(op, &new, old.as_ref(), &self.config);
+                // The NLB is built only for a Service of ours whose annotations pass, and
+                // never for a change that must not be blocked.
+                if let Some(check) = &self.group_check
+                    && verdict.allowed()
+                    && validate::service::is_ours(&new, &self.config)
+                    && validate::service::changes_what_is_validated(op, &new, old.as_ref())
+                {
+                    let findings = check.check_service(&new, old.as_ref());
+                    for refusal in findings.refusals {
+                        verdict.error(refusal.category, refusal.message);
+                    }
+                    for warning in findings.warnings {
+                        verdict.warn(warning);
+                    }
+                }
                 Answer::from_verdict(verdict, &object_name("Service", request))
             }
             Endpoint::ValidateTargetGroupBinding => {

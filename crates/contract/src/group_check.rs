@@ -3,6 +3,7 @@
 //! says what the model would refuse. The webhook crate only defines the question; the
 //! controller, which owns the model, answers it.
 
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 
 /// One reason the group's model refuses the change.
@@ -27,4 +28,13 @@ pub struct GroupFindings {
 /// UPDATE) and reports what the model refuses.
 pub trait GroupCheck: Send + Sync {
     fn check(&self, ingress: &Ingress, old: Option<&Ingress>) -> GroupFindings;
+
+    /// Builds the NLB stack of `service` (one of ours, `old` the stored version on UPDATE) and
+    /// reports what the model refuses that the annotations alone do not show (ports named in
+    /// `ssl-ports` that do not exist, a named health-check port, instance targets on a
+    /// ClusterIP Service, ...). Errors depending on live AWS facts are warnings. By default
+    /// there is nothing to say.
+    fn check_service(&self, _service: &Service, _old: Option<&Service>) -> GroupFindings {
+        GroupFindings::default()
+    }
 }

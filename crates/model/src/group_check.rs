@@ -50,6 +50,102 @@ impl<O: GroupObjects> GroupCheck for ModelGroupCheck<O> {
             .clone();
         check_group(&self.objects, &facts, ingress, old)
     }
+
+    fn check_service(
+        &self,
+        service: &k8s_openapi::api::core::v1::Service,
+        old: Option<&k8s_openapi::api::core::v1::Service>,
+    ) -> GroupFindings {
+        let facts = self
+            .facts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        check_service(&facts, service, old)
+    }
+}
+
+/// `service` with the NodePorts the API server is about to allocate.
+fn with_allocated_node_ports(
+    service: &k8s_openapi::api::core::v1::Service,
+) -> k8s_openapi::api::core::v1::Service {
+    /// Outside the default NodePort range: never a real allocation.
+    const STAND_IN: i32 = 1;
+    let mut service = service.clone();
+    if let Some(spec) = service.spec.as_mut() {
+        let load_balancer = spec.type_.as_deref() == Some("LoadBalancer");
+        let allocates = match spec.type_.as_deref() {
+            Some("NodePort") => true,
+            Some("LoadBalancer") => spec.allocate_load_balancer_node_ports != Some(false),
+            _ => false,
+        };
+        if allocates {
+            for port in spec.ports.iter_mut().flatten() {
+                port.node_port.get_or_insert(STAND_IN);
+            }
+        }
+        if load_balancer && spec.external_traffic_policy.as_deref() == Some("Local") {
+            spec.health_check_node_port.get_or_insert(STAND_IN);
+        }
+    }
+    service
+}
+
+/// The NLB stack of a Service built as the controller would (no AWS call, no existing NLB):
+/// what the Service itself asks for and cannot be built is refused, unless the stored
+/// version already failed the same way; what depends on live AWS facts is a warning. Errors of
+/// the annotations alone are the validator's, not repeated here.
+pub fn check_service(
+    facts: &ClusterFacts,
+    service: &k8s_openapi::api::core::v1::Service,
+    old: Option<&k8s_openapi::api::core::v1::Service>,
+) -> GroupFindings {
+    use crate::service::{ServiceBuildError, ServiceInputs, build_service};
+    let mut facts = facts.clone();
+    // Resolved (or created) by the controller before a build.
+    if facts.enable_backend_security_group && facts.backend_security_group.is_none() {
+        facts.backend_security_group = Some("sg-backend-resolved-at-deploy".to_owned());
+    }
+    let selection = facts.service_selection();
+    // The API server allocates NodePorts (and the health-check node port) after admission:
+    // stand-ins for the ones it will allocate, so only a Service that asks for none fails.
+    let service = &with_allocated_node_ports(service);
+    let old = old.map(with_allocated_node_ports);
+    let old = old.as_ref();
+    let build = |svc| {
+        build_service(&ServiceInputs {
+            service: svc,
+            facts: &facts,
+            selection: &selection,
+            existing_lb: None,
+        })
+    };
+    let mut findings = GroupFindings::default();
+    let error = match build(service) {
+        Ok(_) | Err(ServiceBuildError::Annotations(_)) => return findings,
+        Err(error) => error,
+    };
+    match &error {
+        ServiceBuildError::Spec(message) => {
+            let before = old.and_then(|o| build(o).err());
+            if before.as_ref() == Some(&error) {
+                findings.warnings.push(format!(
+                    "the Service already fails, not because of this change: {message}"
+                ));
+            } else {
+                findings.refusals.push(Refusal {
+                    category: error.category(),
+                    message: message.clone(),
+                });
+            }
+        }
+        // Offline with no subnets known at all there is nothing to say about them.
+        ServiceBuildError::Subnets(_) if facts.subnets.is_empty() => {}
+        other => findings.warnings.push(format!(
+            "{other} (checked again with live AWS facts when the NLB is deployed)"
+        )),
+    }
+    findings
 }
 
 fn key(ingress: &Ingress) -> (String, String) {

@@ -31,10 +31,7 @@ pub fn validate(
     if !changes_what_is_validated(op, service, old) {
         return verdict;
     }
-    let selection = Selection {
-        load_balancer_class: config.load_balancer_class.clone(),
-        load_balancer_type_only: config.service_type_load_balancer_only,
-    };
+    let selection = selection(config);
     if !selection.is_supported(service) {
         return verdict;
     }
@@ -46,6 +43,18 @@ pub fn validate(
         .unwrap_or_default();
     record(&report, &before, &mut verdict);
     verdict
+}
+
+fn selection(config: &WebhookConfig) -> Selection {
+    Selection {
+        load_balancer_class: config.load_balancer_class.clone(),
+        load_balancer_type_only: config.service_type_load_balancer_only,
+    }
+}
+
+/// Whether the Service is one this controller turns into an NLB.
+pub fn is_ours(service: &Service, config: &WebhookConfig) -> bool {
+    selection(config).is_supported(service)
 }
 
 /// Whether the request is one to validate at all: never a Service being deleted, nor an

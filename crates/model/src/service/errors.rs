@@ -16,6 +16,10 @@ pub enum ServiceBuildError {
     /// A setting that cannot be built (upstream's message).
     #[error("{0}")]
     Invalid(String),
+    /// What the Service itself asks for cannot be built, whatever AWS holds: its ports, its
+    /// type, port names in annotations (upstream's message). Refused at admission.
+    #[error("{0}")]
+    Spec(String),
     #[error(transparent)]
     Subnets(#[from] SubnetError),
     #[error(transparent)]
@@ -30,6 +34,7 @@ impl ServiceBuildError {
         match self {
             Self::Annotations(_) => "annotation",
             Self::Invalid(_) => "invalid_service",
+            Self::Spec(_) => "service_spec",
             Self::Subnets(_) => "subnets",
             Self::Tags(_) => "tags",
             Self::Stack(_) => "stack",
@@ -38,5 +43,9 @@ impl ServiceBuildError {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into())
+    }
+
+    pub(crate) fn spec(message: impl Into<String>) -> Self {
+        Self::Spec(message.into())
     }
 }

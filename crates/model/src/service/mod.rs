@@ -147,6 +147,7 @@ impl<'a> ServiceTask<'a> {
     }
 
     fn run(&mut self) -> Result<(), ServiceBuildError> {
+        self.check_ports()?;
         let lb = self.build_load_balancer_settings()?;
         let security = self.build_security(&lb)?;
         self.add_load_balancer(&lb, &security)?;
@@ -164,15 +165,14 @@ impl<'a> ServiceTask<'a> {
         });
         let chosen = annotated.unwrap_or(self.facts().default_target_type);
         if chosen == TargetType::Ip && !self.facts().features.enable_ip_target_type {
-            return Err(ServiceBuildError::Invalid(
-                "unsupported targetType: ip when EnableIPTargetType is false".to_owned(),
+            return Err(ServiceBuildError::spec(
+                "unsupported targetType: ip when EnableIPTargetType is false",
             ));
         }
         let target_type = if nlb_ip { TargetType::Ip } else { chosen };
         if target_type == TargetType::Instance && self.service_type() == "ClusterIP" {
-            return Err(ServiceBuildError::Invalid(
-                "unsupported service type \"ClusterIP\" for load balancer target type \"instance\""
-                    .to_owned(),
+            return Err(ServiceBuildError::spec(
+                "unsupported service type \"ClusterIP\" for load balancer target type \"instance\"",
             ));
         }
         Ok(target_type)
@@ -185,7 +185,7 @@ impl<'a> ServiceTask<'a> {
             .keys()
             .find(|k| self.facts().external_managed_tags.contains(*k))
         {
-            return Err(ServiceBuildError::Invalid(format!(
+            return Err(ServiceBuildError::Spec(format!(
                 "external managed tag key {key} cannot be specified on Service"
             )));
         }

@@ -51,7 +51,7 @@ fn port_protocol(port: &ServicePort) -> Result<Protocol, ServiceBuildError> {
     match port.protocol.as_deref().unwrap_or("TCP") {
         "TCP" => Ok(Protocol::Tcp),
         "UDP" => Ok(Protocol::Udp),
-        other => Err(ServiceBuildError::invalid(format!(
+        other => Err(ServiceBuildError::spec(format!(
             "unsupported protocol {other} on port {} of the Service: an NLB forwards TCP and UDP",
             port.port
         ))),
@@ -100,7 +100,7 @@ impl<'a> ServiceTask<'a> {
                     .iter()
                     .map(|p| format!("{}/{}", p.port, p.protocol.as_deref().unwrap_or("TCP")))
                     .collect();
-                return Err(ServiceBuildError::invalid(format!(
+                return Err(ServiceBuildError::spec(format!(
                     "can only merge two ports, not {} ({})",
                     ports.len(),
                     names.join(", ")
@@ -108,7 +108,7 @@ impl<'a> ServiceTask<'a> {
             }
             let second = port_protocol(ports[1])?;
             if protocol == second {
-                return Err(ServiceBuildError::invalid(format!(
+                return Err(ServiceBuildError::spec(format!(
                     "protocols can't match for merging: {protocol}"
                 )));
             }
@@ -120,6 +120,55 @@ impl<'a> ServiceTask<'a> {
         Ok(planned)
     }
 
+    /// What the Service's ports ask for that cannot be built, checked before anything that
+    /// depends on AWS facts (subnets), so that admission reports it whatever AWS holds.
+    pub(super) fn check_ports(&self) -> Result<(), ServiceBuildError> {
+        self.listener_protocols()?;
+        match self.target_type {
+            TargetType::Ip => {
+                for port in self.ports {
+                    self.target_port(port)?;
+                }
+            }
+            // NodePorts are allocated after admission: a missing one is only an error when
+            // the Service asks for none.
+            TargetType::Instance | TargetType::Alb => {
+                let unallocated = self.service_type() == "LoadBalancer"
+                    && self
+                        .service
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.allocate_load_balancer_node_ports)
+                        == Some(false)
+                    && self.ports.iter().any(|p| p.node_port.unwrap_or(0) == 0);
+                if unallocated {
+                    return Err(ServiceBuildError::spec(
+                        "unable to support instance target type with an unallocated NodePort",
+                    ));
+                }
+            }
+        }
+        self.health_check()?;
+        Ok(())
+    }
+
+    fn check_ssl_ports(&self) -> Result<(), ServiceBuildError> {
+        if let Some(ssl_ports) = &self.annotations.ssl_ports {
+            let unused: Vec<String> = ssl_ports
+                .iter()
+                .filter(|entry| !self.ports.iter().any(|p| names_port(entry, p)))
+                .cloned()
+                .collect();
+            if !unused.is_empty() {
+                return Err(ServiceBuildError::spec(format!(
+                    "Unused port in ssl-ports annotation {}",
+                    go_list(&unused)
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn add_listeners_and_target_groups(
         &mut self,
         lb: &LbSettings,
@@ -127,19 +176,19 @@ impl<'a> ServiceTask<'a> {
     ) -> Result<(), ServiceBuildError> {
         let a = self.annotations;
         let certificates = a.ssl_cert.clone().unwrap_or_default();
-        if let Some(ssl_ports) = &a.ssl_ports {
-            let unused: Vec<String> = ssl_ports
-                .iter()
-                .filter(|entry| !self.ports.iter().any(|p| names_port(entry, p)))
-                .cloned()
-                .collect();
-            if !unused.is_empty() {
-                return Err(ServiceBuildError::invalid(format!(
-                    "Unused port in ssl-ports annotation {}",
-                    go_list(&unused)
-                )));
-            }
+        for (port, protocol, target_protocol) in self.listener_protocols()? {
+            self.add_listener(lb, security, port, protocol, target_protocol, &certificates)?;
         }
+        Ok(())
+    }
+
+    /// Each listener's Service port, listener protocol and target group protocol.
+    fn listener_protocols(
+        &self,
+    ) -> Result<Vec<(&'a ServicePort, Protocol, Protocol)>, ServiceBuildError> {
+        self.check_ssl_ports()?;
+        let a = self.annotations;
+        let certificates = a.ssl_cert.as_deref().unwrap_or_default();
         let planned = self.plan_listeners()?;
         let mut listeners = Vec::new();
         for listener in &planned {
@@ -161,7 +210,7 @@ impl<'a> ServiceTask<'a> {
                     Protocol::Udp => Protocol::Quic,
                     Protocol::TcpUdp => Protocol::TcpQuic,
                     other => {
-                        return Err(ServiceBuildError::invalid(format!(
+                        return Err(ServiceBuildError::spec(format!(
                             "Unsupported QUIC upgrade for protocol {other}"
                         )));
                     }
@@ -173,62 +222,72 @@ impl<'a> ServiceTask<'a> {
             };
             listeners.push((port, protocol, target_protocol));
         }
-        for (port, protocol, target_protocol) in listeners {
-            let target_group = self.add_target_group(lb, security, port, target_protocol)?;
-            let tls = protocol == Protocol::Tls;
-            let listener_key = format!("{protocol}-{}", port.port);
-            let listener_attributes = if tls {
-                Vec::new()
-            } else {
-                a.listener_attributes
-                    .get(&listener_key)
-                    .map(|attrs| {
-                        attrs
-                            .iter()
-                            .map(|(key, value)| Attribute {
-                                key: key.clone(),
-                                value: value.clone(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let number = u16::try_from(port.port).map_err(|_| {
-                ServiceBuildError::invalid(format!("invalid Service port {}", port.port))
-            })?;
-            let spec = ListenerSpec {
-                load_balancer_arn: Ref::load_balancer_arn().into(),
-                port: number,
-                protocol,
-                default_actions: vec![Action::forward_to(target_group)],
-                certificates: if tls {
-                    certificates
+        Ok(listeners)
+    }
+
+    fn add_listener(
+        &mut self,
+        lb: &LbSettings,
+        security: &Security,
+        port: &'a ServicePort,
+        protocol: Protocol,
+        target_protocol: Protocol,
+        certificates: &[String],
+    ) -> Result<(), ServiceBuildError> {
+        let a = self.annotations;
+        let target_group = self.add_target_group(lb, security, port, target_protocol)?;
+        let tls = protocol == Protocol::Tls;
+        let listener_key = format!("{protocol}-{}", port.port);
+        let listener_attributes = if tls {
+            Vec::new()
+        } else {
+            a.listener_attributes
+                .get(&listener_key)
+                .map(|attrs| {
+                    attrs
                         .iter()
-                        .map(|arn| Certificate {
-                            certificate_arn: arn.clone(),
+                        .map(|(key, value)| Attribute {
+                            key: key.clone(),
+                            value: value.clone(),
                         })
                         .collect()
-                } else {
-                    Vec::new()
-                },
-                ssl_policy: tls.then(|| {
-                    a.ssl_negotiation_policy
-                        .clone()
-                        .unwrap_or_else(|| self.facts().default_ssl_policy.clone())
-                }),
-                alpn_policy: if tls {
-                    a.alpn_policy
-                        .map(|p| vec![p.as_str().to_owned()])
-                        .unwrap_or_default()
-                } else {
-                    Vec::new()
-                },
-                mutual_authentication: None,
-                listener_attributes,
-                tags: self.resource_tags(&number.to_string()),
-            };
-            self.stack.add_listener(spec)?;
-        }
+                })
+                .unwrap_or_default()
+        };
+        let number = u16::try_from(port.port)
+            .map_err(|_| ServiceBuildError::spec(format!("invalid Service port {}", port.port)))?;
+        let spec = ListenerSpec {
+            load_balancer_arn: Ref::load_balancer_arn().into(),
+            port: number,
+            protocol,
+            default_actions: vec![Action::forward_to(target_group)],
+            certificates: if tls {
+                certificates
+                    .iter()
+                    .map(|arn| Certificate {
+                        certificate_arn: arn.clone(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            ssl_policy: tls.then(|| {
+                a.ssl_negotiation_policy
+                    .clone()
+                    .unwrap_or_else(|| self.facts().default_ssl_policy.clone())
+            }),
+            alpn_policy: if tls {
+                a.alpn_policy
+                    .map(|p| vec![p.as_str().to_owned()])
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            mutual_authentication: None,
+            listener_attributes,
+            tags: self.resource_tags(&number.to_string()),
+        };
+        self.stack.add_listener(spec)?;
         Ok(())
     }
 
@@ -245,7 +304,7 @@ impl<'a> ServiceTask<'a> {
             },
         };
         if value == 0 {
-            return Err(ServiceBuildError::invalid(match self.target_type {
+            return Err(ServiceBuildError::spec(match self.target_type {
                 TargetType::Instance | TargetType::Alb => {
                     "TargetGroup port is empty. When using Instance targets, your service be must of type 'NodePort' or 'LoadBalancer'"
                 }
@@ -318,7 +377,7 @@ impl<'a> ServiceTask<'a> {
     /// targetPort (ip).
     fn named_health_check_port(&self, name: &str) -> Result<i32, ServiceBuildError> {
         let Some(port) = self.ports.iter().find(|p| p.name.as_deref() == Some(name)) else {
-            return Err(ServiceBuildError::invalid(format!(
+            return Err(ServiceBuildError::spec(format!(
                 "failed to resolve healthCheckPort: unable to find port {name} on service {}/{}",
                 self.namespace, self.name
             )));
@@ -328,7 +387,7 @@ impl<'a> ServiceTask<'a> {
             TargetType::Ip => match &port.target_port {
                 Some(IntOrString::Int(n)) => Ok(*n),
                 None => Ok(port.port),
-                Some(IntOrString::String(_)) => Err(ServiceBuildError::invalid(
+                Some(IntOrString::String(_)) => Err(ServiceBuildError::spec(
                     "cannot use named healthCheckPort for IP TargetType when service's targetPort is a named port",
                 )),
             },
@@ -378,7 +437,7 @@ impl<'a> ServiceTask<'a> {
             .and_then(|s| s.ip_families.as_ref())
             .is_some_and(|families| families.iter().any(|f| f == "IPv6"));
         if ipv6 && !lb.dualstack() {
-            return Err(ServiceBuildError::invalid(
+            return Err(ServiceBuildError::spec(
                 "unsupported IPv6 configuration, lb not dual-stack",
             ));
         }

@@ -161,7 +161,7 @@ impl ServiceTask<'_> {
                 .iter()
                 .map(|raw| {
                     raw.trim().parse::<Cidr>().map_err(|e| {
-                        ServiceBuildError::invalid(format!(
+                        ServiceBuildError::spec(format!(
                             "invalid spec.loadBalancerSourceRanges entry {raw:?}: {e}"
                         ))
                     })
@@ -179,7 +179,7 @@ impl ServiceTask<'_> {
         if let Some(v6) = cidrs.iter().find(|c| !c.is_ipv4())
             && !lb.dualstack()
         {
-            return Err(ServiceBuildError::invalid(format!(
+            return Err(ServiceBuildError::spec(format!(
                 "unsupported v6 cidr {v6} when lb is not dualstack"
             )));
         }

@@ -874,3 +874,91 @@ fn local_traffic_instance_health_check() {
             "healthyThresholdCount": 2, "unhealthyThresholdCount": 2})
     );
 }
+
+#[test]
+fn admission_check_refuses_spec_errors_and_warns_on_live_facts() {
+    use crate::group_check::check_service;
+    let bad_ports = service(
+        "default",
+        "svc",
+        "u",
+        "LoadBalancer",
+        &[
+            ("aws-load-balancer-type", "nlb-ip"),
+            ("aws-load-balancer-ssl-cert", "arn:cert"),
+            ("aws-load-balancer-ssl-ports", "https"),
+        ],
+        vec![tcp(80, 80)],
+    );
+    let findings = check_service(&facts(true), &bad_ports, None);
+    assert_eq!(findings.refusals.len(), 1, "{findings:?}");
+    assert_eq!(findings.refusals[0].category, "service_spec");
+    assert_eq!(
+        findings.refusals[0].message,
+        "Unused port in ssl-ports annotation [https]"
+    );
+    // Already broken the same way before the change: a warning, so it can be repaired.
+    let again = check_service(&facts(true), &bad_ports, Some(&bad_ports));
+    assert!(
+        again.refusals.is_empty() && again.warnings.len() == 1,
+        "{again:?}"
+    );
+    // Subnets AWS does not know (a live fact): a warning only.
+    let named_subnet = service(
+        "default",
+        "svc",
+        "u",
+        "LoadBalancer",
+        &[
+            ("aws-load-balancer-type", "nlb-ip"),
+            ("aws-load-balancer-subnets", "subnet-none"),
+        ],
+        vec![tcp(80, 80)],
+    );
+    let findings = check_service(&facts(true), &named_subnet, None);
+    assert!(findings.refusals.is_empty(), "{findings:?}");
+    assert!(
+        findings.warnings[0].contains("checked again with live AWS facts"),
+        "{findings:?}"
+    );
+    // Annotation errors are the validator's, and Services that build say nothing.
+    let fine = service(
+        "default",
+        "svc",
+        "u",
+        "LoadBalancer",
+        &[("aws-load-balancer-type", "nlb-ip")],
+        vec![tcp(80, 80)],
+    );
+    assert_eq!(check_service(&facts(true), &fine, None), Default::default());
+}
+
+#[test]
+fn instance_services_without_node_ports_yet_pass_admission() {
+    use crate::group_check::check_service;
+    // At admission the API server has not allocated the NodePorts yet.
+    let mut fresh = service(
+        "default",
+        "svc",
+        "u",
+        "LoadBalancer",
+        &[
+            ("aws-load-balancer-type", "external"),
+            ("aws-load-balancer-nlb-target-type", "instance"),
+        ],
+        vec![tcp(80, 8080)],
+    );
+    assert!(
+        check_service(&facts(true), &fresh, None)
+            .refusals
+            .is_empty()
+    );
+    if let Some(spec) = fresh.spec.as_mut() {
+        spec.allocate_load_balancer_node_ports = Some(false);
+    }
+    let findings = check_service(&facts(true), &fresh, None);
+    assert_eq!(
+        findings.refusals[0].message,
+        "unable to support instance target type with an unallocated NodePort"
+    );
+}
