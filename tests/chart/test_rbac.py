@@ -11,6 +11,9 @@ EXPECTED_CLUSTER = {
     *(("networking.k8s.io", "ingressclasses", v) for v in ("get", "list", "watch")),
     *(("", r, v) for r in ("services", "endpoints", "pods", "nodes", "namespaces") for v in ("get", "list", "watch")),
     ("", "pods/status", "patch"),
+    # The NLB controller: the Service finalizer and status.loadBalancer.
+    ("", "services", "patch"),
+    ("", "services/status", "patch"),
     *(("discovery.k8s.io", "endpointslices", v) for v in ("get", "list", "watch")),
     # The controller records events.k8s.io/v1 Events (kube-rs style), not core/v1 ones.
     *(("events.k8s.io", "events", v) for v in ("create", "patch")),
