@@ -52,6 +52,62 @@ fn helm(verb: &str, kubeconfig: &Path, namespace: &str, values: &serde_json::Val
     );
 }
 
+/// A Service of type LoadBalancer through the chart's Service webhooks (the mutator gives it the
+/// class, the validator builds it) and the controller, as the chart's ServiceAccount: the NLB
+/// hostname and finalizer appear, deletion removes them with the Service.
+async fn service_lifecycle(
+    client: &Client,
+    setup: &support::e2e::Setup,
+    start: &dyn Fn(&str) -> ControllerProcess,
+) {
+    let mut controller = start("chart-nlb");
+    controller.wait_ready().await;
+    let services: Api<Service> = Api::namespaced(client.clone(), &setup.namespace);
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": "echo", "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "echo"},
+                 "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+    }))
+    .unwrap();
+    let created = services
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("create a LoadBalancer Service");
+    assert_eq!(
+        created.spec.and_then(|s| s.load_balancer_class).as_deref(),
+        Some("service.k8s.aws/nlb"),
+        "the chart's mservice webhook claims class-less LoadBalancer Services"
+    );
+    support::e2e::eventually("the Service's NLB hostname and finalizer", || async {
+        let svc = services.get("echo").await.ok()?;
+        let finalized = svc
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "service.k8s.aws/resources");
+        let hostname = svc
+            .status?
+            .load_balancer?
+            .ingress?
+            .first()?
+            .hostname
+            .clone();
+        (finalized && hostname.is_some()).then_some(())
+    })
+    .await;
+    services
+        .delete("echo", &Default::default())
+        .await
+        .expect("delete the Service");
+    support::e2e::eventually("the Service to be gone", || async {
+        services.get_opt("echo").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    controller.stop();
+}
+
 /// The CA bundles of every webhook of the release.
 async fn ca_bundles(client: &Client) -> BTreeMap<String, ByteString> {
     let selector = ListParams::default().labels(&format!("app.kubernetes.io/instance={RELEASE}"));
@@ -268,6 +324,7 @@ async fn scenario(world: &World) {
         process
     };
     support::lifecycle::run(client, &world.clients, setup, &start, async || {}).await;
+    service_lifecycle(client, setup, &start).await;
 
     for log in logs.borrow().iter() {
         let text = std::fs::read_to_string(log).unwrap_or_default();

@@ -1,10 +1,11 @@
 //! Crash soak: random changes to a set of Ingresses (create, change path, join or leave a
-//! group, delete), each followed by SIGKILL of the controller at a random moment inside the
-//! reconciles it started, and a restart. Then the controller must converge: exactly one load
-//! balancer per live IngressGroup, no duplicate target group, listener or rule, no resource of
-//! a stack that no longer exists, every live Ingress with our finalizer and its hostname. Then
-//! everything is deleted: no Ingress may keep a finalizer and nothing tagged with the cluster
-//! may stay in AWS.
+//! group, delete) and of LoadBalancer Services (create, add or drop a port, delete), each
+//! followed by SIGKILL of the controller at a random moment inside the reconciles it started,
+//! and a restart. Then the controller must converge: exactly one load balancer per live
+//! IngressGroup and per live Service, no duplicate target group, listener or rule, no resource
+//! of a stack that no longer exists, every live Ingress and Service with our finalizer and its
+//! hostname. Then everything is deleted: no Ingress or Service may keep a finalizer and nothing
+//! tagged with the cluster may stay in AWS.
 //!
 //! The same soak runs a second time with AWS failing a share of the controller's requests (a
 //! faulty proxy in front of moto: throttling, 500/503 before or after the call took effect,
@@ -29,7 +30,27 @@ use crate::support::e2e::{ControllerProcess, Launch, apply_class, ingress_named,
 use crate::support::process::http_get;
 use crate::support::rng::Rng;
 use model::group::{EXPLICIT_GROUP_FINALIZER_PREFIX, IMPLICIT_GROUP_FINALIZER};
-use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
+use model::tags::{
+    TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK, TAG_SERVICE_RESOURCE, TAG_SERVICE_STACK,
+};
+
+/// The Services of the soak (NLBs).
+const SERVICES: u64 = 3;
+
+/// The stack a resource's tags name: the IngressGroup's ID, or `service:<ns>/<name>`, with its
+/// resource ID.
+fn stack_of(tags: &BTreeMap<String, String>) -> (String, String) {
+    match tags.get(TAG_SERVICE_STACK) {
+        Some(stack) => (
+            format!("service:{stack}"),
+            tags.get(TAG_SERVICE_RESOURCE).cloned().unwrap_or_default(),
+        ),
+        None => (
+            tags.get(TAG_INGRESS_STACK).cloned().unwrap_or_default(),
+            tags.get(TAG_INGRESS_RESOURCE).cloned().unwrap_or_default(),
+        ),
+    }
+}
 
 /// How long the controller may take to converge after the last restart.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(180);
@@ -87,7 +108,7 @@ async fn scenario(world: &World, faults: Option<&Recorder>) {
             .map_or(1, |d| d.as_nanos() as u64)
             | 1,
     );
-    eprintln!("soak: seed {seed}, {trials} trials over {count} Ingresses");
+    eprintln!("soak: seed {seed}, {trials} trials over {count} Ingresses and {SERVICES} Services");
     let mut rng = Rng::new(seed);
     let groups = [
         format!("soak-{}-a", setup.id),
@@ -121,9 +142,31 @@ async fn scenario(world: &World, faults: Option<&Recorder>) {
     let mut controller = launch("soak-0");
     controller.wait_ready().await;
 
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    // Live NLB Services by name: how many ports each has.
+    let mut nlbs: BTreeMap<String, u64> = BTreeMap::new();
     let mut kills = 0;
     for trial in 1..=trials {
-        // Two or three changes, then a kill at a random moment of the reconciles they start.
+        // A Service change, then two or three Ingress changes, then a kill at a random moment
+        // of the reconciles they start.
+        let name = format!("s{}", rng.below(SERVICES));
+        let next = match (nlbs.get(&name), rng.below(3)) {
+            (None, _) => Some(1 + rng.below(2)),
+            (Some(_), 0) => None,
+            (Some(ports), _) => Some(3 - ports),
+        };
+        apply_service(
+            &services,
+            &setup.load_balancer_class(),
+            &name,
+            nlbs.contains_key(&name),
+            next,
+        )
+        .await;
+        match next {
+            Some(ports) => nlbs.insert(name, ports),
+            None => nlbs.remove(&name),
+        };
         for _ in 0..2 + rng.below(2) {
             let name = format!("i{}", rng.below(count));
             let current = shapes.get(&name).cloned();
@@ -174,11 +217,15 @@ async fn scenario(world: &World, faults: Option<&Recorder>) {
                 .clone()
                 .unwrap_or_else(|| format!("{ns}/{name}"))
         })
+        .chain(nlbs.keys().map(|name| format!("service:{ns}/{name}")))
         .collect();
     let mut last = Findings::default();
     while started.elapsed() < CONVERGE_WITHIN {
         last = findings(world, &expected).await;
-        if last.is_clean() && ingresses_settled(&ingresses, &shapes).await {
+        if last.is_clean()
+            && ingresses_settled(&ingresses, &shapes).await
+            && services_settled(&services, &nlbs).await
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -199,6 +246,10 @@ async fn scenario(world: &World, faults: Option<&Recorder>) {
     assert!(
         ingresses_settled(&ingresses, &shapes).await,
         "Ingresses without finalizer or hostname"
+    );
+    assert!(
+        services_settled(&services, &nlbs).await,
+        "Services without finalizer or hostname"
     );
     if let Some(proxy) = faults {
         let injected = proxy.injected();
@@ -227,15 +278,23 @@ async fn scenario(world: &World, faults: Option<&Recorder>) {
     for name in shapes.keys() {
         let _ = ingresses.delete(name, &DeleteParams::default()).await;
     }
+    for name in nlbs.keys() {
+        let _ = services.delete(name, &DeleteParams::default()).await;
+    }
     let deleted = Instant::now();
     let mut left = (0, Findings::default());
     while deleted.elapsed() < CONVERGE_WITHIN {
-        let remaining = ingresses
+        let mut remaining = ingresses
             .list(&Default::default())
             .await
             .unwrap()
             .items
             .len();
+        for name in nlbs.keys() {
+            if services.get_opt(name).await.ok().flatten().is_some() {
+                remaining += 1;
+            }
+        }
         left = (remaining, findings(world, &BTreeSet::new()).await);
         let owned_sgs = crate::support::security_groups_tagged(
             &world.clients,
@@ -252,7 +311,7 @@ async fn scenario(world: &World, faults: Option<&Recorder>) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     panic!(
-        "after deletion (seed {seed}): {} Ingresses left, {:?}; logs: {}",
+        "after deletion (seed {seed}): {} Ingresses and Services left, {:?}; logs: {}",
         left.0,
         left.1,
         controller.log.display()
@@ -302,6 +361,82 @@ async fn apply(
         }
     }
     panic!("replace Ingress {name}: conflicts kept coming");
+}
+
+/// Makes the NLB Service `name` have `next` ports (80, and 81 when two; absent when `None`).
+async fn apply_service(
+    services: &Api<Service>,
+    class: &str,
+    name: &str,
+    exists: bool,
+    next: Option<u64>,
+) {
+    let Some(ports) = next else {
+        services
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+        let start = Instant::now();
+        while services.get_opt(name).await.unwrap().is_some() {
+            assert!(
+                start.elapsed() < CONVERGE_WITHIN,
+                "Service {name} kept its finalizer"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        return;
+    };
+    let ports: Vec<serde_json::Value> = (0..ports)
+        .map(|i| json!({"name": format!("p{i}"), "port": 80 + i, "targetPort": 8080, "protocol": "TCP"}))
+        .collect();
+    if !exists {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": {
+                "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"}},
+            "spec": {"type": "LoadBalancer", "loadBalancerClass": class,
+                     "selector": {"app": "web"}, "ports": ports}
+        }))
+        .unwrap();
+        services.create(&PostParams::default(), &svc).await.unwrap();
+        return;
+    }
+    for _ in 0..20 {
+        let mut live = services.get(name).await.unwrap();
+        if let Some(spec) = live.spec.as_mut() {
+            spec.ports = serde_json::from_value(json!(ports)).unwrap();
+        }
+        match services.replace(name, &PostParams::default(), &live).await {
+            Ok(_) => return,
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => panic!("replace Service {name}: {e}"),
+        }
+    }
+    panic!("replace Service {name}: conflicts kept coming");
+}
+
+/// Every live NLB Service carries our finalizer and a hostname.
+async fn services_settled(services: &Api<Service>, nlbs: &BTreeMap<String, u64>) -> bool {
+    for name in nlbs.keys() {
+        let Ok(Some(svc)) = services.get_opt(name).await else {
+            return false;
+        };
+        let finalized = svc
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == contract::service::FINALIZER);
+        let hostname = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .is_some_and(|i| i.iter().any(|i| i.hostname.is_some()));
+        if !(finalized && hostname) {
+            return false;
+        }
+    }
+    true
 }
 
 async fn wait_gone(ingresses: &Api<Ingress>, name: &str) {
@@ -393,7 +528,7 @@ async fn findings(world: &World, expected: &BTreeSet<String>) -> Findings {
             continue;
         };
         if let Some(t) = ours(arn) {
-            let stack = t.get(TAG_INGRESS_STACK).cloned().unwrap_or_default();
+            let (stack, _) = stack_of(t);
             lbs_by_stack.entry(stack).or_default().push(arn.to_owned());
         }
     }
@@ -422,12 +557,11 @@ async fn findings(world: &World, expected: &BTreeSet<String>) -> Findings {
             continue;
         };
         if let Some(t) = ours(arn) {
-            let stack = t.get(TAG_INGRESS_STACK).cloned().unwrap_or_default();
+            let (stack, id) = stack_of(t);
             if !expected.contains(&stack) {
                 out.leaks
                     .push(format!("target group {arn} of stack {stack}"));
             }
-            let id = t.get(TAG_INGRESS_RESOURCE).cloned().unwrap_or_default();
             *tgs_by_id.entry((stack, id)).or_default() += 1;
         }
     }
@@ -453,14 +587,16 @@ async fn findings(world: &World, expected: &BTreeSet<String>) -> Findings {
         .unwrap();
     let mut sgs_by_stack: BTreeMap<String, usize> = BTreeMap::new();
     for sg in groups.security_groups() {
-        let stack = sg
+        let tags: BTreeMap<String, String> = sg
             .tags()
             .iter()
-            .find(|t| t.key() == Some(TAG_INGRESS_STACK))
-            .and_then(|t| t.value())
-            .map(str::to_owned);
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect();
         // The cluster's backend group has no stack; it goes once the last group is gone.
-        let Some(stack) = stack else { continue };
+        if !tags.contains_key(TAG_INGRESS_STACK) && !tags.contains_key(TAG_SERVICE_STACK) {
+            continue;
+        }
+        let (stack, _) = stack_of(&tags);
         if !expected.contains(&stack) {
             out.leaks.push(format!(
                 "security group {} of stack {stack}",
