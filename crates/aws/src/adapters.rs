@@ -185,8 +185,8 @@ fn build_stack(
 ///
 /// Found by the cluster tag and the kind's stack tag (`ingress.k8s.aws/stack` for an
 /// IngressGroup, `service.k8s.aws/stack` for a Service: the same `ns/name` names two different
-/// stacks) through the tagging API, preferring the one tagged as the stack's `LoadBalancer`,
-/// then described. Two calls; a load balancer the tagging API still lists after its deletion
+/// stacks) through the tagging API, preferring the one tagged as the stack's `LoadBalancer`
+/// (an IngressGroup's frontend NLB is never taken for it), then described. Two calls; a load balancer the tagging API still lists after its deletion
 /// counts as none.
 pub async fn existing_load_balancer(
     clients: &crate::AwsClients,
@@ -195,7 +195,7 @@ pub async fn existing_load_balancer(
     stack_id: &str,
 ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
     use aws_sdk_resourcegroupstagging::types::TagFilter;
-    use model::stack::resource_id::LOAD_BALANCER;
+    use model::stack::resource_id::{FRONTEND_NLB, LOAD_BALANCER};
     use model::tags::TAG_CLUSTER;
     let tagged = clients
         .tagging
@@ -217,15 +217,16 @@ pub async fn existing_load_balancer(
         .await
         .map_err(|e| aws_error("GetResources", &e))?;
     let mappings = tagged.resource_tag_mapping_list();
-    let is_the_load_balancer = |m: &&aws_sdk_resourcegroupstagging::types::ResourceTagMapping| {
+    let tagged_as = |m: &aws_sdk_resourcegroupstagging::types::ResourceTagMapping, id: &str| {
         m.tags()
             .iter()
-            .any(|t| t.key() == kind.resource_tag() && t.value() == LOAD_BALANCER)
+            .any(|t| t.key() == kind.resource_tag() && t.value() == id)
     };
+    // Never the group's frontend NLB: it has its own scheme and subnets.
     let Some(arn) = mappings
         .iter()
-        .find(is_the_load_balancer)
-        .or_else(|| mappings.first())
+        .find(|m| tagged_as(m, LOAD_BALANCER))
+        .or_else(|| mappings.iter().find(|m| !tagged_as(m, FRONTEND_NLB)))
         .and_then(|m| m.resource_arn())
     else {
         return Ok(None);
@@ -266,8 +267,7 @@ impl StackDeployer for Deployer {
             })?;
             Ok(DeployReport {
                 dns_name: report.dns_name.clone(),
-                // Filled once the deployer deploys frontend NLBs.
-                frontend_dns_name: None,
+                frontend_dns_name: report.frontend_dns_name.clone(),
                 target_group_arns: report.target_group_arns.clone(),
                 security_group_ids: report.security_group_ids.clone(),
             })

@@ -16,7 +16,7 @@ use model::stack::StackKind;
 use model::tags::Tags;
 
 use super::aws::AwsClients;
-use super::diff::{FieldChange, ResourceDiff, placeholder};
+use super::diff::{ChangeKind, FieldChange, ResourceDiff, placeholder};
 use super::error::{AwsFailure, DeployError, ResourceRef};
 use super::ownership::{ForeignResource, Ownership, ownership};
 use super::tags;
@@ -135,6 +135,39 @@ impl<'a> Ctx<'a> {
     ) -> Option<String> {
         self.decided(ResourceDiff::create(resource, fields));
         self.dry_run().then(|| placeholder(resource))
+    }
+
+    /// Adds fields to the decision already recorded about a resource (a target group whose
+    /// registered targets change after it was judged): an unchanged one becomes a modify. Without
+    /// such a decision, records a modify of `aws_id`.
+    pub fn amend(&self, resource: &ResourceRef, aws_id: &str, fields: Vec<FieldChange>) {
+        if fields.is_empty() {
+            return;
+        }
+        let mut plan = self.plan.lock().unwrap_or_else(PoisonError::into_inner);
+        let earlier = plan
+            .iter_mut()
+            .rev()
+            .find(|d| &d.resource == resource && d.change != ChangeKind::Delete);
+        match earlier {
+            Some(diff) => {
+                if diff.change == ChangeKind::Unchanged {
+                    diff.change = ChangeKind::Modify;
+                }
+                diff.fields.extend(fields);
+            }
+            None => plan.push(ResourceDiff::existing(resource, aws_id, fields)),
+        }
+    }
+
+    /// Whether this run created the resource with that ARN (or ID).
+    pub fn is_created(&self, aws_id: &str) -> bool {
+        self.changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .created
+            .iter()
+            .any(|c| c.aws_id == aws_id)
     }
 
     fn note(

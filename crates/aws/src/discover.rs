@@ -393,32 +393,37 @@ pub async fn elbv2_tags(
     Ok(out)
 }
 
-/// The listeners of some load balancers with their non-default rules (`with_rules`; a network
-/// load balancer has none, so they are not read) and everyone's tags.
+/// The listeners of some load balancers, each given with whether its listeners have rules (a
+/// network load balancer's have none, so they are not read), with their non-default rules and
+/// everyone's tags.
 pub async fn listeners(
     ctx: &Ctx<'_>,
-    load_balancer_arns: &[String],
-    with_rules: bool,
+    load_balancers: &[(String, bool)],
 ) -> Result<Vec<FoundListener>, DeployError> {
     let what = ResourceRef::new(ResourceType::Listener, ctx.stack_id);
-    let listener_pages = try_join_all(
-        load_balancer_arns
-            .iter()
-            .map(|lb| describe_listeners(ctx, &what, lb)),
-    )
+    let listener_pages = try_join_all(load_balancers.iter().map(|(lb, with_rules)| {
+        let what = &what;
+        async move {
+            describe_listeners(ctx, what, lb)
+                .await
+                .map(|page| page.into_iter().map(move |l| (l, *with_rules)))
+        }
+    }))
     .await?;
-    let listeners: Vec<elbv2::Listener> = listener_pages.into_iter().flatten().collect();
-    let rule_pages = if with_rules {
-        try_join_all(
-            listeners
-                .iter()
-                .filter_map(|l| l.listener_arn())
-                .map(|arn| describe_rules(ctx, &what, arn)),
-        )
-        .await?
-    } else {
-        vec![Vec::new(); listeners.len()]
-    };
+    let (listeners, with_rules): (Vec<elbv2::Listener>, Vec<bool>) =
+        listener_pages.into_iter().flatten().unzip();
+    let rule_pages = try_join_all(listeners.iter().zip(&with_rules).map(
+        |(listener, with_rules)| {
+            let what = &what;
+            async move {
+                match listener.listener_arn() {
+                    Some(arn) if *with_rules => describe_rules(ctx, what, arn).await,
+                    _ => Ok(Vec::new()),
+                }
+            }
+        },
+    ))
+    .await?;
 
     let mut arns: Vec<String> = listeners
         .iter()

@@ -38,6 +38,10 @@ pub enum ErrorCategory {
     InvalidStack,
     /// This replica lost (or never had) the leader lease: the call was not sent.
     NotLeader,
+    /// AWS refused a call for something that is not in place yet and comes by itself (the ALB
+    /// listener a frontend NLB's target group registers the ALB on): the next reconcile tries
+    /// again.
+    NotReady,
 }
 
 impl ErrorCategory {
@@ -54,6 +58,7 @@ impl ErrorCategory {
             Self::Aborted => "aborted",
             Self::InvalidStack => "invalid_stack",
             Self::NotLeader => "not_leader",
+            Self::NotReady => "not_ready",
         }
     }
 
@@ -299,6 +304,18 @@ pub enum DeployError {
         operation: &'static str,
         resource: ResourceRef,
     },
+    /// Registering the ALB in a frontend NLB's target group (target type `alb`) was refused,
+    /// as AWS does until the ALB has a listener on the registered port: the rest of the deploy
+    /// is done, and the next reconcile registers it (upstream requeues after 15 s with this
+    /// message, its typo included).
+    #[error(
+        "Failed to register target, retrying after deplay for target group: {target_group_arn} ({resource}): {last}"
+    )]
+    TargetNotReady {
+        resource: ResourceRef,
+        target_group_arn: String,
+        last: Box<DeployError>,
+    },
     /// A call kept failing with a retryable-for-a-while error (`DependencyViolation` while ENIs
     /// release, `ResourceInUse` while a load balancer goes away) for longer than allowed.
     #[error("{operation} for {resource} kept failing for {waited:?}: {last}")]
@@ -348,6 +365,7 @@ impl DeployError {
             Self::NotOwned { .. } | Self::OwnedByOther { .. } => ErrorCategory::Conflict,
             Self::Aborted { .. } | Self::DryRunMutation { .. } => ErrorCategory::Aborted,
             Self::TimedOut { last, .. } => last.category(),
+            Self::TargetNotReady { .. } => ErrorCategory::NotReady,
         }
     }
 
@@ -355,7 +373,7 @@ impl DeployError {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Aws { code, .. } => Some(code),
-            Self::TimedOut { last, .. } => last.code(),
+            Self::TimedOut { last, .. } | Self::TargetNotReady { last, .. } => last.code(),
             _ => None,
         }
     }
@@ -368,6 +386,7 @@ impl DeployError {
             | Self::NotOwned { resource, .. }
             | Self::OwnedByOther { resource, .. }
             | Self::TimedOut { resource, .. }
+            | Self::TargetNotReady { resource, .. }
             | Self::DryRunMutation { resource, .. } => Some(resource),
             Self::Aborted { .. } => None,
         }

@@ -9,21 +9,32 @@
 //! `load_balancer.rs` (replacement order, security groups, subnets) and `target_group.rs`
 //! (what forces a replacement); NLB listeners have no rules, so none are read.
 //!
+//! An IngressGroup's stack may hold a second load balancer next to its ALB (`LoadBalancer`):
+//! the frontend NLB (`FrontendNlb`, `enable-frontend-nlb`), each load balancer found, created,
+//! updated, replaced or deleted by its own resource tag. Its TCP listeners
+//! (`FrontendNlb-ls-TCP-<port>`) may use the ALB's port numbers, and forward to target groups of
+//! target type `alb` (`FrontendNlb-tg-TCP-<port>`) in which the ALB itself is registered
+//! ([`alb_targets`]). A stack without `FrontendNlb` deletes the NLB and its target groups and
+//! leaves the ALB alone. WAF and Shield add-ons belong to the ALB only.
+//!
 //! One deploy:
 //!
 //! 1. finds what the stack owns by its tags ([`discover`]);
-//! 2. brings up, in dependency order, security groups → target groups → the load balancer →
-//!    listeners → rules, matching actual to desired by the kind's resource tag (by
-//!    port for listeners, by priority and content for rules), creating what is missing (with
-//!    the tags in the create call), modifying what drifted, and replacing what cannot change in
-//!    place. Listeners and rules on our load balancer are ours by position even without our
-//!    tags (upstream controllers without `ListenerRulesTagging` made them untagged): kept ones
-//!    are adopted by adding our tags; those tagged for another cluster or stack are left alone
-//!    and reported, and stop the deploy where they hold a port or priority the stack wants
-//!    ([`ownership`]);
+//! 2. brings up, in dependency order, security groups → target groups → the load balancers →
+//!    listeners → rules, matching actual to desired by the kind's resource tag (by load
+//!    balancer and port for listeners, by priority and content for rules), creating what is
+//!    missing (with the tags in the create call), modifying what drifted, and replacing what
+//!    cannot change in place. Listeners and rules on our load balancer are ours by position even
+//!    without our tags (upstream controllers without `ListenerRulesTagging` made them
+//!    untagged): kept ones are adopted by adding our tags; those tagged for another cluster or
+//!    stack are left alone and reported, and stop the deploy where they hold a port or priority
+//!    the stack wants ([`ownership`]). Then the ALB is registered in the frontend NLB's `alb`
+//!    target groups, those going away emptied first;
 //! 3. then removes what is no longer wanted, in an order that never breaks traffic that is
 //!    still wanted: stale rules → stale listeners → load balancers → target groups → security
-//!    groups (retried while network interfaces release them).
+//!    groups (retried while network interfaces release them). A registration of the ALB that
+//!    AWS refused (its listener not there yet for AWS) fails the deploy only now, with category
+//!    `not_ready`, for the controller to try again.
 //!
 //! Every step re-derives its work from what AWS says, so a deploy interrupted at any point
 //! converges on the next run without duplicates: created resources are found again by their
@@ -48,6 +59,7 @@
 
 pub mod adapters;
 mod addons;
+mod alb_targets;
 pub mod assumed_roles;
 pub mod aws;
 pub mod backend_sg;
@@ -87,7 +99,9 @@ pub mod vpc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use model::stack::{LoadBalancerType, Stack, StackKind};
+use std::sync::Arc;
+
+use model::stack::{LoadBalancerType, Stack, StackKind, TargetType, resource_id};
 
 pub use aws::{AwsClients, AwsSettings, CallCounter, CallSnapshot, is_mutating};
 pub use diff::{ChangeKind, DiffSummary, FieldChange, ResourceDiff, StackDiff};
@@ -138,6 +152,10 @@ pub struct DeployConfig {
     pub enable_wafv2: bool,
     pub enable_waf: bool,
     pub enable_shield: bool,
+    /// How long the deployer trusts its own record that a frontend NLB's target group holds the
+    /// ALB (read or registered by an earlier deploy) before reading it from AWS again
+    /// (`DescribeTargetHealth`); zero reads it on every deploy ([`alb_targets`]).
+    pub alb_target_recheck_interval: Duration,
 }
 
 impl DeployConfig {
@@ -154,6 +172,7 @@ impl DeployConfig {
             enable_wafv2: true,
             enable_waf: true,
             enable_shield: true,
+            alb_target_recheck_interval: Duration::from_secs(600),
         }
     }
 }
@@ -187,9 +206,14 @@ impl ResourceChange {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeployReport {
     pub stack_id: String,
-    /// The load balancer's DNS name, for the Ingress status.
+    /// The load balancer's DNS name, for the Ingress status (an IngressGroup's ALB, a
+    /// Service's NLB).
     pub dns_name: Option<String>,
     pub load_balancer_arn: Option<String>,
+    /// The frontend NLB's DNS name (`enable-frontend-nlb`), when the stack has one: the
+    /// Ingress status's second entry.
+    pub frontend_dns_name: Option<String>,
+    pub frontend_nlb_arn: Option<String>,
     /// Target group ARNs by resource ID, for the TargetGroupBindings.
     pub target_group_arns: BTreeMap<String, String>,
     /// Group IDs of the stack's security groups (created, modified or unchanged) by resource
@@ -210,11 +234,17 @@ pub struct DeployReport {
 pub struct Deployer {
     clients: AwsClients,
     config: DeployConfig,
+    /// What the frontend NLBs' target groups were last confirmed to hold (shared by clones).
+    registrations: Arc<alb_targets::Registrations>,
 }
 
 impl Deployer {
     pub fn new(clients: AwsClients, config: DeployConfig) -> Self {
-        Self { clients, config }
+        Self {
+            clients,
+            config,
+            registrations: Arc::default(),
+        }
     }
 
     pub fn clients(&self) -> &AwsClients {
@@ -357,35 +387,49 @@ impl Deployer {
             security_group::sync(&ctx, stack, owned.security_groups, &mut resolver).await?;
         let (target_group_arns, stale_tgs) =
             target_group::sync(&ctx, stack, owned.target_groups, &mut resolver).await?;
-        let lb = load_balancer::sync(&ctx, stack, owned.load_balancers, &mut resolver).await?;
+        let mut lb = load_balancer::sync(&ctx, stack, owned.load_balancers, &mut resolver).await?;
+        let stale_lbs = std::mem::take(&mut lb.extras);
         // Network load balancers have no listener rules: theirs are not read.
-        let with_rules = stack
-            .resources
-            .load_balancers
-            .values()
-            .any(|lb| lb.spec.load_balancer_type != LoadBalancerType::Network);
-        let found_listeners = if lb.existing_arns.is_empty() {
+        let existing = lb.existing();
+        let found_listeners = if existing.is_empty() {
             Vec::new()
         } else {
-            discover::listeners(&ctx, &lb.existing_arns, with_rules).await?
+            discover::listeners(&ctx, &existing).await?
         };
-        let our_lbs: BTreeSet<String> = lb.arn.iter().cloned().collect();
-        let listeners =
-            listener::sync(&ctx, stack, found_listeners, &our_lbs, &mut resolver).await?;
+        let listeners = listener::sync(
+            &ctx,
+            stack,
+            found_listeners,
+            &lb.arns(),
+            &lb.network_arns(),
+            &mut resolver,
+        )
+        .await?;
         let stale_rules = rules::sync(&ctx, stack, listeners.rules, &resolver).await?;
-        addons::sync(&ctx, &addons, lb.arn.as_deref()).await?;
+        // Web ACLs and Shield protect the ALB, never a frontend NLB.
+        let alb = lb.get(resource_id::LOAD_BALANCER);
+        addons::sync(&ctx, &addons, alb.map(|p| p.arn.as_str())).await?;
+        alb_targets::release_stale(&ctx, &stale_tgs, &self.registrations).await?;
+        let not_ready = alb_targets::sync(&ctx, stack, &resolver, &self.registrations).await?;
 
         rules::delete(&ctx, stale_rules).await?;
         listener::delete(&ctx, listeners.stale).await?;
-        load_balancer::delete(&ctx, lb.extras).await?;
+        load_balancer::delete(&ctx, stale_lbs).await?;
         target_group::delete(&ctx, stale_tgs).await?;
         security_group::delete(&ctx, stale_sgs).await?;
+        if let Some(err) = not_ready {
+            // Everything else is in place; the registration is tried again by the next run.
+            return Err(err);
+        }
 
+        let frontend = lb.get(resource_id::FRONTEND_NLB);
         let (changes, decisions) = ctx.finish();
         let report = DeployReport {
             stack_id: stack.id.clone(),
-            dns_name: lb.dns_name,
-            load_balancer_arn: lb.arn,
+            dns_name: alb.map(|p| p.dns_name.clone()),
+            load_balancer_arn: alb.map(|p| p.arn.clone()),
+            frontend_dns_name: frontend.map(|p| p.dns_name.clone()),
+            frontend_nlb_arn: frontend.map(|p| p.arn.clone()),
             target_group_arns,
             security_group_ids: resolver.security_group_ids(),
             created: changes.created,
@@ -404,12 +448,58 @@ fn validate(stack: &Stack) -> Result<(), DeployError> {
     if stack.id.is_empty() {
         return Err(DeployError::invalid(&whole, "id", "the stack ID is empty"));
     }
-    if stack.resources.load_balancers.len() > 1 {
+    let lbs = &stack.resources.load_balancers;
+    if let Some(other) = lbs
+        .keys()
+        .find(|id| *id != resource_id::LOAD_BALANCER && *id != resource_id::FRONTEND_NLB)
+    {
         return Err(DeployError::invalid(
             &whole,
             "resources",
-            "a stack holds at most one load balancer",
+            format!(
+                "a stack holds at most the load balancer {:?} and the frontend NLB {:?}, not {other:?}",
+                resource_id::LOAD_BALANCER,
+                resource_id::FRONTEND_NLB
+            ),
         ));
+    }
+    if let Some(nlb) = lbs.get(resource_id::FRONTEND_NLB) {
+        let what = ResourceRef::new(
+            model::stack::ResourceType::LoadBalancer,
+            resource_id::FRONTEND_NLB,
+        );
+        if stack.kind != StackKind::Ingress || !lbs.contains_key(resource_id::LOAD_BALANCER) {
+            return Err(DeployError::invalid(
+                &what,
+                "resources",
+                "a frontend NLB stands in front of an IngressGroup's load balancer, which the stack lacks",
+            ));
+        }
+        if nlb.spec.load_balancer_type != LoadBalancerType::Network {
+            return Err(DeployError::invalid(
+                &what,
+                "type",
+                "the frontend NLB is a network load balancer",
+            ));
+        }
+    }
+    for (id, tg) in &stack.resources.target_groups {
+        let what = ResourceRef::new(model::stack::ResourceType::TargetGroup, id.as_str());
+        let spec = &tg.spec;
+        if !spec.alb_targets.is_empty() && spec.target_type != TargetType::Alb {
+            return Err(DeployError::invalid(
+                &what,
+                "albTargets",
+                "only a target group of target type alb has an ALB as its target",
+            ));
+        }
+        if spec.alb_targets.len() > 1 {
+            return Err(DeployError::invalid(
+                &what,
+                "albTargets",
+                "an alb target group holds one ALB",
+            ));
+        }
     }
     let dangling = stack
         .dangling_refs()

@@ -143,12 +143,15 @@ fn takes_certificates(protocol: Protocol) -> bool {
 }
 
 /// Brings the stack's listeners in line. `load_balancers` are the ARNs of the stack's load
-/// balancers; `found` the listeners that exist on them.
+/// balancers, `network` those of them that are network load balancers (their listeners have
+/// no rules); `found` the listeners that exist on them. Listeners are matched by load balancer
+/// and port: an IngressGroup's ALB and its frontend NLB may both listen on port 80.
 pub async fn sync(
     ctx: &Ctx<'_>,
     stack: &Stack,
     found: Vec<FoundListener>,
     load_balancers: &BTreeSet<String>,
+    network: &BTreeSet<String>,
     resolver: &mut Resolver,
 ) -> Result<Outcome, DeployError> {
     let mut outcome = Outcome::default();
@@ -165,6 +168,7 @@ pub async fn sync(
             ));
         }
         let actions = resolver.actions(&spec.default_actions, &what, "defaultActions")?;
+        let on_network = network.contains(&lb_arn);
         let position = remaining.iter().position(|f| {
             f.listener.item.load_balancer_arn() == Some(lb_arn.as_str())
                 && f.listener.item.port() == Some(i32::from(spec.port))
@@ -194,27 +198,31 @@ pub async fn sync(
                 if !ctx.dry_run() {
                     apply_update(ctx, spec, &actions, &what, &listener.arn, &update).await?;
                 }
-                outcome.rules.insert(
-                    existing.listener.arn.clone(),
-                    ListenerRules {
-                        port: spec.port,
-                        rules: existing.rules,
-                    },
-                );
+                if !on_network {
+                    outcome.rules.insert(
+                        existing.listener.arn.clone(),
+                        ListenerRules {
+                            port: spec.port,
+                            rules: existing.rules,
+                        },
+                    );
+                }
                 existing.listener.arn
             }
             None => {
                 let arn = match ctx.deciding_create(&what, Vec::new()) {
                     Some(placeholder) => placeholder,
-                    None => create(ctx, id, spec, &lb_arn, &actions, &what).await?,
+                    None => create(ctx, id, spec, &lb_arn, &actions, &what, on_network).await?,
                 };
-                outcome.rules.insert(
-                    arn.clone(),
-                    ListenerRules {
-                        port: spec.port,
-                        rules: Vec::new(),
-                    },
-                );
+                if !on_network {
+                    outcome.rules.insert(
+                        arn.clone(),
+                        ListenerRules {
+                            port: spec.port,
+                            rules: Vec::new(),
+                        },
+                    );
+                }
                 arn
             }
         };
@@ -256,12 +264,14 @@ async fn create(
     lb_arn: &str,
     actions: &[Action],
     what: &ResourceRef,
+    on_network: bool,
 ) -> Result<String, DeployError> {
     let tags = ctx.desired_tags(&spec.tags, id);
     let default_actions = sdk_actions(actions, what)?;
-    // A Service's NLB replaced a moment ago may still hold the target groups its successor's
-    // listeners forward to (an NLB's target group serves one load balancer): waited out.
-    let transient: &[&str] = if ctx.kind == StackKind::Service {
+    // An NLB (a Service's, or an IngressGroup's frontend NLB) replaced a moment ago may still
+    // hold the target groups its successor's listeners forward to (an NLB's target group
+    // serves one load balancer): waited out.
+    let transient: &[&str] = if ctx.kind == StackKind::Service || on_network {
         &[TARGET_GROUP_ASSOCIATION_LIMIT]
     } else {
         &[]

@@ -1,7 +1,12 @@
 //! Load balancers: create with tags, replace on a type or scheme change, reconcile security
 //! groups, subnets, address type, attributes and tags.
 //!
-//! Network load balancers (a Service's, or any of type `network`) differ in a few ways:
+//! Each load balancer of the stack is matched by its resource ID tag: `LoadBalancer` (an
+//! IngressGroup's ALB, a Service's NLB) and an IngressGroup's `FrontendNlb`. One of ours that
+//! the stack no longer has (the frontend NLB switched off) is deleted at the end of the deploy.
+//!
+//! Network load balancers (a Service's, a frontend NLB, any of type `network`) differ in a few
+//! ways:
 //!
 //! * a replaced one is deleted before its successor is created, as upstream does: an NLB holds
 //!   its Elastic IPs and private addresses until it is gone, and the new one wants them;
@@ -33,15 +38,61 @@ use super::normal::changed_attributes;
 use super::resolve::{LB_ARN, LB_DNS_NAME, Resolver};
 use super::tags::{TagDiff, diff_tags};
 
+/// One load balancer of the stack, as it is (or, in a dry run, would be) after the step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// The ARN (in a dry run, a placeholder for one it would create).
+    pub arn: String,
+    pub dns_name: String,
+    pub load_balancer_type: LoadBalancerType,
+    /// Whether it existed before this run (its listeners are then read).
+    pub existed: bool,
+}
+
 /// What the load balancer step leaves for the next ones.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Load balancers that existed before and stay: their listeners are read next.
-    pub existing_arns: Vec<String>,
+    /// The stack's load balancers by resource ID (`LoadBalancer`, and an IngressGroup's
+    /// `FrontendNlb`).
+    pub placed: BTreeMap<String, Placed>,
     /// Load balancers to delete at the end.
     pub extras: Vec<Found<elbv2::LoadBalancer>>,
-    pub arn: Option<String>,
-    pub dns_name: Option<String>,
+}
+
+impl Outcome {
+    /// The load balancer of that resource ID.
+    pub fn get(&self, id: &str) -> Option<&Placed> {
+        self.placed.get(id)
+    }
+
+    /// The ARNs of all the stack's load balancers.
+    pub fn arns(&self) -> BTreeSet<String> {
+        self.placed.values().map(|p| p.arn.clone()).collect()
+    }
+
+    /// The ARNs of the network load balancers among them.
+    pub fn network_arns(&self) -> BTreeSet<String> {
+        self.placed
+            .values()
+            .filter(|p| p.load_balancer_type == LoadBalancerType::Network)
+            .map(|p| p.arn.clone())
+            .collect()
+    }
+
+    /// Load balancers that existed before and stay, each with whether its listeners have
+    /// rules (not a network load balancer's): their listeners are read next.
+    pub fn existing(&self) -> Vec<(String, bool)> {
+        self.placed
+            .values()
+            .filter(|p| p.existed)
+            .map(|p| {
+                (
+                    p.arn.clone(),
+                    p.load_balancer_type != LoadBalancerType::Network,
+                )
+            })
+            .collect()
+    }
 }
 
 /// The immutable field (type or scheme) in which an existing load balancer differs from the
@@ -80,7 +131,9 @@ struct Desired<'a> {
     security_groups: Vec<String>,
 }
 
-/// Brings the stack's load balancer in line (in a dry run: records what that takes).
+/// Brings the stack's load balancers in line, each matched by its resource ID tag (in a dry
+/// run: records what that takes). Found ones of the stack that no load balancer of the stack
+/// claims (a frontend NLB switched off) are left in [`Outcome::extras`], to delete at the end.
 pub async fn sync(
     ctx: &Ctx<'_>,
     stack: &Stack,
@@ -133,7 +186,7 @@ pub async fn sync(
             Some(lb) => Some(lb),
             None => find_by_name(ctx, &desired, &gone).await?,
         };
-        let (arn, dns_name) = match current {
+        let (arn, dns_name, existed) = match current {
             Some(lb) => {
                 let update = plan_update(ctx, &desired, &lb).await?;
                 ctx.decided(ResourceDiff::existing(
@@ -144,13 +197,15 @@ pub async fn sync(
                 if !ctx.dry_run() {
                     apply_update(ctx, &desired, &lb.arn, &update).await?;
                 }
-                outcome.existing_arns.push(lb.arn.clone());
                 let dns_name = lb.item.dns_name().unwrap_or_default().to_owned();
-                (lb.arn, dns_name)
+                (lb.arn, dns_name, true)
             }
             None => match ctx.deciding_create(&desired.what, replacing) {
-                Some(placeholder) => (placeholder.clone(), placeholder),
-                None => create(ctx, &desired).await?,
+                Some(placeholder) => (placeholder.clone(), placeholder, false),
+                None => {
+                    let (arn, dns_name) = create(ctx, &desired).await?;
+                    (arn, dns_name, false)
+                }
             },
         };
         resolver.set(ResourceType::LoadBalancer, id, LB_ARN, arn.clone());
@@ -160,8 +215,15 @@ pub async fn sync(
             LB_DNS_NAME,
             dns_name.clone(),
         );
-        outcome.arn = Some(arn);
-        outcome.dns_name = Some(dns_name);
+        outcome.placed.insert(
+            id.clone(),
+            Placed {
+                arn,
+                dns_name,
+                load_balancer_type: spec.load_balancer_type,
+                existed,
+            },
+        );
     }
     outcome.extras.extend(found);
     Ok(outcome)
@@ -828,44 +890,6 @@ mod tests {
         assert!(source_nat_prefix_drift(&wanted, &unreported).is_empty());
     }
 
-    /// An HTTP client that answers with scripted `(status, body)` responses in order and
-    /// records the form body of each request.
-    #[derive(Clone, Debug, Default)]
-    struct Scripted {
-        answers: std::sync::Arc<std::sync::Mutex<Vec<(u16, &'static str)>>>,
-        bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    }
-
-    impl aws_smithy_runtime_api::client::http::HttpClient for Scripted {
-        fn http_connector(
-            &self,
-            _: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-            aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
-        }
-    }
-
-    impl aws_smithy_runtime_api::client::http::HttpConnector for Scripted {
-        fn call(
-            &self,
-            request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
-        ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
-            let body = request
-                .body()
-                .bytes()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            self.bodies.lock().unwrap().push(body);
-            let (status, text) = self.answers.lock().unwrap().remove(0);
-            let response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
-                status.try_into().unwrap(),
-                aws_smithy_types::body::SdkBody::from(text),
-            );
-            aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response))
-        }
-    }
-
     const PROTECTED: &str = "<ErrorResponse><Error><Type>Sender</Type>\
         <Code>OperationNotPermitted</Code><Message>Load balancer 'arn:lb' cannot be deleted \
         because deletion protection is enabled</Message></Error><RequestId>1</RequestId>\
@@ -878,8 +902,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_protected_load_balancer_is_unprotected_then_deleted() {
-        let http = Scripted::default();
-        *http.answers.lock().unwrap() = vec![(400, PROTECTED), (200, MODIFIED), (200, DELETED)];
+        let http = crate::canned_http::Scripted::answering(vec![
+            (400, PROTECTED),
+            (200, MODIFIED),
+            (200, DELETED),
+        ]);
         let sdk = crate::canned_http::CannedHttp::sdk_config(http.clone());
         let clients = crate::AwsClients::new(&sdk, &[]);
         let config = crate::DeployConfig::new("c1", "vpc-1");

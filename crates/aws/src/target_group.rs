@@ -9,6 +9,10 @@
 //! never compared, so a health-check interval change, which changes the name upstream's hash
 //! gives a new target group, is a `ModifyTargetGroup` of the existing one.
 //!
+//! A frontend NLB's target groups have target type `alb` (protocol TCP, in the cluster's VPC,
+//! with an HTTP or HTTPS health check); the ALB registered in them is reconciled once the load
+//! balancers and listeners exist ([`alb_targets`](super::alb_targets)).
+//!
 //! Health checks are sent and compared in their effective form: a TCP health check (named, or
 //! the default of a TCP, UDP, TCP_UDP, TLS, QUIC or TCP_QUIC target group) has no path and no
 //! matcher, which AWS refuses there. `HealthCheckEnabled=true` goes with every health check set.

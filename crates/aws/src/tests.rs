@@ -574,3 +574,152 @@ fn field_changes_of_tags_and_inbound_rules() {
         ]
     );
 }
+
+fn lb_spec(name: &str, load_balancer_type: LoadBalancerType) -> LoadBalancerSpec {
+    LoadBalancerSpec {
+        name: name.into(),
+        load_balancer_type,
+        scheme: Scheme::Internal,
+        ip_address_type: IpAddressType::Ipv4,
+        subnet_mappings: vec![],
+        security_groups: vec![],
+        customer_owned_ipv4_pool: None,
+        ipam_configuration: None,
+        minimum_load_balancer_capacity: None,
+        enable_prefix_for_ipv6_source_nat: None,
+        security_groups_inbound_rules_on_private_link: None,
+        load_balancer_attributes: vec![],
+        tags: Tags::new(),
+    }
+}
+
+fn alb_target_group(targets: usize) -> TargetGroupSpec {
+    TargetGroupSpec {
+        name: "k8s-nlb-80".into(),
+        target_type: TargetType::Alb,
+        port: 80,
+        protocol: Protocol::Tcp,
+        protocol_version: None,
+        ip_address_type: None,
+        health_check_config: None,
+        target_group_attributes: vec![],
+        target_control_port: None,
+        alb_targets: (0..targets)
+            .map(|_| AlbTarget {
+                load_balancer_arn: Ref::load_balancer_arn().into(),
+                port: 80,
+            })
+            .collect(),
+        tags: Tags::new(),
+    }
+}
+
+fn invalid_field(stack: &Stack) -> Option<String> {
+    match super::validate(stack) {
+        Ok(()) => None,
+        Err(super::DeployError::InvalidStack { field, .. }) => Some(field),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_stack_holds_the_alb_and_its_frontend_nlb_and_no_other_load_balancer() {
+    let mut stack = Stack::new("ns/ing");
+    stack
+        .add_load_balancer(lb_spec("alb", LoadBalancerType::Application))
+        .unwrap();
+    stack
+        .add_frontend_nlb(lb_spec("alb-nlb", LoadBalancerType::Network))
+        .unwrap();
+    stack
+        .add_target_group("FrontendNlb-tg-TCP-80", alb_target_group(1))
+        .unwrap();
+    assert_eq!(invalid_field(&stack), None);
+
+    // A third one, under any other ID.
+    let mut third = stack.clone();
+    let extra = third.resources.load_balancers[resource_id::LOAD_BALANCER].clone();
+    third.resources.load_balancers.insert("Other".into(), extra);
+    assert_eq!(invalid_field(&third).as_deref(), Some("resources"));
+
+    // A frontend NLB needs the ALB, in an IngressGroup's stack, and is an NLB.
+    let mut alone = Stack::new("ns/ing");
+    alone
+        .add_frontend_nlb(lb_spec("alb-nlb", LoadBalancerType::Network))
+        .unwrap();
+    assert_eq!(invalid_field(&alone).as_deref(), Some("resources"));
+    let mut service = stack.clone();
+    service.kind = StackKind::Service;
+    assert_eq!(invalid_field(&service).as_deref(), Some("resources"));
+    let mut application = stack.clone();
+    application
+        .resources
+        .load_balancers
+        .get_mut(resource_id::FRONTEND_NLB)
+        .unwrap()
+        .spec
+        .load_balancer_type = LoadBalancerType::Application;
+    assert_eq!(invalid_field(&application).as_deref(), Some("type"));
+
+    // An alb target group holds one ALB; other target groups hold none.
+    let mut two = stack.clone();
+    two.resources
+        .target_groups
+        .insert("FrontendNlb-tg-TCP-80".into(), {
+            let mut tg = stack.resources.target_groups["FrontendNlb-tg-TCP-80"].clone();
+            tg.spec = alb_target_group(2);
+            tg
+        });
+    assert_eq!(invalid_field(&two).as_deref(), Some("albTargets"));
+    let mut ip = stack.clone();
+    ip.resources
+        .target_groups
+        .get_mut("FrontendNlb-tg-TCP-80")
+        .unwrap()
+        .spec
+        .target_type = TargetType::Ip;
+    assert_eq!(invalid_field(&ip).as_deref(), Some("albTargets"));
+}
+
+#[test]
+fn amending_a_decision_turns_unchanged_into_modify_and_keeps_creates() {
+    use super::call::{Ctx, Mode};
+    use super::diff::{ChangeKind, FieldChange, ResourceDiff};
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .build();
+    let clients = super::AwsClients::new(&sdk, &[]);
+    let config = super::DeployConfig::new("cluster", "vpc-1");
+    let ctx = Ctx::new(
+        &clients,
+        &config,
+        StackKind::Ingress,
+        "ns/ing",
+        Mode::DryRun,
+        Some(0),
+    );
+    let kept = ResourceRef::new(ResourceType::TargetGroup, "kept");
+    let new = ResourceRef::new(ResourceType::TargetGroup, "new");
+    let unseen = ResourceRef::new(ResourceType::TargetGroup, "unseen");
+    let targets = || vec![FieldChange::values("targets", "a:80", "b:80")];
+    ctx.decided(ResourceDiff::existing(&kept, "arn:kept", vec![]));
+    ctx.decided(ResourceDiff::create(&new, vec![]));
+    ctx.amend(&kept, "arn:kept", targets());
+    ctx.amend(&new, "<new TargetGroup new>", targets());
+    ctx.amend(&unseen, "arn:unseen", targets());
+    ctx.amend(&unseen, "arn:unseen", vec![]);
+    let (_, decisions) = ctx.finish();
+    let changes: Vec<(ChangeKind, &str, usize)> = decisions
+        .iter()
+        .map(|d| (d.change, d.resource.id.as_str(), d.fields.len()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (ChangeKind::Modify, "kept", 1),
+            (ChangeKind::Create, "new", 1),
+            (ChangeKind::Modify, "unseen", 1),
+        ]
+    );
+}
