@@ -44,6 +44,7 @@ pub struct Recorder {
     pub endpoint: String,
     calls: Arc<Mutex<Vec<Call>>>,
     faults: Option<Arc<Mutex<FaultState>>>,
+    refusals: Arc<Mutex<Vec<Refusal>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -52,6 +53,16 @@ struct Upstream {
     addr: String,
     calls: Arc<Mutex<Vec<Call>>>,
     faults: Option<Arc<Mutex<FaultState>>>,
+    refusals: Arc<Mutex<Vec<Refusal>>>,
+}
+
+/// An operation the proxy answers with an AWS error (HTTP 400) instead of forwarding it, as AWS
+/// refuses a request it cannot take yet ([`Recorder::refuse`]).
+#[derive(Clone, Debug)]
+struct Refusal {
+    operation: String,
+    code: String,
+    message: String,
 }
 
 /// Which share of requests fails, and how it is chosen.
@@ -103,6 +114,7 @@ impl Recorder {
             .expect("bind 127.0.0.1");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let refusals = Arc::new(Mutex::new(Vec::new()));
         let faults = faults.map(|f| {
             Arc::new(Mutex::new(FaultState {
                 rate: f.rate,
@@ -114,6 +126,7 @@ impl Recorder {
             addr,
             calls: calls.clone(),
             faults: faults.clone(),
+            refusals: refusals.clone(),
         });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -122,8 +135,30 @@ impl Recorder {
             endpoint,
             calls,
             faults,
+            refusals,
             task,
         }
+    }
+
+    /// From now on, answers every `operation` request with the AWS error `code` (HTTP 400,
+    /// `message`) without forwarding it; the request is still recorded.
+    pub fn refuse(&self, operation: &str, code: &str, message: &str) {
+        self.refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Refusal {
+                operation: operation.to_owned(),
+                code: code.to_owned(),
+                message: message.to_owned(),
+            });
+    }
+
+    /// Forwards every request again ([`Recorder::refuse`]).
+    pub fn stop_refusing(&self) {
+        self.refusals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// The faults injected so far: `(operation, kind)`.
@@ -180,6 +215,13 @@ async fn forward(
 ) -> Response {
     let text = String::from_utf8_lossy(&body).into_owned();
     let op = operation(&headers, &text);
+    let refusal = upstream
+        .refusals
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|r| r.operation == op)
+        .cloned();
     let fault = upstream
         .faults
         .as_ref()
@@ -194,6 +236,15 @@ async fn forward(
             operation: op,
             body: text.clone(),
         });
+    if let Some(refusal) = refusal {
+        return super::throttle::aws_error_response(
+            &headers,
+            &text,
+            StatusCode::BAD_REQUEST,
+            &refusal.code,
+            &refusal.message,
+        );
+    }
     match fault {
         Some("throttle") => return error(&headers, &text, StatusCode::BAD_REQUEST, "Throttling"),
         Some("503-before") => {
