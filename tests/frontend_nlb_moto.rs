@@ -313,7 +313,7 @@ async fn create_registers_the_alb_and_an_unchanged_resync_makes_no_call() {
     let tg = &described.target_groups()[0];
     assert_eq!(tg.target_type().map(|t| t.as_str()), Some("alb"));
     assert_eq!(tg.protocol().map(|p| p.as_str()), Some("TCP"));
-    assert_eq!(tg.load_balancer_arns(), [nlb_arn.clone()]);
+    assert_eq!(tg.load_balancer_arns(), std::slice::from_ref(nlb_arn));
 
     // On the wire: the target group as AWS takes it, and the registration after both
     // listeners (AWS refuses an ALB without a listener on the port).
@@ -775,4 +775,167 @@ async fn a_stack_with_a_frontend_nlb_is_checked_before_any_call() {
     assert!(err.to_string().contains("albTargets"), "{err}");
 
     assert_eq!(account.clients.calls().snapshot().since(&before).total(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheme_change_replaces_the_nlb_first_and_keeps_its_target_groups() {
+    let (account, net, deployer) = setup().await;
+    let stack = group_with_nlb(&net, "fns", &[(80, 80)]);
+    let first = deployer.deploy(&stack).await.unwrap();
+    let old_nlb = first.frontend_nlb_arn.clone().unwrap();
+    let tg_arn = first.target_group_arns["FrontendNlb-tg-TCP-80"].clone();
+
+    let mut public = stack.clone();
+    public
+        .resources
+        .load_balancers
+        .get_mut(resource_id::FRONTEND_NLB)
+        .unwrap()
+        .spec
+        .scheme = Scheme::InternetFacing;
+    let report = deployer.deploy(&public).await.unwrap();
+    // An NLB goes before its successor (it holds addresses the new one wants); the target
+    // group and the ALB in it stay as they are.
+    assert_eq!(
+        mutating(&report),
+        expect_calls(&[
+            ("CreateListener", 1),
+            ("CreateLoadBalancer", 1),
+            ("DeleteLoadBalancer", 1),
+        ]),
+        "calls: {}",
+        report.calls_by_operation
+    );
+    let new_nlb = report.frontend_nlb_arn.clone().unwrap();
+    assert_ne!(new_nlb, old_nlb);
+    assert_eq!(report.target_group_arns["FrontendNlb-tg-TCP-80"], tg_arn);
+    assert_eq!(report.load_balancer_arn, first.load_balancer_arn);
+    let inv = inventory(&account.clients).await;
+    assert_eq!(inv.load_balancers[&nlb_name("fns")].len(), 1);
+    assert_eq!(load_balancer_arn(&inv, &nlb_name("fns")), new_nlb);
+    assert_eq!(
+        targets(&account.clients, &tg_arn).await,
+        BTreeSet::from([(first.load_balancer_arn.clone().unwrap(), 80)])
+    );
+    assert_converged(&deployer, &public).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_alb_takes_its_predecessors_place_in_the_target_group() {
+    let (account, net, _) = setup().await;
+    let (recorder, deployer) = recorded(&account, &net).await;
+    let stack = group_with_nlb(&net, "fna", &[(80, 80)]);
+    let first = deployer.deploy(&stack).await.unwrap();
+    let old_alb = first.load_balancer_arn.clone().unwrap();
+    let tg_arn = first.target_group_arns["FrontendNlb-tg-TCP-80"].clone();
+
+    // A scheme change gives the ALB a new name (upstream's name hash covers the scheme).
+    let mut internal = stack.clone();
+    let alb = &mut internal
+        .resources
+        .load_balancers
+        .get_mut(resource_id::LOAD_BALANCER)
+        .unwrap()
+        .spec;
+    alb.scheme = Scheme::Internal;
+    alb.name = "fna-lb2".into();
+    let before = recorder.calls().len();
+    let report = deployer.deploy(&internal).await.unwrap();
+    assert_eq!(
+        mutating(&report),
+        expect_calls(&[
+            ("CreateListener", 1),
+            ("CreateLoadBalancer", 1),
+            ("CreateRule", 2),
+            ("DeleteLoadBalancer", 1),
+            ("DeregisterTargets", 1),
+            ("ModifyLoadBalancerAttributes", 1),
+            ("RegisterTargets", 1),
+        ]),
+        "calls: {}",
+        report.calls_by_operation
+    );
+    let new_alb = report.load_balancer_arn.clone().unwrap();
+    assert_ne!(new_alb, old_alb);
+    assert_eq!(report.frontend_nlb_arn, first.frontend_nlb_arn);
+    assert_eq!(
+        targets(&account.clients, &tg_arn).await,
+        BTreeSet::from([(new_alb.clone(), 80)])
+    );
+    // The successor is registered once its listener exists; the predecessor leaves the target
+    // group before it is deleted.
+    let calls = &recorder.calls()[before..];
+    let register = position(calls, "RegisterTargets", "TargetGroupArn", &tg_arn);
+    assert!(position(calls, "CreateListener", "LoadBalancerArn", &new_alb) < register);
+    let deregister = position(calls, "DeregisterTargets", "TargetGroupArn", &tg_arn);
+    assert_eq!(
+        form_value(&calls[deregister].body, "Targets.member.1.Id").as_deref(),
+        Some(old_alb.as_str())
+    );
+    assert!(deregister < position(calls, "DeleteLoadBalancer", "LoadBalancerArn", &old_alb));
+    assert_converged(&deployer, &internal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_acl_is_associated_with_the_alb_only() {
+    use aws_sdk_wafv2::types::{DefaultAction, Scope, VisibilityConfig};
+    let (account, net, _) = setup().await;
+    let (recorder, deployer) = recorded(&account, &net).await;
+    let acl = account
+        .clients
+        .wafv2
+        .create_web_acl()
+        .name("fnw")
+        .scope(Scope::Regional)
+        .default_action(DefaultAction::builder().build())
+        .visibility_config(
+            VisibilityConfig::builder()
+                .sampled_requests_enabled(false)
+                .cloud_watch_metrics_enabled(false)
+                .metric_name("fnw")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .summary()
+        .and_then(|s| s.arn())
+        .unwrap()
+        .to_owned();
+    let mut stack = group_with_nlb(&net, "fnw", &[(80, 80)]);
+    stack
+        .add_wafv2_web_acl_association(model::stack::WafV2WebAclAssociationSpec {
+            web_acl_arn: acl.clone(),
+            web_acl_name: None,
+            resource_arn: Ref::load_balancer_arn().into(),
+        })
+        .unwrap();
+    let report = deployer.deploy(&stack).await.unwrap();
+    assert_eq!(report.calls_by_operation.count("AssociateWebACL"), 1);
+    let alb = report.load_balancer_arn.clone().unwrap();
+    let nlb = report.frontend_nlb_arn.clone().unwrap();
+    let acl_of = |arn: String| {
+        let wafv2 = account.clients.wafv2.clone();
+        async move {
+            wafv2
+                .get_web_acl_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .unwrap()
+                .web_acl()
+                .map(|a| a.arn().to_owned())
+        }
+    };
+    assert_eq!(acl_of(alb.clone()).await, Some(acl));
+    assert_eq!(acl_of(nlb.clone()).await, None);
+    assert!(
+        !recorder
+            .calls()
+            .iter()
+            .any(|c| c.operation.contains("WebACL") && c.body.contains(&nlb)),
+        "no WAF call names the NLB"
+    );
+    assert_converged(&deployer, &stack).await;
 }
