@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_io::{
-    AwsClients, ChangeKind, DeployReport, Deployer, ErrorCategory, ResourceDiff, StackDiff,
+    AwsClients, ChangeKind, DeployOptions, DeployReport, Deployer, ErrorCategory, ResourceDiff,
+    StackDiff,
 };
 use aws_sdk_ec2::config::SharedInterceptor;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -938,4 +939,104 @@ async fn the_web_acl_is_associated_with_the_alb_only() {
         "no WAF call names the NLB"
     );
     assert_converged(&deployer, &stack).await;
+}
+
+/// Exactly one of each of the group's resources, and the ALB registered once.
+async fn assert_exactly_once(clients: &AwsClients, prefix: &str, report: &DeployReport) {
+    let inv = inventory(clients).await;
+    assert_eq!(inv.load_balancers.len(), 2, "{inv:?}");
+    assert!(
+        inv.load_balancers.values().all(|lbs| lbs.len() == 1),
+        "{inv:?}"
+    );
+    assert_eq!(inv.target_groups.len(), 3, "{inv:?}");
+    assert_eq!(inv.listeners.len(), 2, "{inv:?}");
+    assert_eq!(inv.rules.len(), 2, "{inv:?}");
+    let (tg_arn, _) = &inv.target_groups[&nlb_tg_name(prefix, 80)];
+    assert_eq!(
+        targets(clients, tg_arn).await,
+        BTreeSet::from([(report.load_balancer_arn.clone().unwrap(), 80)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_create_converges_without_duplicates() {
+    let (_, net, deployer) = setup().await;
+    let total = deployer
+        .deploy(&group_with_nlb(&net, "fni", &[(80, 80)]))
+        .await
+        .unwrap()
+        .calls_by_operation
+        .mutating_total();
+    assert_eq!(total, 13);
+
+    for limit in 0..total {
+        let (account, net, deployer) = setup().await;
+        let stack = group_with_nlb(&net, "fni", &[(80, 80)]);
+        let err = deployer
+            .deploy_with(
+                &stack,
+                &DeployOptions {
+                    mutation_limit: Some(limit as usize),
+                },
+            )
+            .await
+            .expect_err("stopped");
+        assert_eq!(err.category(), ErrorCategory::Aborted, "{err}");
+        // A second run is interrupted too, one call later.
+        let _ = deployer
+            .deploy_with(
+                &stack,
+                &DeployOptions {
+                    mutation_limit: Some(1),
+                },
+            )
+            .await;
+        let report = deployer
+            .deploy(&stack)
+            .await
+            .unwrap_or_else(|e| panic!("recovery after {limit} calls: {e}"));
+        assert!(report.frontend_dns_name.is_some());
+        assert_exactly_once(&account.clients, "fni", &report).await;
+        assert_converged(&deployer, &stack).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_switch_off_converges() {
+    let (account, net, deployer) = setup().await;
+    deployer
+        .deploy(&group_with_nlb(&net, "fnx", &[(80, 80), (443, 80)]))
+        .await
+        .unwrap();
+    let without = sample_stack(&net, GROUP, "fnx");
+    // Crash after every single mutating call until a run completes.
+    let mut aborted = 0;
+    loop {
+        assert!(aborted <= 10, "switching off does not converge");
+        match deployer
+            .deploy_with(
+                &without,
+                &DeployOptions {
+                    mutation_limit: Some(1),
+                },
+            )
+            .await
+        {
+            Ok(_) => break,
+            Err(err) => assert_eq!(err.category(), ErrorCategory::Aborted, "{err}"),
+        }
+        aborted += 1;
+    }
+    assert_converged(&deployer, &without).await;
+    let inv = inventory(&account.clients).await;
+    assert_eq!(
+        inv.load_balancers.keys().collect::<Vec<_>>(),
+        ["fnx-lb"],
+        "{inv:?}"
+    );
+    assert_eq!(
+        inv.target_groups.keys().collect::<Vec<_>>(),
+        ["fnx-a", "fnx-b"]
+    );
 }

@@ -79,11 +79,15 @@ impl Registrations {
             .is_some_and(|(held, at)| held == targets && at.elapsed() < ttl)
     }
 
-    fn confirm(&self, tg_arn: &str, targets: BTreeSet<Target>) {
-        self.confirmed
+    /// Records what the target group holds now; records older than `ttl` (of target groups
+    /// deleted outside the deployer, say) are dropped.
+    fn confirm(&self, tg_arn: &str, targets: BTreeSet<Target>, ttl: Duration) {
+        let mut confirmed = self
+            .confirmed
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(tg_arn.to_owned(), (targets, Instant::now()));
+            .unwrap_or_else(PoisonError::into_inner);
+        confirmed.retain(|_, (_, at)| at.elapsed() < ttl);
+        confirmed.insert(tg_arn.to_owned(), (targets, Instant::now()));
     }
 
     fn forget(&self, tg_arn: &str) {
@@ -268,7 +272,7 @@ pub async fn sync(
         let unwanted: BTreeSet<Target> = current.difference(&wanted).cloned().collect();
         let missing: BTreeSet<Target> = wanted.difference(&current).cloned().collect();
         if unwanted.is_empty() && missing.is_empty() {
-            memory.confirm(tg_arn, wanted);
+            memory.confirm(tg_arn, wanted, ttl);
             continue;
         }
         ctx.amend(
@@ -311,7 +315,7 @@ pub async fn sync(
             }
         }
         ctx.modified(&what, tg_arn);
-        memory.confirm(tg_arn, wanted);
+        memory.confirm(tg_arn, wanted, ttl);
     }
     Ok(pending)
 }
@@ -560,6 +564,7 @@ mod tests {
                 id: ALB.into(),
                 port: 80,
             }]),
+            MINUTE,
         );
         // A dry run reads, whatever the deployer remembers.
         let (result, bodies, changes, decisions) = run(
