@@ -8,6 +8,9 @@
 //! * `bindings`: EndpointSlice changes reach RegisterTargets / DeregisterTargets, and the
 //!   TargetGroupBinding CRD serves v1alpha1 and v1beta1;
 //! * `namespace`: deleting a namespace with Ingresses and bindings leaves nothing behind;
+//! * `service_nlb`: a LoadBalancer Service gets its NLB, hostname and binding, a new port its
+//!   listener, and deletion removes everything; `service_admission`: the Service webhooks;
+//! * `frontend_nlb`: an Ingress's frontend NLB, its hostname, the ALB as its target, switched off;
 //! * `service_admission`: the chart's Service webhooks: a class-less LoadBalancer Service is
 //!   claimed, bad NLB annotations are refused naming each key, other Services are never blocked;
 //! * `soak`: random changes, each followed by SIGKILL and a restart, converge without leaks or
@@ -22,6 +25,7 @@ mod support;
 
 mod backend_sg;
 mod bindings;
+mod frontend_nlb;
 mod group_admission;
 mod leader;
 mod lifecycle;
