@@ -29,61 +29,61 @@ pub struct ModelBuilder {
     /// group is built; `None` builds without.
     existing: Option<crate::AwsClients>,
     /// What each group's load balancer is (or is about to be, once its stack is deployed).
-    known: std::sync::Mutex<std::collections::HashMap<GroupId, Option<ExistingLoadBalancer>>>,
+    known: KnownLoadBalancers<GroupId>,
 }
 
-impl ModelBuilder {
-    pub fn new(facts: ClusterFacts) -> Self {
+/// What each stack's load balancer is, as the model builders need it: read from AWS the first
+/// time a stack is built, then followed from the stacks built (the deploy makes AWS match them).
+pub struct KnownLoadBalancers<K> {
+    known: std::sync::Mutex<std::collections::HashMap<K, Option<ExistingLoadBalancer>>>,
+}
+
+impl<K> Default for KnownLoadBalancers<K> {
+    fn default() -> Self {
         Self {
-            facts: Arc::new(RwLock::new(facts)),
-            backend_security_group: None,
-            existing: None,
             known: std::sync::Mutex::default(),
         }
     }
+}
 
-    /// Builds with each group's existing load balancer, as upstream: discovered subnets of a
-    /// load balancer that already exists (same scheme) are kept, so a restart, a takeover from
-    /// upstream or a newly tagged subnet never moves a live load balancer. Read once per group
-    /// (tagging API + DescribeLoadBalancers), then followed from the stacks built.
-    pub fn with_existing_load_balancers(mut self, clients: crate::AwsClients) -> Self {
-        self.existing = Some(clients);
-        self
-    }
-
-    async fn existing_lb(
+impl<K: std::hash::Hash + Eq> KnownLoadBalancers<K> {
+    /// The stack's load balancer: remembered, else read with `read` (nothing without clients).
+    pub async fn get_or_read<'c, F, Fut>(
         &self,
-        cluster: &str,
-        group: &GroupId,
-    ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
+        key: K,
+        clients: Option<&'c crate::AwsClients>,
+        read: F,
+    ) -> Result<Option<ExistingLoadBalancer>, BackendError>
+    where
+        F: FnOnce(&'c crate::AwsClients) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<ExistingLoadBalancer>, BackendError>>,
+    {
         if let Some(known) = self
             .known
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(group)
+            .get(&key)
         {
             return Ok(known.clone());
         }
-        let Some(clients) = &self.existing else {
+        let Some(clients) = clients else {
             return Ok(None);
         };
-        let found =
-            existing_load_balancer(clients, cluster, StackKind::Ingress, &group.to_string())
-                .await?;
+        let found = read(clients).await?;
         self.known
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(group.clone(), found.clone());
+            .insert(key, found.clone());
         Ok(found)
     }
 
-    /// Remembers the load balancer a built stack describes (the deploy makes AWS match it).
-    fn remember(&self, group: &GroupId, stack: &Stack) {
+    /// Remembers the load balancer (the `LoadBalancer` resource, never a frontend NLB) that a
+    /// built stack describes.
+    pub fn remember(&self, key: K, stack: &Stack) {
         let lb = stack
             .resources
             .load_balancers
-            .values()
-            .next()
+            .get(model::stack::resource_id::LOAD_BALANCER)
             .map(|lb| ExistingLoadBalancer {
                 scheme: lb.spec.scheme,
                 subnet_ids: lb
@@ -106,7 +106,40 @@ impl ModelBuilder {
         self.known
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(group.clone(), lb);
+            .insert(key, lb);
+    }
+}
+
+impl ModelBuilder {
+    pub fn new(facts: ClusterFacts) -> Self {
+        Self {
+            facts: Arc::new(RwLock::new(facts)),
+            backend_security_group: None,
+            existing: None,
+            known: KnownLoadBalancers::default(),
+        }
+    }
+
+    /// Builds with each group's existing load balancer, as upstream: discovered subnets of a
+    /// load balancer that already exists (same scheme) are kept, so a restart, a takeover from
+    /// upstream or a newly tagged subnet never moves a live load balancer. Read once per group
+    /// (tagging API + DescribeLoadBalancers), then followed from the stacks built.
+    pub fn with_existing_load_balancers(mut self, clients: crate::AwsClients) -> Self {
+        self.existing = Some(clients);
+        self
+    }
+
+    async fn existing_lb(
+        &self,
+        cluster: &str,
+        group: &GroupId,
+    ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
+        let id = group.to_string();
+        self.known
+            .get_or_read(group.clone(), self.existing.as_ref(), |clients| {
+                existing_load_balancer(clients, cluster, StackKind::Ingress, &id)
+            })
+            .await
     }
 
     /// Obtains the backend security group from `provider` when the facts have none (the
@@ -148,7 +181,7 @@ impl StackBuilder for ModelBuilder {
                 self.existing_lb(&facts.cluster_name, &members.id).await?
             };
             let stack = build_stack(&facts, request, existing.as_ref())?;
-            self.remember(&members.id, &stack);
+            self.known.remember(members.id.clone(), &stack);
             Ok(stack)
         })
     }

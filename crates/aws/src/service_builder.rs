@@ -3,8 +3,7 @@
 //! (scheme, subnets, security groups) read from AWS once and then followed from the stacks
 //! built, and the backend security group obtained when the build needs it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use k8s_openapi::api::core::v1::Service;
 
@@ -14,7 +13,9 @@ use controller::backends::{BackendError, BoxFuture, ServiceStackBuilder};
 use model::ClusterFacts;
 use model::builder::ExistingLoadBalancer;
 use model::service::{ServiceInputs, build_service, stack_id};
-use model::stack::{Stack, StackKind, StringToken};
+use model::stack::{Stack, StackKind};
+
+use crate::adapters::KnownLoadBalancers;
 
 /// Builds Services' stacks over facts that can be refreshed.
 pub struct ServiceModelBuilder {
@@ -23,7 +24,7 @@ pub struct ServiceModelBuilder {
     clients: Option<crate::AwsClients>,
     backend_security_group: Option<BackendSecurityGroup>,
     /// What each Service's NLB is (or is about to be, once its stack is deployed).
-    known: Mutex<HashMap<String, Option<ExistingLoadBalancer>>>,
+    known: KnownLoadBalancers<String>,
 }
 
 impl ServiceModelBuilder {
@@ -34,7 +35,7 @@ impl ServiceModelBuilder {
             selection,
             clients: None,
             backend_security_group: None,
-            known: Mutex::default(),
+            known: KnownLoadBalancers::default(),
         }
     }
 
@@ -55,57 +56,11 @@ impl ServiceModelBuilder {
         cluster: &str,
         id: &str,
     ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
-        if let Some(known) = self
-            .known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-        {
-            return Ok(known.clone());
-        }
-        let Some(clients) = &self.clients else {
-            return Ok(None);
-        };
-        let found =
-            crate::adapters::existing_load_balancer(clients, cluster, StackKind::Service, id)
-                .await?;
         self.known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.to_owned(), found.clone());
-        Ok(found)
-    }
-
-    /// Remembers the NLB a built stack describes (the deploy makes AWS match it).
-    fn remember(&self, stack: &Stack) {
-        let lb = stack
-            .resources
-            .load_balancers
-            .values()
-            .next()
-            .map(|lb| ExistingLoadBalancer {
-                scheme: lb.spec.scheme,
-                subnet_ids: lb
-                    .spec
-                    .subnet_mappings
-                    .iter()
-                    .map(|m| m.subnet_id.clone())
-                    .collect(),
-                // A managed group not created yet is stood for by its reference.
-                security_groups: lb
-                    .spec
-                    .security_groups
-                    .iter()
-                    .map(|token| match token {
-                        StringToken::Literal(id) => id.clone(),
-                        StringToken::Ref(r) => r.pointer(),
-                    })
-                    .collect(),
-            });
-        self.known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(stack.id.clone(), lb);
+            .get_or_read(id.to_owned(), self.clients.as_ref(), |clients| {
+                crate::adapters::existing_load_balancer(clients, cluster, StackKind::Service, id)
+            })
+            .await
     }
 }
 
@@ -141,7 +96,7 @@ impl ServiceStackBuilder for ServiceModelBuilder {
                 existing_lb: existing.as_ref(),
             })
             .map_err(|e| BackendError::new(e.category(), e.to_string()).with_source(e))?;
-            self.remember(&stack);
+            self.known.remember(stack.id.clone(), &stack);
             Ok(stack)
         })
     }

@@ -194,3 +194,47 @@ async fn a_provider_failure_fails_the_build_with_its_error() {
     assert_eq!(error.category, "permission");
     assert!(error.message.contains("UnauthorizedOperation"), "{error}");
 }
+
+#[tokio::test]
+async fn the_known_load_balancer_is_the_alb_never_the_frontend_nlb() {
+    let lb = |name: &str, scheme: Scheme, subnet: &str| model::stack::LoadBalancerSpec {
+        name: name.to_owned(),
+        load_balancer_type: model::stack::LoadBalancerType::Network,
+        scheme,
+        ip_address_type: model::stack::IpAddressType::Ipv4,
+        subnet_mappings: vec![model::stack::SubnetMapping {
+            subnet_id: subnet.to_owned(),
+            allocation_id: None,
+            private_ipv4_address: None,
+            ipv6_address: None,
+            source_nat_ipv6_prefix: None,
+        }],
+        security_groups: Vec::new(),
+        customer_owned_ipv4_pool: None,
+        ipam_configuration: None,
+        minimum_load_balancer_capacity: None,
+        enable_prefix_for_ipv6_source_nat: None,
+        security_groups_inbound_rules_on_private_link: None,
+        load_balancer_attributes: Vec::new(),
+        tags: BTreeMap::new(),
+    };
+    let mut stack = Stack::new("ns/web");
+    stack
+        .add_load_balancer(lb("alb", Scheme::Internal, "subnet-alb"))
+        .unwrap();
+    // "FrontendNlb" sorts before "LoadBalancer": it must not be taken for the ALB.
+    stack
+        .add_frontend_nlb(lb("alb-nlb", Scheme::InternetFacing, "subnet-nlb"))
+        .unwrap();
+    let known = KnownLoadBalancers::default();
+    known.remember("ns/web", &stack);
+    let found = known
+        .get_or_read("ns/web", None, |_| async { unreachable!("remembered") })
+        .await
+        .unwrap()
+        .expect("remembered");
+    assert_eq!(
+        (found.scheme, found.subnet_ids),
+        (Scheme::Internal, vec!["subnet-alb".to_owned()])
+    );
+}
