@@ -13,7 +13,6 @@
 //!    failed release is logged, does not fail the reconcile, and is tried again at the next
 //!    resync or after the next group deletion.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use contract::crd::TargetGroupBinding;
@@ -386,52 +385,16 @@ impl GroupReconciler {
         report: &crate::backends::DeployReport,
     ) -> Result<(), ReconcileError> {
         let desired = synth::desired_bindings(stack, report).map_err(ReconcileError::Bindings)?;
-        let mut wanted = BTreeSet::new();
-        for binding in &desired {
-            let Some(key) = ObjKey::of(binding) else {
-                continue;
-            };
-            wanted.insert(key.clone());
-            let current = self.bindings.get(&key);
-            let unchanged =
-                current.is_some_and(|c| {
-                    c.spec == binding.spec
-                        && binding.metadata.labels.iter().flatten().all(|(k, v)| {
-                            c.metadata.labels.as_ref().and_then(|l| l.get(k)) == Some(v)
-                        })
-                });
-            if unchanged {
-                continue;
-            }
-            self.ops.apply_binding(binding).await.map_err(|e| {
-                ReconcileError::from_op(e, |source| ReconcileError::BindingWrite {
-                    binding: key.clone(),
-                    source,
-                })
-            })?;
-        }
-        let labels = target_group_binding_labels(group);
-        let stale = self.bindings.filter(|b| {
-            let own = b.metadata.labels.as_ref();
-            labels
-                .iter()
-                .all(|(k, v)| own.and_then(|l| l.get(k)) == Some(v))
-        });
-        for binding in stale {
-            let Some(key) = ObjKey::of(binding.as_ref()) else {
-                continue;
-            };
-            if wanted.contains(&key) || binding.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            self.ops.delete_binding(&key).await.map_err(|e| {
-                ReconcileError::from_op(e, |source| ReconcileError::BindingWrite {
-                    binding: key.clone(),
-                    source,
-                })
-            })?;
-        }
-        Ok(())
+        synth::sync_bindings(
+            self.ops.as_ref(),
+            &self.bindings,
+            &desired,
+            &target_group_binding_labels(group),
+        )
+        .await
+        .map_err(|(binding, e)| {
+            ReconcileError::from_op(e, |source| ReconcileError::BindingWrite { binding, source })
+        })
     }
 }
 

@@ -168,5 +168,51 @@ fn lookup(reference: &Ref, report: &DeployReport) -> Option<String> {
     }
 }
 
+/// Makes the API server hold `desired` (the bindings a stack calls for; those the cache
+/// already shows as desired are not written) and deletes the bindings labelled `labels` (one
+/// owner's: an IngressGroup or a Service) that `desired` no longer has. A failed write names its
+/// binding.
+pub async fn sync_bindings(
+    ops: &dyn crate::kube_ops::KubeOps,
+    cache: &crate::cache::Cache<TargetGroupBinding>,
+    desired: &[TargetGroupBinding],
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), (crate::keys::ObjKey, crate::kube_ops::OpError)> {
+    use crate::keys::ObjKey;
+    let mut wanted = BTreeSet::new();
+    for binding in desired {
+        let Some(key) = ObjKey::of(binding) else {
+            continue;
+        };
+        wanted.insert(key.clone());
+        let unchanged = cache.get(&key).is_some_and(|current| {
+            current.spec == binding.spec
+                && binding.metadata.labels.iter().flatten().all(|(k, v)| {
+                    current.metadata.labels.as_ref().and_then(|l| l.get(k)) == Some(v)
+                })
+        });
+        if unchanged {
+            continue;
+        }
+        ops.apply_binding(binding).await.map_err(|e| (key, e))?;
+    }
+    let stale = cache.filter(|b| {
+        let own = b.metadata.labels.as_ref();
+        labels
+            .iter()
+            .all(|(k, v)| own.and_then(|l| l.get(k)) == Some(v))
+    });
+    for binding in stale {
+        let Some(key) = ObjKey::of(binding.as_ref()) else {
+            continue;
+        };
+        if wanted.contains(&key) || binding.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        ops.delete_binding(&key).await.map_err(|e| (key, e))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use contract::cluster::StaticCluster;
 use k8s_openapi::api::core::v1::Service;

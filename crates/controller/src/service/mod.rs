@@ -14,7 +14,6 @@
 //! deletes the NLB and everything it owns; its bindings are deleted, its status cleared, and
 //! the finalizer removed. A Service that is neither is left alone.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use contract::crd::TargetGroupBinding;
@@ -319,53 +318,15 @@ impl ServiceReconciler {
         report: &DeployReport,
     ) -> Result<(), ServiceError> {
         let desired = synth::desired_bindings(stack, report).map_err(ServiceError::Bindings)?;
-        let mut wanted = BTreeSet::new();
-        for binding in &desired {
-            let Some(key) = ObjKey::of(binding) else {
-                continue;
-            };
-            wanted.insert(key.clone());
-            let unchanged = self.bindings.get(&key).is_some_and(|current| {
-                current.spec == binding.spec
-                    && binding.metadata.labels.iter().flatten().all(|(k, v)| {
-                        current.metadata.labels.as_ref().and_then(|l| l.get(k)) == Some(v)
-                    })
-            });
-            if unchanged {
-                continue;
-            }
-            self.ops.apply_binding(binding).await.map_err(|e| {
-                ServiceError::from_op(e, |source| ServiceError::BindingWrite {
-                    binding: key.clone(),
-                    source,
-                })
-            })?;
-        }
         let labels = service_binding_labels(
             service.metadata.namespace.as_deref().unwrap_or_default(),
             service.metadata.name.as_deref().unwrap_or_default(),
         );
-        let stale = self.bindings.filter(|b| {
-            let own = b.metadata.labels.as_ref();
-            labels
-                .iter()
-                .all(|(k, v)| own.and_then(|l| l.get(k)) == Some(v))
-        });
-        for binding in stale {
-            let Some(key) = ObjKey::of(binding.as_ref()) else {
-                continue;
-            };
-            if wanted.contains(&key) || binding.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            self.ops.delete_binding(&key).await.map_err(|e| {
-                ServiceError::from_op(e, |source| ServiceError::BindingWrite {
-                    binding: key.clone(),
-                    source,
-                })
-            })?;
-        }
-        Ok(())
+        synth::sync_bindings(self.ops.as_ref(), &self.bindings, &desired, &labels)
+            .await
+            .map_err(|(binding, e)| {
+                ServiceError::from_op(e, |source| ServiceError::BindingWrite { binding, source })
+            })
     }
 }
 
