@@ -132,24 +132,32 @@ pub fn check_all(annotations: &Annotations) -> Report {
 /// Reads typed values out of annotations, collecting one error per bad key.
 struct Reader<'a> {
     annotations: &'a Annotations,
+    /// The key prefix: [`PREFIX`], or the Service annotations' prefix.
+    prefix: &'static str,
     errors: Vec<AnnotationError>,
 }
 
 impl<'a> Reader<'a> {
     fn new(annotations: &'a Annotations) -> Self {
+        Self::with_prefix(annotations, PREFIX)
+    }
+
+    fn with_prefix(annotations: &'a Annotations, prefix: &'static str) -> Self {
         Self {
             annotations,
+            prefix,
             errors: Vec::new(),
         }
     }
 
     fn has(&self, suffix: &str) -> bool {
-        self.annotations.contains_key(&format!("{PREFIX}{suffix}"))
+        self.annotations
+            .contains_key(&format!("{}{suffix}", self.prefix))
     }
 
-    /// Parses `PREFIX + suffix` if present; a parse error is recorded and yields `None`.
+    /// Parses `prefix + suffix` if present; a parse error is recorded and yields `None`.
     fn get<T>(&mut self, suffix: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
-        let key = format!("{PREFIX}{suffix}");
+        let key = format!("{}{suffix}", self.prefix);
         let raw = self.annotations.get(&key)?;
         match parse(raw) {
             Ok(value) => Some(value),
@@ -160,13 +168,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Parses every key of a templated family (`PREFIX + head + param`) into a map.
+    /// Parses every key of a templated family (`prefix + head + param`) into a map.
     fn family<K: Ord, V>(
         &mut self,
         head: &str,
         parse: impl Fn(&str, &str) -> Result<(K, V), String>,
     ) -> BTreeMap<K, V> {
-        let start = format!("{PREFIX}{head}");
+        let start = format!("{}{head}", self.prefix);
         let mut out = BTreeMap::new();
         for (key, raw) in self.annotations.range(start.clone()..) {
             let Some(param) = key.strip_prefix(&start) else {

@@ -20,7 +20,7 @@ use super::primitives::{
     string_enum,
 };
 use super::values::{HealthCheckPort, TargetType, parse_tags};
-use super::{AnnotationError, Annotations, Report, UnknownAnnotation};
+use super::{AnnotationError, Annotations, Reader, Report, UnknownAnnotation};
 
 /// The prefix of the Service annotations.
 pub const SERVICE_PREFIX: &str = "service.beta.kubernetes.io/";
@@ -298,57 +298,10 @@ fn unknown_service_key(key: &str, suffix: &str) -> UnknownAnnotation {
     }
 }
 
-/// Reads typed values, collecting one error per bad key.
-struct ServiceReader<'a> {
-    annotations: &'a Annotations,
-    errors: Vec<AnnotationError>,
-}
-
-impl ServiceReader<'_> {
-    fn get<T>(&mut self, suffix: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
-        let key = format!("{SERVICE_PREFIX}{suffix}");
-        let raw = self.annotations.get(&key)?;
-        match parse(raw) {
-            Ok(value) => Some(value),
-            Err(message) => {
-                self.errors.push(AnnotationError { key, message });
-                None
-            }
-        }
-    }
-
-    fn family<K: Ord, V>(
-        &mut self,
-        head: &str,
-        parse: impl Fn(&str, &str) -> Result<(K, V), String>,
-    ) -> BTreeMap<K, V> {
-        let start = format!("{SERVICE_PREFIX}{head}");
-        let mut out = BTreeMap::new();
-        for (key, raw) in self.annotations.range(start.clone()..) {
-            let Some(param) = key.strip_prefix(&start) else {
-                break;
-            };
-            match parse(param, raw) {
-                Ok((k, v)) => {
-                    out.insert(k, v);
-                }
-                Err(message) => self.errors.push(AnnotationError {
-                    key: key.clone(),
-                    message,
-                }),
-            }
-        }
-        out
-    }
-}
-
 impl ServiceAnnotations {
     /// Parses every NLB annotation present; `Err` lists every bad key, in key order.
     pub fn parse(annotations: &Annotations) -> Result<Self, Vec<AnnotationError>> {
-        let mut r = ServiceReader {
-            annotations,
-            errors: Vec::new(),
-        };
+        let mut r = Reader::with_prefix(annotations, SERVICE_PREFIX);
         let list = |raw: &str| Ok(parse_string_list(raw));
         let string = |raw: &str| Ok(raw.to_owned());
         let parsed = Self {
@@ -501,12 +454,7 @@ impl ServiceAnnotations {
                 "actions on Service listeners ({param}) are not supported yet: this controller does not build weighted forwarding for NLBs; remove the annotation"
             ))
         });
-        if r.errors.is_empty() {
-            Ok(parsed)
-        } else {
-            r.errors.sort_by(|a, b| a.key.cmp(&b.key));
-            Err(r.errors)
-        }
+        r.finish(parsed)
     }
 }
 
