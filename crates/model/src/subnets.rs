@@ -567,5 +567,30 @@ fn glob_match(pattern: &str, text: &str) -> bool {
         .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
 }
 
+/// Gives each subnet mapping, in order, its Elastic IP allocation: only for an internet-facing
+/// NLB, one per subnet (upstream's messages).
+pub fn assign_eip_allocations(
+    mappings: &mut [crate::stack::SubnetMapping],
+    allocations: &[String],
+    scheme: Scheme,
+) -> Result<(), String> {
+    if scheme != Scheme::InternetFacing {
+        return Err(
+            "EIP allocations can only be set for internet facing load balancers".to_owned(),
+        );
+    }
+    if allocations.len() != mappings.len() {
+        return Err(format!(
+            "count of EIP allocations ({}) and subnets ({}) must match",
+            allocations.len(),
+            mappings.len()
+        ));
+    }
+    for (mapping, allocation) in mappings.iter_mut().zip(allocations) {
+        mapping.allocation_id = Some(allocation.clone());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -277,25 +277,8 @@ impl Task<'_> {
             })
             .collect();
         if let Some(eips) = eips {
-            if scheme != Scheme::InternetFacing {
-                return Err(BuildError::invalid(
-                    first.clone(),
-                    "EIP allocations can only be set for internet facing load balancers",
-                ));
-            }
-            if eips.len() != mappings.len() {
-                return Err(BuildError::invalid(
-                    first.clone(),
-                    format!(
-                        "count of EIP allocations ({}) and subnets ({}) must match",
-                        eips.len(),
-                        mappings.len()
-                    ),
-                ));
-            }
-            for (mapping, eip) in mappings.iter_mut().zip(eips) {
-                mapping.allocation_id = Some(eip);
-            }
+            crate::subnets::assign_eip_allocations(&mut mappings, &eips, scheme)
+                .map_err(|message| BuildError::invalid(first.clone(), message))?;
         }
         Ok(mappings)
     }

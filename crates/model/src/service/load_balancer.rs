@@ -138,20 +138,8 @@ impl ServiceTask<'_> {
             })
             .collect();
         if let Some(eips) = &a.eip_allocations {
-            if scheme != Scheme::InternetFacing {
-                return Err(ServiceBuildError::invalid(
-                    "EIP allocations can only be set for internet facing load balancers",
-                ));
-            }
-            if eips.len() != count {
-                return Err(ServiceBuildError::invalid(format!(
-                    "count of EIP allocations ({}) and subnets ({count}) must match",
-                    eips.len()
-                )));
-            }
-            for (mapping, eip) in mappings.iter_mut().zip(eips) {
-                mapping.allocation_id = Some(eip.clone());
-            }
+            crate::subnets::assign_eip_allocations(&mut mappings, eips, scheme)
+                .map_err(ServiceBuildError::Invalid)?;
         }
         if let Some(addresses) = &a.private_ipv4_addresses {
             if scheme != Scheme::Internal {
