@@ -7,48 +7,19 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_io::{AwsClients, DeployError, DeployOptions, DeployReport, Deployer, ErrorCategory};
+use aws_io::{AwsClients, DeployError, DeployOptions, Deployer, ErrorCategory};
 use model::stack::{
     Action, Attribute, ListenerRuleSpec, LoadBalancerSpec, Ref, Scheme, SecurityGroupSpec, Stack,
     SubnetMapping, TargetGroupSpec,
 };
 use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
+use support::deploy::{assert_converged, expect_calls, mutating, setup};
 use support::inventory::{
     Inventory, foreign_lb, foreign_sg, foreign_tg, inventory, lookalike_tags, others,
 };
-use support::moto::Account;
 use support::{
-    CLUSTER, Network, TG_A, TG_B, deploy_config, fixed_response, network, path_rule, sample_stack,
+    CLUSTER, Network, TG_A, TG_B, deploy_config, fixed_response, path_rule, sample_stack,
 };
-
-/// A fresh account with the fixture network and a deployer for [`CLUSTER`].
-async fn setup() -> (Account, Network, Deployer) {
-    let account = Account::new().await;
-    let net = network(&account.clients).await;
-    let deployer = Deployer::new(account.clients.clone(), deploy_config(CLUSTER, &net));
-    (account, net, deployer)
-}
-
-fn mutating(report: &DeployReport) -> BTreeMap<String, u64> {
-    report.calls_by_operation.mutating()
-}
-
-fn expect_calls(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-}
-
-/// Re-syncing an unchanged stack changes nothing and reads little.
-async fn assert_converged(deployer: &Deployer, stack: &Stack) -> DeployReport {
-    let report = deployer.deploy(stack).await.unwrap();
-    assert_eq!(
-        mutating(&report),
-        BTreeMap::new(),
-        "an unchanged re-sync must not mutate; calls: {}",
-        report.calls_by_operation
-    );
-    assert!(report.created.is_empty() && report.modified.is_empty() && report.deleted.is_empty());
-    report
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_stack_create_then_unchanged_resync() {

@@ -20,7 +20,6 @@ use aws_io::{
     AwsClients, ChangeKind, DeployOptions, DeployReport, Deployer, ErrorCategory, ResourceDiff,
     StackDiff,
 };
-use aws_sdk_ec2::config::SharedInterceptor;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use model::stack::{
     Action, AlbTarget, HealthCheckConfig, HealthCheckMatcher, ListenerSpec, LoadBalancerSpec,
@@ -28,55 +27,14 @@ use model::stack::{
     TargetGroupSpec, TargetType, resource_id,
 };
 use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
-use support::aws_recorder::{Call, Recorder};
+use support::aws_recorder::Call;
+use support::deploy::{assert_converged, expect_calls, mutating, recorded, setup};
 use support::inventory::{elbv2_tags, inventory};
-use support::moto::{Account, MotoAccount, sdk_config};
-use support::{CLUSTER, Network, deploy_config, network, sample_stack, tags};
+use support::{CLUSTER, Network, deploy_config, sample_stack, tags};
 
 const GROUP: &str = "ns/ing";
 /// What AWS answers to `RegisterTargets` of an ALB without a listener on the port.
 const NO_LISTENER: &str = "If the target type is ALB, the target must have at least one listener that matches the target group port or any specified port overrides";
-
-/// A fresh account with the fixture network and a deployer for [`CLUSTER`].
-async fn setup() -> (Account, Network, Deployer) {
-    let account = Account::new().await;
-    let net = network(&account.clients).await;
-    let deployer = Deployer::new(account.clients.clone(), deploy_config(CLUSTER, &net));
-    (account, net, deployer)
-}
-
-/// The same account seen through a recording proxy: every request, with its body.
-async fn recorded(account: &Account, net: &Network) -> (Recorder, Deployer) {
-    let recorder = Recorder::start(account.server.endpoint()).await;
-    let sdk = sdk_config(&recorder.endpoint).await;
-    let clients = AwsClients::new(
-        &sdk,
-        &[SharedInterceptor::new(MotoAccount(account.id.clone()))],
-    );
-    let deployer = Deployer::new(clients, deploy_config(CLUSTER, net));
-    (recorder, deployer)
-}
-
-fn mutating(report: &DeployReport) -> BTreeMap<String, u64> {
-    report.calls_by_operation.mutating()
-}
-
-fn expect_calls(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-}
-
-/// Re-syncing an unchanged stack makes no mutating call.
-async fn assert_converged(deployer: &Deployer, stack: &Stack) -> DeployReport {
-    let report = deployer.deploy(stack).await.unwrap();
-    assert_eq!(
-        mutating(&report),
-        BTreeMap::new(),
-        "an unchanged re-sync must not mutate; calls: {}",
-        report.calls_by_operation
-    );
-    assert!(report.created.is_empty() && report.modified.is_empty() && report.deleted.is_empty());
-    report
-}
 
 fn nlb_name(prefix: &str) -> String {
     format!("{prefix}-lb-nlb")

@@ -21,9 +21,8 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use aws_io::AwsClients;
 use aws_io::adapters::existing_load_balancer;
-use aws_io::{AwsClients, DeployReport, Deployer};
-use aws_sdk_ec2::config::SharedInterceptor;
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use model::stack::{
@@ -35,56 +34,16 @@ use model::stack::{
 use model::tags::{
     TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK, TAG_SERVICE_RESOURCE, TAG_SERVICE_STACK,
 };
-use support::aws_recorder::{Call, Recorder};
+use support::aws_recorder::Call;
+use support::deploy::{assert_converged, expect_calls, mutating, recorded, setup};
 use support::inventory::{Inventory, inventory};
-use support::moto::{Account, MotoAccount, sdk_config};
-use support::{CLUSTER, Network, deploy_config, network, sample_stack, tags};
+use support::moto::Account;
+use support::{CLUSTER, Network, network, sample_stack, tags};
 
 const SVC: &str = "ns/svc";
 const TG_80: &str = "ns/svc:80";
 const TG_53: &str = "ns/svc:53";
 const TG_443: &str = "ns/svc:443";
-
-/// A fresh account with the fixture network and a deployer for [`CLUSTER`].
-async fn setup() -> (Account, Network, Deployer) {
-    let account = Account::new().await;
-    let net = network(&account.clients).await;
-    let deployer = Deployer::new(account.clients.clone(), deploy_config(CLUSTER, &net));
-    (account, net, deployer)
-}
-
-/// The same account seen through a recording proxy: every request, with its body.
-async fn recorded(account: &Account, net: &Network) -> (Recorder, Deployer) {
-    let recorder = Recorder::start(account.server.endpoint()).await;
-    let sdk = sdk_config(&recorder.endpoint).await;
-    let clients = AwsClients::new(
-        &sdk,
-        &[SharedInterceptor::new(MotoAccount(account.id.clone()))],
-    );
-    let deployer = Deployer::new(clients, deploy_config(CLUSTER, net));
-    (recorder, deployer)
-}
-
-fn mutating(report: &DeployReport) -> BTreeMap<String, u64> {
-    report.calls_by_operation.mutating()
-}
-
-fn expect_calls(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-}
-
-/// Re-syncing an unchanged stack makes no mutating call.
-async fn assert_converged(deployer: &Deployer, stack: &Stack) -> DeployReport {
-    let report = deployer.deploy(stack).await.unwrap();
-    assert_eq!(
-        mutating(&report),
-        BTreeMap::new(),
-        "an unchanged re-sync must not mutate; calls: {}",
-        report.calls_by_operation
-    );
-    assert!(report.created.is_empty() && report.modified.is_empty() && report.deleted.is_empty());
-    report
-}
 
 fn mapping(subnet: &str) -> SubnetMapping {
     SubnetMapping {

@@ -381,7 +381,11 @@ fn plan_shows_the_frontend_nlb_in_front_of_the_alb() {
     assert_ne!(with_nlb, PLAIN_INGRESS);
     let out = plan_files(&[("all.yaml", &with_nlb)], "table");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let nlb = stdout
         .lines()
         .find(|l| l.contains("LoadBalancer") && l.contains("FrontendNlb"))
@@ -473,7 +477,11 @@ spec: {ports: [{port: 80}]}
     let names: Vec<&str> = verdicts.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["Service shop/claimed", "Service shop/bad", "Service shop/tls"]
+        [
+            "Service shop/claimed",
+            "Service shop/bad",
+            "Service shop/tls"
+        ]
     );
     let claimed = &verdicts[0].1;
     assert!(claimed.allowed);

@@ -4,6 +4,7 @@
 
 pub mod aws_recorder;
 pub mod cluster;
+pub mod deploy;
 pub mod e2e;
 pub mod inventory;
 pub mod lifecycle;
