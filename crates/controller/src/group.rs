@@ -210,6 +210,12 @@ impl GroupReconciler {
     /// counts as active (it may still use it). Called after each group deletion and at every
     /// resync.
     pub async fn release_backend_security_group(&self) {
+        self.release_backend_security_group_after(None).await;
+    }
+
+    /// [`Self::release_backend_security_group`] right after the Service `cleaned` lost its NLB
+    /// and finalizer (the cache may not show that yet).
+    pub async fn release_backend_security_group_after(&self, cleaned: Option<&ObjKey>) {
         let Some(provider) = &self.backend_security_group else {
             return;
         };
@@ -221,10 +227,10 @@ impl GroupReconciler {
                     .map_or(true, |members| !members.active.is_empty())
             })
         } || self.service_selection.as_ref().is_some_and(|selection| {
-            !self
-                .services
+            self.services
                 .filter(|s| crate::service::is_relevant(selection, s))
-                .is_empty()
+                .iter()
+                .any(|s| ObjKey::of(s.as_ref()).as_ref() != cleaned)
         });
         if in_use {
             return;

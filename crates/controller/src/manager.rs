@@ -577,6 +577,17 @@ async fn workers(
             ops: ops.clone(),
             metrics: metrics.clone(),
             selection: settings.service_selection.clone(),
+            after_cleanup: Some({
+                let groups = groups.clone();
+                Arc::new(move |cleaned: ObjKey| {
+                    let groups = groups.clone();
+                    Box::pin(async move {
+                        groups
+                            .release_backend_security_group_after(Some(&cleaned))
+                            .await;
+                    })
+                })
+            }),
         });
     let tgbs = BindingReconciler {
         bindings: c.view.bindings.clone(),

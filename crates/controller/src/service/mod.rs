@@ -114,7 +114,13 @@ pub struct ServiceReconciler {
     pub ops: Arc<dyn KubeOps>,
     pub metrics: ControllerMetrics,
     pub selection: Selection,
+    /// Run after a Service's resources are deleted: releases the backend security group when
+    /// nothing uses it any more (as after a group deletion). `None` does nothing.
+    pub after_cleanup: Option<CleanupHook>,
 }
+
+/// What runs after a Service's NLB is deleted, with the Service's key.
+pub type CleanupHook = Arc<dyn Fn(ObjKey) -> crate::backends::BoxFuture<'static, ()> + Send + Sync>;
 
 /// Whether a Service is this controller's business: ours, or carrying our finalizer.
 pub fn is_relevant(selection: &Selection, service: &Service) -> bool {
@@ -189,6 +195,11 @@ impl ServiceReconciler {
         } else {
             self.cleanup(&service).await
         };
+        if matches!(result, Ok(ServiceOutcome::Deleted))
+            && let Some(hook) = &self.after_cleanup
+        {
+            hook(key.clone()).await;
+        }
         let result = result.map_err(|error| {
             if error.category() == NOT_LEADER {
                 ServiceError::NotLeader

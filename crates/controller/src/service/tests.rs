@@ -52,6 +52,13 @@ fn rig() -> Rig {
         ops: ops.clone(),
         metrics: ControllerMetrics::default(),
         selection: Selection::default(),
+        after_cleanup: Some({
+            let journal = journal.clone();
+            Arc::new(move |key: ObjKey| {
+                journal.push(format!("after-cleanup {key}"));
+                Box::pin(std::future::ready(()))
+            })
+        }),
     };
     Rig {
         journal,
@@ -106,6 +113,12 @@ async fn an_nlb_ip_service_gets_finalizer_stack_bindings_status_in_order() {
         ServiceOutcome::Deployed {
             dns_name: Some(dns.clone())
         }
+    );
+    assert!(
+        !rig.journal
+            .entries()
+            .iter()
+            .any(|e| e.starts_with("after-cleanup"))
     );
     let entries = rig.journal.entries();
     let position = |prefix: &str| {
@@ -207,6 +220,8 @@ async fn deletion_removes_resources_bindings_status_then_the_finalizer() {
         position("service-status ns/echo cleared")
             < position("remove-finalizer ns/echo service.k8s.aws/resources")
     );
+    // Then the backend security group is released if nothing uses it.
+    assert!(position("remove-finalizer") < position("after-cleanup ns/echo"));
 }
 
 #[tokio::test]
