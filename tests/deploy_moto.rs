@@ -13,7 +13,9 @@ use model::stack::{
     SubnetMapping, TargetGroupSpec,
 };
 use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
-use support::deploy::{assert_converged, expect_calls, mutating, setup};
+use support::deploy::{
+    assert_converged, deploy_after_two_interruptions, expect_calls, mutating, setup,
+};
 use support::inventory::{
     Inventory, foreign_lb, foreign_sg, foreign_tg, inventory, lookalike_tags, others,
 };
@@ -551,29 +553,7 @@ async fn interrupted_create_converges_without_duplicates() {
     for limit in 0..total {
         let (account, net, deployer) = setup().await;
         let stack = sample_stack(&net, "ns/ing", "int");
-        let err = deployer
-            .deploy_with(
-                &stack,
-                &DeployOptions {
-                    mutation_limit: Some(limit as usize),
-                },
-            )
-            .await
-            .expect_err("stopped");
-        assert_eq!(err.category(), ErrorCategory::Aborted, "{err}");
-        // A second run is interrupted too, one call later.
-        let _ = deployer
-            .deploy_with(
-                &stack,
-                &DeployOptions {
-                    mutation_limit: Some(1),
-                },
-            )
-            .await;
-        let report = deployer
-            .deploy(&stack)
-            .await
-            .unwrap_or_else(|e| panic!("recovery after {limit} calls: {e}"));
+        let report = deploy_after_two_interruptions(&deployer, &stack, limit as usize).await;
         assert!(report.dns_name.is_some());
         assert_exactly_once(&inventory(&account.clients).await, "int");
         assert_converged(&deployer, &stack).await;

@@ -28,7 +28,9 @@ use model::stack::{
 };
 use model::tags::{TAG_CLUSTER, TAG_INGRESS_RESOURCE, TAG_INGRESS_STACK};
 use support::aws_recorder::Call;
-use support::deploy::{assert_converged, expect_calls, mutating, recorded, setup};
+use support::deploy::{
+    assert_converged, deploy_after_two_interruptions, expect_calls, mutating, recorded, setup,
+};
 use support::inventory::{elbv2_tags, inventory};
 use support::{CLUSTER, Network, deploy_config, sample_stack, tags};
 
@@ -931,29 +933,7 @@ async fn an_interrupted_create_converges_without_duplicates() {
     for limit in 0..total {
         let (account, net, deployer) = setup().await;
         let stack = group_with_nlb(&net, "fni", &[(80, 80)]);
-        let err = deployer
-            .deploy_with(
-                &stack,
-                &DeployOptions {
-                    mutation_limit: Some(limit as usize),
-                },
-            )
-            .await
-            .expect_err("stopped");
-        assert_eq!(err.category(), ErrorCategory::Aborted, "{err}");
-        // A second run is interrupted too, one call later.
-        let _ = deployer
-            .deploy_with(
-                &stack,
-                &DeployOptions {
-                    mutation_limit: Some(1),
-                },
-            )
-            .await;
-        let report = deployer
-            .deploy(&stack)
-            .await
-            .unwrap_or_else(|e| panic!("recovery after {limit} calls: {e}"));
+        let report = deploy_after_two_interruptions(&deployer, &stack, limit as usize).await;
         assert!(report.frontend_dns_name.is_some());
         assert_exactly_once(&account.clients, "fni", &report).await;
         assert_converged(&deployer, &stack).await;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_io::{AwsClients, DeployReport, Deployer};
+use aws_io::{AwsClients, DeployOptions, DeployReport, Deployer, ErrorCategory};
 use aws_sdk_ec2::config::SharedInterceptor;
 use model::stack::Stack;
 
@@ -53,4 +53,36 @@ pub async fn assert_converged(deployer: &Deployer, stack: &Stack) -> DeployRepor
     );
     assert!(report.created.is_empty() && report.modified.is_empty() && report.deleted.is_empty());
     report
+}
+
+/// A deploy stopped after `limit` mutating calls, a second one stopped after one more, then a
+/// full deploy: what that last one reports (it must succeed).
+pub async fn deploy_after_two_interruptions(
+    deployer: &Deployer,
+    stack: &Stack,
+    limit: usize,
+) -> DeployReport {
+    let err = deployer
+        .deploy_with(
+            stack,
+            &DeployOptions {
+                mutation_limit: Some(limit),
+            },
+        )
+        .await
+        .expect_err("stopped");
+    assert_eq!(err.category(), ErrorCategory::Aborted, "{err}");
+    // A second run is interrupted too, one call later.
+    let _ = deployer
+        .deploy_with(
+            stack,
+            &DeployOptions {
+                mutation_limit: Some(1),
+            },
+        )
+        .await;
+    deployer
+        .deploy(stack)
+        .await
+        .unwrap_or_else(|e| panic!("recovery after {limit} calls: {e}"))
 }
