@@ -44,6 +44,20 @@ async fn full_stack_create_then_unchanged_resync() {
         "calls: {}",
         report.calls_by_operation
     );
+    // The new target groups are confirmed ours by one DescribeTags for the stack, not looked up
+    // by name one by one before they are created.
+    assert_eq!(
+        report.calls_by_operation.count("DescribeTargetGroups"),
+        0,
+        "calls: {}",
+        report.calls_by_operation
+    );
+    assert_eq!(
+        report.calls_by_operation.count("DescribeTags"),
+        1,
+        "calls: {}",
+        report.calls_by_operation
+    );
     // The per-deploy tally and the clients' counter saw the same calls.
     assert_eq!(
         account.clients.calls().snapshot().since(&before),

@@ -38,6 +38,9 @@ use super::resolve::{Resolver, TG_ARN};
 use super::tags::{TagDiff, diff_tags};
 
 const RESOURCE_IN_USE: &str = "ResourceInUse";
+/// AWS's answer to a `CreateTargetGroup` whose name is taken by a target group with other
+/// settings.
+const DUPLICATE_NAME: &str = "DuplicateTargetGroupName";
 
 /// An immutable field in which an existing target group differs from the spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,6 +175,13 @@ fn sdk_matcher(hc: &HealthCheckConfig) -> Option<elbv2::Matcher> {
 
 /// Brings the stack's target groups in line (in a dry run: records what that takes). Returns
 /// their ARNs by resource ID and the target groups to delete once nothing forwards to them.
+///
+/// A missing target group is created without looking for it by name first: AWS answers a
+/// `CreateTargetGroup` whose name exists with the same settings with that target group, and
+/// with `DuplicateTargetGroupName` otherwise, which sends us to [`find_by_name`]. What the
+/// creations returned is then confirmed ours by its tags, all in one `DescribeTags` per 20,
+/// before anything is changed on it: one call for the stack instead of one lookup per target
+/// group.
 pub async fn sync(
     ctx: &Ctx<'_>,
     stack: &Stack,
@@ -180,6 +190,7 @@ pub async fn sync(
 ) -> Result<(BTreeMap<String, String>, Vec<Found<elbv2::TargetGroup>>), DeployError> {
     let mut arns = BTreeMap::new();
     let mut extras = Vec::new();
+    let mut created = Vec::new();
     let vpc_id = ctx.config.vpc_id.as_str();
     for (id, resource) in &stack.resources.target_groups {
         let spec = &resource.spec;
@@ -202,31 +213,89 @@ pub async fn sync(
         extras.extend(candidates);
         let current = match current {
             Some(tg) => Some(tg),
-            None => find_by_name(ctx, id, spec, &what).await?,
+            // A dry run cannot try the creation: it looks.
+            None if ctx.dry_run() => find_by_name(ctx, id, spec, &what).await?,
+            None => None,
         };
         let arn = match current {
-            Some(tg) => {
-                let update = plan_update(ctx, id, spec, &what, &tg).await?;
-                ctx.decided(ResourceDiff::existing(
-                    &what,
-                    &tg.arn,
-                    update.fields.clone(),
-                ));
-                if !ctx.dry_run() {
-                    apply_update(ctx, &what, &tg.arn, &update).await?;
-                }
-                tg.arn
-            }
+            Some(tg) => sync_existing(ctx, id, spec, &what, tg).await?,
             None => match ctx.deciding_create(&what, replacing) {
                 Some(placeholder) => placeholder,
-                None => create(ctx, id, spec, &what).await?,
+                None => match create(ctx, id, spec, &what).await? {
+                    Some(arn) => {
+                        created.push((id.as_str(), spec, what, arn.clone()));
+                        arn
+                    }
+                    None => {
+                        let tg = find_by_name(ctx, id, spec, &what).await?.ok_or_else(|| {
+                            DeployError::invalid(
+                                &what,
+                                "name",
+                                format!(
+                                    "target group {} is reported to exist but cannot be found",
+                                    spec.name
+                                ),
+                            )
+                        })?;
+                        sync_existing(ctx, id, spec, &what, tg).await?
+                    }
+                },
             },
         };
         resolver.set(ResourceType::TargetGroup, id, TG_ARN, arn.clone());
         arns.insert(id.clone(), arn);
     }
+    confirm_created(ctx, &created).await?;
+    for (_, spec, what, arn) in &created {
+        if !spec.target_group_attributes.is_empty() {
+            let attributes = changed_attributes(&spec.target_group_attributes, &BTreeMap::new());
+            modify_attributes(ctx, what, arn, &attributes).await?;
+        }
+    }
     extras.extend(found);
     Ok((arns, extras))
+}
+
+/// Brings an existing target group of ours in line; returns its ARN.
+async fn sync_existing(
+    ctx: &Ctx<'_>,
+    id: &str,
+    spec: &TargetGroupSpec,
+    what: &ResourceRef,
+    tg: Found<elbv2::TargetGroup>,
+) -> Result<String, DeployError> {
+    let update = plan_update(ctx, id, spec, what, &tg).await?;
+    ctx.decided(ResourceDiff::existing(what, &tg.arn, update.fields.clone()));
+    if !ctx.dry_run() {
+        apply_update(ctx, what, &tg.arn, &update).await?;
+    }
+    Ok(tg.arn)
+}
+
+/// Confirms by their tags that the target groups `CreateTargetGroup` answered with are ours:
+/// AWS answers with an existing target group of the same name and settings, which may be
+/// anyone's. Nothing has been changed on them yet.
+async fn confirm_created(
+    ctx: &Ctx<'_>,
+    created: &[(&str, &TargetGroupSpec, ResourceRef, String)],
+) -> Result<(), DeployError> {
+    let Some((_, _, first, _)) = created.first() else {
+        return Ok(());
+    };
+    let arns: Vec<String> = created.iter().map(|(_, _, _, arn)| arn.clone()).collect();
+    let mut tags = elbv2_tags(ctx, first, &arns).await?;
+    for (id, spec, what, arn) in created {
+        let tags = tags.remove(arn).unwrap_or_default();
+        if !ctx.owns(&tags) || ctx.resource_id(&tags) != Some(*id) {
+            return Err(DeployError::NotOwned {
+                resource: what.clone(),
+                existing: format!("target group {} ({arn})", spec.name),
+                cluster: ctx.config.cluster_name.clone(),
+                stack: ctx.stack_id.to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Finds a target group by name before creating one: a leftover of an interrupted run is
@@ -284,13 +353,15 @@ async fn find_by_name(
     }))
 }
 
-/// Creates the target group (with its tags) and sets its attributes; returns its ARN.
+/// Creates the target group (with its tags); returns its ARN, or `None` when another target
+/// group has its name (`DuplicateTargetGroupName`). Its attributes are set once it is confirmed
+/// ours ([`sync`]).
 async fn create(
     ctx: &Ctx<'_>,
     id: &str,
     spec: &TargetGroupSpec,
     what: &ResourceRef,
-) -> Result<String, DeployError> {
+) -> Result<Option<String>, DeployError> {
     let tags = ctx.desired_tags(&spec.tags, id);
     let configured = effective_health_check(spec);
     let health_check_enabled = configured.is_some().then_some(true);
@@ -334,7 +405,12 @@ async fn create(
                 .set_tags(Some(sdk_tags(&tags)))
                 .send()
         })
-        .await?;
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(err) if err.code() == Some(DUPLICATE_NAME) => return Ok(None),
+        Err(err) => return Err(err),
+    };
     let tg = out.target_groups().first().cloned().ok_or_else(|| {
         DeployError::invalid(
             what,
@@ -344,16 +420,7 @@ async fn create(
     })?;
     let arn = tg.target_group_arn().unwrap_or_default().to_owned();
     ctx.created(what, &arn);
-    if !spec.target_group_attributes.is_empty() {
-        modify_attributes(
-            ctx,
-            what,
-            &arn,
-            &changed_attributes(&spec.target_group_attributes, &BTreeMap::new()),
-        )
-        .await?;
-    }
-    Ok(arn)
+    Ok(Some(arn))
 }
 
 async fn modify_attributes(
@@ -526,3 +593,6 @@ pub async fn delete(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
