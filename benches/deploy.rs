@@ -95,6 +95,30 @@ async fn run(count: usize) {
             .all(|r| r.calls_by_operation.mutating_total() == 0),
         "an unchanged re-sync must not mutate"
     );
+    // The controller's resync: one read of the cluster first, then every stack.
+    let fresh = Deployer::new(account.clients.clone(), deploy_config(CLUSTER, &net));
+    let before = account.clients.calls().snapshot();
+    let started = Instant::now();
+    let covered = fresh.prefetch().await.expect("prefetch");
+    let read = account.clients.calls().snapshot().since(&before);
+    println!(
+        "prefetch: {} stacks in {:.2?}, {} calls ({})",
+        covered.unwrap_or(0),
+        started.elapsed(),
+        read.total(),
+        read
+    );
+    let (resynced, wall) = deploy_all(&fresh, &stacks).await;
+    let n = resynced.len().max(1) as f64;
+    summarize("re-sync after the prefetch (unchanged)", &resynced, wall);
+    let reads: u64 = resynced
+        .iter()
+        .map(|r| r.calls_by_operation.read_total())
+        .sum();
+    println!(
+        "  amortised with the prefetch: {:.2} reads per stack",
+        (reads + read.total()) as f64 / n
+    );
     let (deleted, wall) = deploy_all(
         &deployer,
         &stacks

@@ -851,3 +851,83 @@ async fn call_latency_retries_and_errors_are_exported_by_error_code() {
         "{text}"
     );
 }
+
+/// The reads a stack's own discovery makes; after a prefetch a deploy makes none of them.
+const DISCOVERY_READS: [&str; 4] = [
+    "GetResources",
+    "DescribeLoadBalancers",
+    "DescribeTargetGroups",
+    "DescribeSecurityGroups",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_after_a_prefetch_skips_each_stacks_discovery_but_never_hides_a_write() {
+    let (account, net, deployer) = setup().await;
+    let stacks: Vec<Stack> = ["a", "b", "c"]
+        .iter()
+        .map(|p| sample_stack(&net, &format!("ns/{p}"), p))
+        .collect();
+    for stack in &stacks {
+        deployer.deploy(stack).await.unwrap();
+    }
+
+    // A new process (a restart, a new leader): one read of the cluster, then every stack.
+    let fresh = Deployer::new(account.clients.clone(), deploy_config(CLUSTER, &net));
+    let before = account.clients.calls().snapshot();
+    assert_eq!(fresh.prefetch().await.unwrap(), Some(3));
+    let prefetch = account.clients.calls().snapshot().since(&before);
+    eprintln!("prefetch: {prefetch}");
+    assert_eq!(prefetch.mutating_total(), 0);
+    // Asked again at once (the Service resync fires with the group one): not read again.
+    assert_eq!(fresh.prefetch().await.unwrap(), None);
+    for stack in &stacks {
+        let report = fresh.deploy(stack).await.unwrap();
+        assert_eq!(report.calls_by_operation.mutating_total(), 0);
+        for op in DISCOVERY_READS {
+            assert_eq!(
+                report.calls_by_operation.count(op),
+                0,
+                "{op}: {}",
+                report.calls_by_operation
+            );
+        }
+    }
+
+    // A stack changed after the snapshot: a target group is added. The next deploy of it must
+    // see that target group, so it reads for itself.
+    let mut changed = sample_stack(&net, "ns/a", "a");
+    let extra = changed.resources.target_groups[TG_B].spec.clone();
+    changed
+        .add_target_group(
+            "extra",
+            TargetGroupSpec {
+                name: "a-extra".into(),
+                ..extra
+            },
+        )
+        .unwrap();
+    let _ = fresh.prefetch().await.unwrap();
+    let report = fresh.deploy(&changed).await.unwrap();
+    assert_eq!(report.calls_by_operation.count("CreateTargetGroup"), 1);
+    let again = fresh.deploy(&changed).await.unwrap();
+    assert_eq!(
+        again.calls_by_operation.mutating_total(),
+        0,
+        "{}",
+        again.calls_by_operation
+    );
+    assert_eq!(again.calls_by_operation.count("GetResources"), 1);
+
+    // Deleting a stack from the snapshot removes all of it.
+    let fresh = Deployer::new(account.clients.clone(), deploy_config(CLUSTER, &net));
+    assert_eq!(fresh.prefetch().await.unwrap(), Some(3));
+    let report = fresh.delete("ns/c").await.unwrap();
+    assert_eq!(report.calls_by_operation.count("GetResources"), 0);
+    let inv: Inventory = inventory(&account.clients).await;
+    assert!(!inv.load_balancers.contains_key("c-lb"), "{inv:?}");
+    assert!(
+        inv.target_groups.keys().all(|name| !name.starts_with("c-")),
+        "{inv:?}"
+    );
+    assert!(inv.load_balancers.contains_key("a-lb"));
+}

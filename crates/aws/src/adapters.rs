@@ -306,6 +306,25 @@ impl StackDeployer for Deployer {
             })
         })
     }
+
+    fn prefetch(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            match Deployer::prefetch(self).await {
+                Ok(Some(stacks)) => tracing::info!(
+                    stacks,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "read what the cluster owns for the resync"
+                ),
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(BackendError::new(error.category().as_str(), error.to_string())
+                        .with_source(error));
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Registers targets with the ELBv2 API.

@@ -512,6 +512,11 @@ impl CallCounter {
         let _ = self.inner.write_gate.set(leader);
     }
 
+    /// A receiver of the leader flag the writes are gated on, if a gate is installed.
+    pub fn write_gate(&self) -> Option<watch::Receiver<bool>> {
+        self.inner.write_gate.get().cloned()
+    }
+
     fn writes_allowed(&self) -> bool {
         self.inner
             .write_gate

@@ -116,8 +116,13 @@ async fn tagged_elbv2_arns(
     Ok((lbs, tgs))
 }
 
+/// The tagging API's filter on the cluster tag.
+pub(crate) fn cluster_tag_filter(cluster: &str) -> TagFilter {
+    TagFilter::builder().key(TAG_CLUSTER).values(cluster).build()
+}
+
 /// Load balancers and target groups matching tag filters, with their tags.
-async fn tagged_elbv2(
+pub(crate) async fn tagged_elbv2(
     ctx: &Ctx<'_>,
     what: &ResourceRef,
     filters: Vec<TagFilter>,
@@ -266,7 +271,7 @@ pub async fn describe_security_groups(
 }
 
 /// Describes load balancers by ARN in batches; ARNs that vanished meanwhile are skipped.
-async fn describe_load_balancers(
+pub(crate) async fn describe_load_balancers(
     ctx: &Ctx<'_>,
     arns: BTreeMap<String, Tags>,
 ) -> Result<Vec<Found<elbv2::LoadBalancer>>, DeployError> {
@@ -301,7 +306,7 @@ async fn describe_load_balancers(
         .collect())
 }
 
-async fn describe_target_groups(
+pub(crate) async fn describe_target_groups(
     ctx: &Ctx<'_>,
     arns: BTreeMap<String, Tags>,
 ) -> Result<Vec<Found<elbv2::TargetGroup>>, DeployError> {

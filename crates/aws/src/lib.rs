@@ -81,6 +81,7 @@ mod load_balancer;
 pub mod networking;
 pub mod normal;
 pub mod ownership;
+mod prefetch;
 mod resolve;
 pub mod resource_ref;
 pub mod rule_plan;
@@ -156,6 +157,9 @@ pub struct DeployConfig {
     /// ALB (read or registered by an earlier deploy) before reading it from AWS again
     /// (`DescribeTargetHealth`); zero reads it on every deploy ([`alb_targets`]).
     pub alb_target_recheck_interval: Duration,
+    /// How long a cluster-wide snapshot read by [`Deployer::prefetch`] serves the deploys that
+    /// follow it, stack by stack ([`prefetch`]).
+    pub prefetch_ttl: Duration,
 }
 
 impl DeployConfig {
@@ -173,6 +177,7 @@ impl DeployConfig {
             enable_waf: true,
             enable_shield: true,
             alb_target_recheck_interval: Duration::from_secs(600),
+            prefetch_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -236,6 +241,8 @@ pub struct Deployer {
     config: DeployConfig,
     /// What the frontend NLBs' target groups were last confirmed to hold (shared by clones).
     registrations: Arc<alb_targets::Registrations>,
+    /// The cluster-wide discovery snapshot of a resync (shared by clones).
+    prefetch: Arc<prefetch::Prefetch>,
 }
 
 impl Deployer {
@@ -244,6 +251,7 @@ impl Deployer {
             clients,
             config,
             registrations: Arc::default(),
+            prefetch: Arc::default(),
         }
     }
 
@@ -253,6 +261,23 @@ impl Deployer {
 
     pub fn config(&self) -> &DeployConfig {
         &self.config
+    }
+
+    /// Reads what the cluster owns (load balancers, target groups, security groups) once, for
+    /// the deploys of every stack that follow: each then skips its own discovery reads
+    /// ([`prefetch`]). Call it before deploying every stack again (a resync). Returns how many
+    /// stacks the snapshot covers, or `None` when none was read (a fresh one exists, or this
+    /// replica does not lead).
+    pub async fn prefetch(&self) -> Result<Option<usize>, DeployError> {
+        let ctx = Ctx::new(
+            &self.clients,
+            &self.config,
+            StackKind::Ingress,
+            "",
+            Mode::Apply,
+            None,
+        );
+        self.prefetch.read(&ctx).await
     }
 
     /// Makes AWS match the stack.
@@ -379,8 +404,21 @@ impl Deployer {
             mode,
             mutation_limit,
         );
+        let (prefetched, _running) = match mode {
+            Mode::Apply => {
+                let (owned, running) = self
+                    .prefetch
+                    .take(stack.kind, &stack.id, self.config.prefetch_ttl)
+                    .await;
+                (owned, Some(running))
+            }
+            Mode::DryRun => (None, None),
+        };
         let addons = addons::prepare(&ctx, stack).await?;
-        let owned = discover::owned(&ctx).await?;
+        let owned = match prefetched {
+            Some(owned) => owned,
+            None => discover::owned(&ctx).await?,
+        };
         let mut resolver = resolve::Resolver::default();
 
         let stale_sgs =

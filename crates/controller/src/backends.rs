@@ -144,6 +144,13 @@ pub trait StackDeployer: Send + Sync {
             self.deploy(&empty).await.map(|_| ())
         })
     }
+
+    /// Called before every stack is deployed again (a resync, or a new leader's first pass):
+    /// a deployer may read what the cluster owns once, for all the deploys that follow, instead
+    /// of once per stack. Failing, or doing nothing, only costs those reads.
+    fn prefetch(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Registers and deregisters targets of one target group.

@@ -567,6 +567,7 @@ async fn workers(
             .is_some()
             .then(|| settings.service_selection.clone()),
     };
+    let group_deployer = backends.deployer.clone();
     let nlbs = backends
         .service_builder
         .map(|builder| crate::service::ServiceReconciler {
@@ -699,6 +700,7 @@ async fn workers(
             let Some(reconciler) = nlbs else {
                 return;
             };
+            let deployer = reconciler.deployer.clone();
             let selection = reconciler.selection.clone();
             let keys = move || {
                 services
@@ -730,7 +732,7 @@ async fn workers(
                     }
                 },
             );
-            let resync = runner::resync(queue, period, leader, keys);
+            let resync = runner::resync(queue, period, leader, keys, prefetch(deployer));
             tokio::select! {
                 () = workers => {}
                 () = resync => {}
@@ -742,17 +744,37 @@ async fn workers(
         settings.sync_period,
         leader.clone(),
         group_keys,
+        prefetch(group_deployer),
     );
     let binding_resync = runner::resync(
         c.bindings.clone(),
         settings.sync_period,
         leader,
         binding_keys,
+        || async {},
     );
     tokio::select! {
         () = async { tokio::join!(group_workers, binding_workers, service_work); } => {}
         () = group_resync => {}
         () = binding_resync => {}
         () = sg_release => {}
+    }
+}
+
+/// What a resync does before queueing every key: the deployer reads what the cluster owns once
+/// for the deploys that follow. A failure only costs each stack its own reads.
+fn prefetch(
+    deployer: Arc<dyn StackDeployer>,
+) -> impl Fn() -> futures::future::BoxFuture<'static, ()> + Send + 'static {
+    move || {
+        let deployer = deployer.clone();
+        Box::pin(async move {
+            if let Err(error) = deployer.prefetch().await {
+                tracing::warn!(
+                    error = %crate::backends::chain(&error),
+                    "cannot read what the cluster owns ahead of the resync; each stack reads its own"
+                );
+            }
+        })
     }
 }

@@ -112,15 +112,20 @@ pub async fn run_workers<K, F, Fut>(
     }
 }
 
-/// Queues every key from `all` every `period`, and whenever this replica becomes leader.
-pub async fn resync<K, F>(
+/// Queues every key from `all` every `period`, and whenever this replica becomes leader; each
+/// time, `prepare` runs first (a deployer reading what the cluster owns once for all those
+/// keys).
+pub async fn resync<K, F, P, Fut>(
     queue: WorkQueue<K>,
     period: Duration,
     mut leader: watch::Receiver<bool>,
     all: F,
+    prepare: P,
 ) where
     K: Clone + Eq + Hash + Send + 'static,
     F: Fn() -> Vec<K> + Send + 'static,
+    P: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
 {
     let mut ticker = tokio::time::interval(period.max(Duration::from_secs(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -128,13 +133,17 @@ pub async fn resync<K, F>(
     let mut was_leader = *leader.borrow_and_update();
     loop {
         tokio::select! {
-            _ = ticker.tick() => queue.add_all(all()),
+            _ = ticker.tick() => {
+                prepare().await;
+                queue.add_all(all());
+            }
             changed = leader.changed() => {
                 if changed.is_err() {
                     return;
                 }
                 let is_leader = *leader.borrow_and_update();
                 if is_leader && !was_leader {
+                    prepare().await;
                     queue.add_all(all());
                 }
                 was_leader = is_leader;
@@ -202,6 +211,12 @@ mod tests {
         let (tx, leader) = watch::channel(false);
         let calls = Arc::new(AtomicUsize::new(0));
         let counter = calls.clone();
+        let (work, prepared, work_before) = (
+            calls.clone(),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(usize::MAX)),
+        );
+        let (prepared_count, work_seen) = (prepared.clone(), work_before.clone());
         let runner = tokio::spawn(run_workers(
             "test",
             queue.clone(),
@@ -220,6 +235,14 @@ mod tests {
             Duration::from_secs(3600),
             leader,
             || vec![1, 2, 3],
+            move || {
+                let (work, prepared, work_before) =
+                    (work.clone(), prepared.clone(), work_before.clone());
+                async move {
+                    work_before.store(work.load(Ordering::SeqCst), Ordering::SeqCst);
+                    prepared.fetch_add(1, Ordering::SeqCst);
+                }
+            },
         ));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 0, "no work while not leader");
@@ -234,6 +257,12 @@ mod tests {
             calls.load(Ordering::SeqCst),
             3,
             "every key queued on becoming leader"
+        );
+        assert_eq!(prepared_count.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            work_seen.load(Ordering::SeqCst),
+            0,
+            "prepared before any key was queued"
         );
         resyncer.abort();
         queue.shutdown();
