@@ -880,6 +880,15 @@ async fn a_resync_after_a_prefetch_skips_each_stacks_discovery_but_never_hides_a
     assert_eq!(prefetch.mutating_total(), 0);
     // Asked again at once (the Service resync fires with the group one): not read again.
     assert_eq!(fresh.prefetch().await.unwrap(), None);
+    // The model builder's question (the group's existing load balancer) needs no read either.
+    let before = account.clients.calls().snapshot();
+    let lb = fresh
+        .prefetched_load_balancer(model::stack::StackKind::Ingress, "ns/b")
+        .await
+        .expect("the snapshot serves ns/b")
+        .expect("ns/b has a load balancer");
+    assert_eq!(lb.load_balancer_name(), Some("b-lb"));
+    assert_eq!(account.clients.calls().snapshot().since(&before).total(), 0);
     for stack in &stacks {
         let report = fresh.deploy(stack).await.unwrap();
         assert_eq!(report.calls_by_operation.mutating_total(), 0);

@@ -124,7 +124,12 @@ pub async fn launch(
             .cloned()
             .collect(),
     );
-    let builder = ModelBuilder::new(facts).with_existing_load_balancers(clients.clone());
+    let deployer = Deployer::new(clients.clone(), deploy_config);
+    // Both builders take a stack's existing load balancer from the deployer's resync snapshot
+    // when they can, instead of reading it.
+    let builder = ModelBuilder::new(facts)
+        .with_existing_load_balancers(clients.clone())
+        .with_prefetched(deployer.clone());
     let builder = match &backend_security_group {
         Some(provider) => builder.with_backend_security_group(provider.clone()),
         None => builder,
@@ -143,7 +148,8 @@ pub async fn launch(
                 model_facts.clone(),
                 selection.clone(),
             )
-            .with_existing_load_balancers(clients.clone());
+            .with_existing_load_balancers(clients.clone())
+            .with_prefetched(deployer.clone());
             let builder = match &backend_security_group {
                 Some(provider) => builder.with_backend_security_group(provider.clone()),
                 None => builder,
@@ -174,7 +180,7 @@ pub async fn launch(
     }
     let backends = Backends {
         builder: Arc::new(builder),
-        deployer: Arc::new(Deployer::new(clients.clone(), deploy_config)),
+        deployer: Arc::new(deployer),
         registrar: Arc::new(AwsRegistrar::new(clients.clone())),
         service_builder,
         networking: Some(networking),

@@ -30,6 +30,8 @@ pub struct ModelBuilder {
     existing: Option<crate::AwsClients>,
     /// What each group's load balancer is (or is about to be, once its stack is deployed).
     known: KnownLoadBalancers<GroupId>,
+    /// The deployer whose resync snapshot answers first ([`read_existing`]).
+    prefetched: Option<Deployer>,
 }
 
 /// What each stack's load balancer is, as the model builders need it: read from AWS the first
@@ -117,7 +119,15 @@ impl ModelBuilder {
             backend_security_group: None,
             existing: None,
             known: KnownLoadBalancers::default(),
+            prefetched: None,
         }
+    }
+
+    /// Takes a group's existing load balancer from `deployer`'s resync snapshot when that may
+    /// serve the group, before reading it ([`Deployer::prefetch`]).
+    pub fn with_prefetched(mut self, deployer: Deployer) -> Self {
+        self.prefetched = Some(deployer);
+        self
     }
 
     /// Builds with each group's existing load balancer, as upstream: discovered subnets of a
@@ -137,7 +147,13 @@ impl ModelBuilder {
         let id = group.to_string();
         self.known
             .get_or_read(group.clone(), self.existing.as_ref(), |clients| {
-                existing_load_balancer(clients, cluster, StackKind::Ingress, &id)
+                read_existing(
+                    self.prefetched.as_ref(),
+                    clients,
+                    cluster,
+                    StackKind::Ingress,
+                    &id,
+                )
             })
             .await
     }
@@ -275,21 +291,43 @@ pub async fn existing_load_balancer(
         Err(e) if AwsFailure::from_sdk(&e).code == "LoadBalancerNotFound" => return Ok(None),
         Err(e) => return Err(aws_error("DescribeLoadBalancers", &e)),
     };
-    Ok(described.load_balancers().first().and_then(|lb| {
-        let scheme = match lb.scheme()?.as_str() {
-            "internet-facing" => Scheme::InternetFacing,
-            _ => Scheme::Internal,
-        };
-        Some(ExistingLoadBalancer {
-            scheme,
-            subnet_ids: lb
-                .availability_zones()
-                .iter()
-                .filter_map(|az| az.subnet_id().map(str::to_owned))
-                .collect(),
-            security_groups: lb.security_groups().to_vec(),
-        })
-    }))
+    Ok(described.load_balancers().first().and_then(existing_of))
+}
+
+/// A stack's existing load balancer for a model builder: from the deployer's resync snapshot
+/// when it may serve the stack (no read), else read from AWS ([`existing_load_balancer`]).
+pub async fn read_existing(
+    prefetched: Option<&Deployer>,
+    clients: &crate::AwsClients,
+    cluster: &str,
+    kind: StackKind,
+    stack_id: &str,
+) -> Result<Option<ExistingLoadBalancer>, BackendError> {
+    if let Some(deployer) = prefetched
+        && let Some(lb) = deployer.prefetched_load_balancer(kind, stack_id).await
+    {
+        return Ok(lb.as_ref().and_then(existing_of));
+    }
+    existing_load_balancer(clients, cluster, kind, stack_id).await
+}
+
+/// What a model builder keeps of an existing load balancer.
+fn existing_of(
+    lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
+) -> Option<ExistingLoadBalancer> {
+    let scheme = match lb.scheme()?.as_str() {
+        "internet-facing" => Scheme::InternetFacing,
+        _ => Scheme::Internal,
+    };
+    Some(ExistingLoadBalancer {
+        scheme,
+        subnet_ids: lb
+            .availability_zones()
+            .iter()
+            .filter_map(|az| az.subnet_id().map(str::to_owned))
+            .collect(),
+        security_groups: lb.security_groups().to_vec(),
+    })
 }
 
 impl StackDeployer for Deployer {
@@ -318,8 +356,10 @@ impl StackDeployer for Deployer {
                 ),
                 Ok(None) => {}
                 Err(error) => {
-                    return Err(BackendError::new(error.category().as_str(), error.to_string())
-                        .with_source(error));
+                    return Err(
+                        BackendError::new(error.category().as_str(), error.to_string())
+                            .with_source(error),
+                    );
                 }
             }
             Ok(())

@@ -118,7 +118,10 @@ async fn tagged_elbv2_arns(
 
 /// The tagging API's filter on the cluster tag.
 pub(crate) fn cluster_tag_filter(cluster: &str) -> TagFilter {
-    TagFilter::builder().key(TAG_CLUSTER).values(cluster).build()
+    TagFilter::builder()
+        .key(TAG_CLUSTER)
+        .values(cluster)
+        .build()
 }
 
 /// Load balancers and target groups matching tag filters, with their tags.

@@ -280,6 +280,19 @@ impl Deployer {
         self.prefetch.read(&ctx).await
     }
 
+    /// The stack's load balancer as the last [`Deployer::prefetch`] saw it, for a model
+    /// builder that would otherwise read it: `Some(None)` when it saw none, `None` when that
+    /// snapshot may not serve the stack.
+    pub async fn prefetched_load_balancer(
+        &self,
+        kind: StackKind,
+        stack_id: &str,
+    ) -> Option<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>> {
+        self.prefetch
+            .load_balancer(kind, stack_id, self.config.prefetch_ttl)
+            .await
+    }
+
     /// Makes AWS match the stack.
     pub async fn deploy(&self, stack: &Stack) -> Result<DeployReport, DeployError> {
         self.deploy_with(stack, &DeployOptions::default()).await

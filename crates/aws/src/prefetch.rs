@@ -18,14 +18,15 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types as ec2;
+use aws_sdk_elasticloadbalancingv2::types as elbv2;
 use futures::future::try_join;
 use tokio::sync::watch;
 
-use model::stack::{ResourceType, StackKind};
+use model::stack::{ResourceType, StackKind, resource_id};
 use model::tags::{TAG_CLUSTER, Tags};
 
 use super::call::Ctx;
-use super::discover::{self, Owned};
+use super::discover::{self, Found, Owned};
 use super::error::{DeployError, ResourceRef};
 
 /// A stack, by kind and ID.
@@ -60,6 +61,20 @@ struct Snapshot {
     leadership: Option<watch::Receiver<bool>>,
     /// Each stack's part; a stack without one owned nothing.
     stacks: HashMap<StackKey, Owned>,
+}
+
+impl State {
+    /// The snapshot, when it may serve this stack (see the module documentation).
+    fn usable(&mut self, key: &StackKey, ttl: Duration) -> Option<&mut Snapshot> {
+        let touched = self.touched.get(key).copied();
+        let running = self.running.contains(key);
+        self.snapshot.as_mut().filter(|snapshot| {
+            !running
+                && snapshot.started.elapsed() < ttl
+                && snapshot.leadership_unchanged()
+                && touched.is_none_or(|t| t < snapshot.started)
+        })
+    }
 }
 
 impl Snapshot {
@@ -101,19 +116,9 @@ impl Prefetch {
         drop(self.reading.lock().await);
         let key = (kind, stack_id.to_owned());
         let mut state = self.lock();
-        let touched = state.touched.get(&key).copied();
-        let usable = !state.running.contains(&key);
-        let owned = match &mut state.snapshot {
-            Some(snapshot)
-                if usable
-                    && snapshot.started.elapsed() < ttl
-                    && snapshot.leadership_unchanged()
-                    && touched.is_none_or(|t| t < snapshot.started) =>
-            {
-                Some(snapshot.stacks.remove(&key).unwrap_or_default())
-            }
-            _ => None,
-        };
+        let owned = state
+            .usable(&key, ttl)
+            .map(|snapshot| snapshot.stacks.remove(&key).unwrap_or_default());
         state.running.insert(key.clone());
         state.touched.insert(key.clone(), Instant::now());
         (
@@ -122,6 +127,38 @@ impl Prefetch {
                 prefetch: self,
                 key,
             },
+        )
+    }
+
+    /// The stack's load balancer (the `LoadBalancer` resource, never a frontend NLB) in the
+    /// snapshot, without taking the stack's part: `Some(None)` when the snapshot saw none, `None`
+    /// when the snapshot may not be used for the stack.
+    pub async fn load_balancer(
+        &self,
+        kind: StackKind,
+        stack_id: &str,
+        ttl: Duration,
+    ) -> Option<Option<elbv2::LoadBalancer>> {
+        drop(self.reading.lock().await);
+        let key = (kind, stack_id.to_owned());
+        let mut state = self.lock();
+        let snapshot = state.usable(&key, ttl)?;
+        let Some(owned) = snapshot.stacks.get(&key) else {
+            return Some(None);
+        };
+        let tagged_as = |f: &&Found<elbv2::LoadBalancer>, id: &str| f.resource_id(kind) == Some(id);
+        Some(
+            owned
+                .load_balancers
+                .iter()
+                .find(|f| tagged_as(f, resource_id::LOAD_BALANCER))
+                .or_else(|| {
+                    owned
+                        .load_balancers
+                        .iter()
+                        .find(|f| !tagged_as(f, resource_id::FRONTEND_NLB))
+                })
+                .map(|f| f.item.clone()),
         )
     }
 
@@ -196,17 +233,29 @@ async fn read_all(ctx: &Ctx<'_>) -> Result<HashMap<StackKey, Owned>, DeployError
     let mut stacks: HashMap<StackKey, Owned> = HashMap::new();
     for lb in load_balancers {
         for key in stack_keys(&lb.tags, cluster) {
-            stacks.entry(key).or_default().load_balancers.push(lb.clone());
+            stacks
+                .entry(key)
+                .or_default()
+                .load_balancers
+                .push(lb.clone());
         }
     }
     for tg in target_groups {
         for key in stack_keys(&tg.tags, cluster) {
-            stacks.entry(key).or_default().target_groups.push(tg.clone());
+            stacks
+                .entry(key)
+                .or_default()
+                .target_groups
+                .push(tg.clone());
         }
     }
     for sg in security_groups {
         for key in stack_keys(&sg.tags, cluster) {
-            stacks.entry(key).or_default().security_groups.push(sg.clone());
+            stacks
+                .entry(key)
+                .or_default()
+                .security_groups
+                .push(sg.clone());
         }
     }
     Ok(stacks)

@@ -25,6 +25,8 @@ pub struct ServiceModelBuilder {
     backend_security_group: Option<BackendSecurityGroup>,
     /// What each Service's NLB is (or is about to be, once its stack is deployed).
     known: KnownLoadBalancers<String>,
+    /// The deployer whose resync snapshot answers first.
+    prefetched: Option<crate::Deployer>,
 }
 
 impl ServiceModelBuilder {
@@ -36,7 +38,15 @@ impl ServiceModelBuilder {
             clients: None,
             backend_security_group: None,
             known: KnownLoadBalancers::default(),
+            prefetched: None,
         }
+    }
+
+    /// Takes a Service's existing NLB from `deployer`'s resync snapshot when that may serve the
+    /// Service, before reading it.
+    pub fn with_prefetched(mut self, deployer: crate::Deployer) -> Self {
+        self.prefetched = Some(deployer);
+        self
     }
 
     /// Reads each Service's existing NLB from AWS the first time it is built.
@@ -58,7 +68,13 @@ impl ServiceModelBuilder {
     ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
         self.known
             .get_or_read(id.to_owned(), self.clients.as_ref(), |clients| {
-                crate::adapters::existing_load_balancer(clients, cluster, StackKind::Service, id)
+                crate::adapters::read_existing(
+                    self.prefetched.as_ref(),
+                    clients,
+                    cluster,
+                    StackKind::Service,
+                    id,
+                )
             })
             .await
     }

@@ -17,7 +17,9 @@ const TTL: Duration = Duration::from_secs(300);
 fn owned_lb(arn: &str) -> Owned {
     Owned {
         load_balancers: vec![Found {
-            item: elbv2::LoadBalancer::builder().load_balancer_arn(arn).build(),
+            item: elbv2::LoadBalancer::builder()
+                .load_balancer_arn(arn)
+                .build(),
             arn: arn.to_owned(),
             tags: Default::default(),
         }],
@@ -49,8 +51,14 @@ async fn each_stack_takes_its_part_once_and_a_stack_seen_without_resources_owns_
         Some(vec!["arn:a".to_owned()])
     );
     // The same ID of the other kind is another stack, which owned nothing.
-    assert_eq!(lbs(&prefetch, StackKind::Service, "ns/a").await, Some(vec![]));
-    assert_eq!(lbs(&prefetch, StackKind::Ingress, "ns/new").await, Some(vec![]));
+    assert_eq!(
+        lbs(&prefetch, StackKind::Service, "ns/a").await,
+        Some(vec![])
+    );
+    assert_eq!(
+        lbs(&prefetch, StackKind::Ingress, "ns/new").await,
+        Some(vec![])
+    );
     // Deployed since the snapshot began: it reads again.
     assert_eq!(lbs(&prefetch, StackKind::Ingress, "ns/a").await, None);
 }
@@ -108,4 +116,52 @@ async fn a_leadership_change_since_the_reads_voids_the_snapshot() {
     tx.send_replace(true);
     assert_eq!(lbs(&prefetch, StackKind::Ingress, "ns/a").await, None);
     drop(rx);
+}
+
+#[tokio::test]
+async fn a_builder_sees_the_stacks_load_balancer_without_taking_the_stacks_part() {
+    let prefetch = Prefetch::default();
+    let tagged = |arn: &str, id: &str| Found {
+        item: elbv2::LoadBalancer::builder()
+            .load_balancer_arn(arn)
+            .build(),
+        arn: arn.to_owned(),
+        tags: [(StackKind::Ingress.resource_tag().to_owned(), id.to_owned())]
+            .into_iter()
+            .collect(),
+    };
+    let owned = Owned {
+        // The frontend NLB sorts first; the builder wants the ALB.
+        load_balancers: vec![
+            tagged("arn:nlb", "FrontendNlb"),
+            tagged("arn:alb", "LoadBalancer"),
+        ],
+        ..Owned::default()
+    };
+    prefetch.lock().snapshot = Some(Snapshot {
+        started: Instant::now(),
+        leadership: None,
+        stacks: HashMap::from([((StackKind::Ingress, "ns/a".to_owned()), owned)]),
+    });
+    let arn = |lb: Option<Option<elbv2::LoadBalancer>>| {
+        lb.map(|lb| lb.and_then(|lb| lb.load_balancer_arn().map(str::to_owned)))
+    };
+    let seen = prefetch
+        .load_balancer(StackKind::Ingress, "ns/a", TTL)
+        .await;
+    assert_eq!(arn(seen), Some(Some("arn:alb".to_owned())));
+    let none = prefetch
+        .load_balancer(StackKind::Ingress, "ns/none", TTL)
+        .await;
+    assert_eq!(arn(none), Some(None), "seen, with no load balancer");
+    // The deploy that follows still gets the whole part.
+    assert_eq!(
+        lbs(&prefetch, StackKind::Ingress, "ns/a").await,
+        Some(vec!["arn:nlb".to_owned(), "arn:alb".to_owned()])
+    );
+    // After that deploy the snapshot no longer speaks for the stack.
+    let after = prefetch
+        .load_balancer(StackKind::Ingress, "ns/a", TTL)
+        .await;
+    assert_eq!(arn(after), None);
 }
