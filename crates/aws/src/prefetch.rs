@@ -231,34 +231,30 @@ async fn read_all(ctx: &Ctx<'_>) -> Result<HashMap<StackKey, Owned>, DeployError
     )
     .await?;
     let mut stacks: HashMap<StackKey, Owned> = HashMap::new();
-    for lb in load_balancers {
-        for key in stack_keys(&lb.tags, cluster) {
-            stacks
-                .entry(key)
-                .or_default()
-                .load_balancers
-                .push(lb.clone());
-        }
-    }
-    for tg in target_groups {
-        for key in stack_keys(&tg.tags, cluster) {
-            stacks
-                .entry(key)
-                .or_default()
-                .target_groups
-                .push(tg.clone());
-        }
-    }
-    for sg in security_groups {
-        for key in stack_keys(&sg.tags, cluster) {
-            stacks
-                .entry(key)
-                .or_default()
-                .security_groups
-                .push(sg.clone());
-        }
-    }
+    file(&mut stacks, load_balancers, cluster, |o| {
+        &mut o.load_balancers
+    });
+    file(&mut stacks, target_groups, cluster, |o| {
+        &mut o.target_groups
+    });
+    file(&mut stacks, security_groups, cluster, |o| {
+        &mut o.security_groups
+    });
     Ok(stacks)
+}
+
+/// Files each resource under the stacks it belongs to, in the list `list` picks.
+fn file<T: Clone>(
+    stacks: &mut HashMap<StackKey, Owned>,
+    found: Vec<Found<T>>,
+    cluster: &str,
+    list: fn(&mut Owned) -> &mut Vec<Found<T>>,
+) {
+    for item in found {
+        for key in stack_keys(&item.tags, cluster) {
+            list(stacks.entry(key).or_default()).push(item.clone());
+        }
+    }
 }
 
 /// The stacks (of either kind) whose resource these tags mark as ours.
