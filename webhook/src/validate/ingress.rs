@@ -75,8 +75,15 @@ pub fn validate(
     for unknown in &report.unknown {
         verdict.warn(unknown_annotation_warning(unknown));
     }
-    let parsed = IngressAnnotations::parse(anns).ok();
-
+    // The typed parse reads every annotation again (`check_all` above has found each key's
+    // errors); its only use here is the tags, against `--external-managed-tags`, so it runs only
+    // when such keys are configured. As before, the tags count only when every Ingress-level
+    // annotation parses.
+    let parsed = if config.external_managed_tags.is_empty() {
+        None
+    } else {
+        IngressAnnotations::parse(anns).ok()
+    };
     if let Some(tags) = parsed.as_ref().and_then(|p| p.tags.as_ref()) {
         for key in tags.keys() {
             if config.external_managed_tags.iter().any(|k| k == key) {
@@ -108,7 +115,7 @@ pub fn validate(
         }
     }
 
-    check_spec(ingress, anns, parsed.as_ref(), &mut verdict);
+    check_spec(ingress, anns, &mut verdict);
     verdict
 }
 
@@ -124,12 +131,7 @@ pub fn changes_what_is_validated(op: Op, ingress: &Ingress, old: Option<&Ingress
 }
 
 /// Shapes of `spec` the model builder would refuse.
-fn check_spec(
-    ingress: &Ingress,
-    anns: &Annotations,
-    parsed: Option<&IngressAnnotations>,
-    verdict: &mut Verdict,
-) {
+fn check_spec(ingress: &Ingress, anns: &Annotations, verdict: &mut Verdict) {
     let Some(spec) = ingress.spec.as_ref() else {
         return;
     };
@@ -152,8 +154,10 @@ fn check_spec(
         };
         let port_name = service.port.as_ref().and_then(|p| p.name.as_deref());
         if port_name == Some(USE_ANNOTATION) {
-            let has_action = parsed.is_some_and(|p| p.actions.contains_key(&service.name))
-                || anns.contains_key(&format!("{}actions.{}", annotations::PREFIX, service.name));
+            // The annotation's presence, whether or not its value parses (a bad value is
+            // already an error of `check_all`).
+            let has_action =
+                anns.contains_key(&format!("{}actions.{}", annotations::PREFIX, service.name));
             if !has_action {
                 missing_actions.insert(service.name.clone(), at);
             }
@@ -182,5 +186,99 @@ fn check_path(at: &str, path: &HTTPIngressPath, verdict: &mut Verdict) {
         ),
         "Exact" | "Prefix" | "ImplementationSpecific" => {}
         _ => verdict.error("spec", format!("{at}: unknown pathType for path {value}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use k8s_openapi::api::networking::v1::IngressClass;
+
+    use super::*;
+    use contract::cluster::StaticCluster;
+
+    fn cluster() -> StaticCluster {
+        let alb: IngressClass = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "alb"},
+            "spec": {"controller": "ingress.k8s.aws/alb"}
+        }))
+        .unwrap();
+        StaticCluster {
+            ingress_classes: vec![Arc::new(alb)],
+            ..StaticCluster::default()
+        }
+    }
+
+    /// An `alb` Ingress with these annotations (keys without the prefix) and one rule whose
+    /// backend is `actions.canary`.
+    fn ingress(annotations: &[(&str, &str)]) -> Ingress {
+        let annotations: BTreeMap<String, String> = annotations
+            .iter()
+            .map(|(k, v)| (format!("{}{k}", annotations::PREFIX), v.to_string()))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+            "spec": {
+                "ingressClassName": "alb",
+                "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+                    "backend": {"service": {"name": "canary", "port": {"name": USE_ANNOTATION}}}}]}}]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn managing(keys: &[&str]) -> WebhookConfig {
+        WebhookConfig {
+            external_managed_tags: keys.iter().map(|k| k.to_string()).collect(),
+            ..WebhookConfig::default()
+        }
+    }
+
+    const FORWARD: &str = r#"{"type": "forward", "forwardConfig": {"targetGroups": [{"serviceName": "web", "servicePort": "80"}]}}"#;
+
+    #[test]
+    fn external_managed_tag_keys_are_refused_only_when_configured() {
+        let ing = ingress(&[("tags", "Team=shop,Env=prod"), ("actions.canary", FORWARD)]);
+        let plain = validate(Op::Create, &ing, None, &cluster(), &managing(&[]));
+        assert_eq!(plain, Verdict::default());
+
+        let managed = validate(Op::Create, &ing, None, &cluster(), &managing(&["Env"]));
+        assert_eq!(
+            managed.errors,
+            ["alb.ingress.kubernetes.io/tags: external managed tag key Env cannot be specified"]
+        );
+        assert_eq!(managed.category, Some("annotation"));
+    }
+
+    #[test]
+    fn tags_are_not_read_against_managed_keys_when_another_annotation_is_bad() {
+        let ing = ingress(&[
+            ("tags", "Env=prod"),
+            ("scheme", "public"),
+            ("actions.canary", FORWARD),
+        ]);
+        let verdict = validate(Op::Create, &ing, None, &cluster(), &managing(&["Env"]));
+        assert_eq!(verdict.errors.len(), 1, "{:?}", verdict.errors);
+        assert!(verdict.errors[0].starts_with("alb.ingress.kubernetes.io/scheme: "));
+    }
+
+    #[test]
+    fn a_present_but_bad_action_is_an_error_not_a_missing_action() {
+        let ing = ingress(&[("actions.canary", r#"{"type": "teleport"}"#)]);
+        let verdict = validate(Op::Create, &ing, None, &cluster(), &managing(&[]));
+        assert_eq!(verdict.errors.len(), 1, "{:?}", verdict.errors);
+        assert!(verdict.errors[0].starts_with("alb.ingress.kubernetes.io/actions.canary: "));
+        assert!(verdict.warnings.is_empty(), "{:?}", verdict.warnings);
+
+        let missing = validate(Op::Create, &ingress(&[]), None, &cluster(), &managing(&[]));
+        assert!(missing.allowed());
+        assert_eq!(
+            missing.warnings,
+            [
+                "spec.rules[0].http.paths[0].backend uses port name use-annotation but annotation \
+                 alb.ingress.kubernetes.io/actions.canary is missing; the rule will answer 503"
+            ]
+        );
     }
 }
