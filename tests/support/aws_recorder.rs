@@ -7,7 +7,7 @@
 //! but its answer is lost, so a retry meets its own result), and slow answers.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -43,6 +43,7 @@ impl Call {
 pub struct Recorder {
     pub endpoint: String,
     calls: Arc<Mutex<Vec<Call>>>,
+    timings: Arc<Mutex<Vec<(String, Duration)>>>,
     faults: Option<Arc<Mutex<FaultState>>>,
     refusals: Arc<Mutex<Vec<Refusal>>>,
     task: tokio::task::JoinHandle<()>,
@@ -52,6 +53,7 @@ pub struct Recorder {
 struct Upstream {
     addr: String,
     calls: Arc<Mutex<Vec<Call>>>,
+    timings: Arc<Mutex<Vec<(String, Duration)>>>,
     faults: Option<Arc<Mutex<FaultState>>>,
     refusals: Arc<Mutex<Vec<Refusal>>>,
 }
@@ -114,6 +116,7 @@ impl Recorder {
             .expect("bind 127.0.0.1");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let timings = Arc::new(Mutex::new(Vec::new()));
         let refusals = Arc::new(Mutex::new(Vec::new()));
         let faults = faults.map(|f| {
             Arc::new(Mutex::new(FaultState {
@@ -125,6 +128,7 @@ impl Recorder {
         let app = Router::new().fallback(forward).with_state(Upstream {
             addr,
             calls: calls.clone(),
+            timings: timings.clone(),
             faults: faults.clone(),
             refusals: refusals.clone(),
         });
@@ -134,6 +138,7 @@ impl Recorder {
         Recorder {
             endpoint,
             calls,
+            timings,
             faults,
             refusals,
             task,
@@ -173,6 +178,39 @@ impl Recorder {
 
     pub fn calls(&self) -> Vec<Call> {
         self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many requests arrived so far (cheaper than `calls().len()`).
+    pub fn count(&self) -> usize {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// The requests from the `start`-th on (as [`Recorder::count`] numbers them).
+    pub fn calls_from(&self, start: usize) -> Vec<Call> {
+        let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        calls.get(start..).map(<[Call]>::to_vec).unwrap_or_default()
+    }
+
+    /// When the last request arrived.
+    pub fn last_at(&self) -> Option<SystemTime> {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last()
+            .map(|c| c.at)
+    }
+
+    /// `(operation, time)` of every request forwarded upstream and answered so far, in the
+    /// order they were answered: the upstream's round trip as the proxy saw it (connect,
+    /// send, the whole answer), not counting refused or injected failures.
+    pub fn timings(&self) -> Vec<(String, Duration)> {
+        self.timings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -266,7 +304,14 @@ async fn forward(
         Some("slow") => tokio::time::sleep(std::time::Duration::from_millis(400)).await,
         _ => {}
     }
-    let answer = match relay(&upstream.addr, &method, &uri, &headers, &body).await {
+    let started = Instant::now();
+    let relayed = relay(&upstream.addr, &method, &uri, &headers, &body).await;
+    upstream
+        .timings
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((operation(&headers, &text), started.elapsed()));
+    let answer = match relayed {
         Ok(response) => response,
         Err(e) => (StatusCode::BAD_GATEWAY, format!("recorder: {e}")).into_response(),
     };

@@ -86,6 +86,17 @@ impl TestCluster {
         (cluster.server.expect("server URL"), ca)
     }
 
+    /// The PID of the control plane process we started (`testcluster up`, which runs etcd and
+    /// has kube-apiserver and kube-controller-manager as its children); `None` for an external
+    /// cluster.
+    pub fn pid(&self) -> Option<u32> {
+        self.process
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(child, _)| child.id())
+    }
+
     /// Stops the control plane we started (SIGTERM by PID, then SIGKILL after 15 s).
     pub fn stop(&self) {
         let mut slot = self.process.lock().unwrap_or_else(PoisonError::into_inner);

@@ -401,6 +401,16 @@ impl ControllerProcess {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The process's PID (for `/proc/<pid>/status`; never signalled from outside this type).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The text of its `/metrics` endpoint, if it answered.
+    pub fn metrics(&self) -> Option<String> {
+        http_get(self.metrics_port, "/metrics").map(|(_, body)| body)
+    }
 }
 
 impl Drop for ControllerProcess {

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod lifecycle;
 pub mod moto;
 pub mod process;
+pub mod procstat;
 pub mod rng;
 pub mod throttle;
 
