@@ -151,15 +151,32 @@ impl Admission {
     /// `Err` only when the body is not an AdmissionReview with a request uid; every other
     /// problem (wrong kind, malformed object) is a denial that echoes the uid.
     pub async fn review(&self, endpoint: Endpoint, body: &[u8]) -> Result<Reviewed, BadRequest> {
-        let review: ReviewIn = serde_json::from_slice(body)
-            .map_err(|e| BadRequest(format!("body is not an AdmissionReview: {e}")))?;
-        let request = review
-            .request
-            .ok_or_else(|| BadRequest("AdmissionReview has no request".to_string()))?;
+        match endpoint {
+            Endpoint::ValidateIngress => self.review_as::<Ingress>(endpoint, body).await,
+            Endpoint::ValidateIngressClassParams => {
+                self.review_as::<IngressClassParams>(endpoint, body).await
+            }
+            Endpoint::MutateTargetGroupBinding | Endpoint::ValidateTargetGroupBinding => {
+                self.review_as::<TargetGroupBinding>(endpoint, body).await
+            }
+            Endpoint::MutatePod => self.review_as::<Pod>(endpoint, body).await,
+            Endpoint::MutateService | Endpoint::ValidateService => {
+                self.review_as::<Service>(endpoint, body).await
+            }
+        }
+    }
+
+    /// [`Admission::review`] on an endpoint whose objects are `K`s.
+    async fn review_as<K: Admitted>(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+    ) -> Result<Reviewed, BadRequest> {
+        let (api_version, mut request) = read_review::<K>(body)?;
         if request.uid.is_empty() {
             return Err(BadRequest("AdmissionReview request has no uid".to_string()));
         }
-        let answer = self.answer(endpoint, &request).await;
+        let answer = self.answer(endpoint, &mut request).await;
         tracing::debug!(
             webhook = endpoint.name(),
             uid = %request.uid,
@@ -169,10 +186,10 @@ impl Admission {
             decision = answer.decision().as_str(),
             "admission review"
         );
-        Ok(answer.encode(&review.api_version, &request.uid))
+        Ok(answer.encode(&api_version, &request.uid))
     }
 
-    async fn answer(&self, endpoint: Endpoint, request: &RequestIn) -> Answer {
+    async fn answer<K: Admitted>(&self, endpoint: Endpoint, request: &mut Request<K>) -> Answer {
         let op = match request.operation.as_str() {
             "CREATE" => Op::Create,
             "UPDATE" => Op::Update,
@@ -195,153 +212,189 @@ impl Admission {
                 ),
             );
         }
-        match endpoint {
-            Endpoint::ValidateIngress => {
-                let (new, old) = match decode::<Ingress>(request, op) {
-                    Ok(objects) => objects,
-                    Err(answer) => return answer,
-                };
-                let mut verdict = validate::ingress::validate(
-                    op,
-                    &new,
-                    old.as_ref(),
-                    self.cluster.as_ref(),
-                    &self.config,
-                );
-                // The group is built only for a change the Ingress alone allows, and never for
-                // one that must not be blocked (deletion, metadata other than annotations).
-                if let Some(check) = &self.group_check
-                    && verdict.allowed()
-                    && validate::ingress::changes_what_is_validated(op, &new, old.as_ref())
-                {
-                    let findings = check.check(&new, old.as_ref());
-                    for refusal in findings.refusals {
-                        verdict.error(refusal.category, refusal.message);
-                    }
-                    for warning in findings.warnings {
-                        verdict.warn(warning);
-                    }
-                }
-                Answer::from_verdict(verdict, &object_name("Ingress", request))
+        match decode(request, op) {
+            Ok((new, old)) => K::answer(self, endpoint, request, op, new, old).await,
+            Err(answer) => answer,
+        }
+    }
+}
+
+/// An object kind the webhooks admit, and how its endpoints answer a request once its objects
+/// are decoded (`old` only on UPDATE).
+trait Admitted: DeserializeOwned + Send + Sized {
+    async fn answer(
+        admission: &Admission,
+        endpoint: Endpoint,
+        request: &Request<Self>,
+        op: Op,
+        new: Self,
+        old: Option<Self>,
+    ) -> Answer;
+}
+
+impl Admitted for Ingress {
+    async fn answer(
+        admission: &Admission,
+        _: Endpoint,
+        request: &Request<Self>,
+        op: Op,
+        new: Self,
+        old: Option<Self>,
+    ) -> Answer {
+        let mut verdict = validate::ingress::validate(
+            op,
+            &new,
+            old.as_ref(),
+            admission.cluster.as_ref(),
+            &admission.config,
+        );
+        // The group is built only for a change the Ingress alone allows, and never for one that
+        // must not be blocked (deletion, metadata other than annotations).
+        if let Some(check) = &admission.group_check
+            && verdict.allowed()
+            && validate::ingress::changes_what_is_validated(op, &new, old.as_ref())
+        {
+            let findings = check.check(&new, old.as_ref());
+            for refusal in findings.refusals {
+                verdict.error(refusal.category, refusal.message);
             }
-            Endpoint::ValidateIngressClassParams => {
-                let (new, _) = match decode::<IngressClassParams>(request, op) {
-                    Ok(objects) => objects,
-                    Err(answer) => return answer,
-                };
-                match contract::params_check::validate(&new.spec) {
-                    Ok(()) => Answer::allow(),
-                    Err(errors) => Answer::deny(
-                        "ingress_class_params",
-                        format!(
-                            "{}: {}",
-                            object_name("IngressClassParams", request),
-                            errors.join("; ")
-                        ),
-                    ),
-                }
+            for warning in findings.warnings {
+                verdict.warn(warning);
             }
-            Endpoint::MutateTargetGroupBinding => {
-                let (new, _) = match decode::<TargetGroupBinding>(request, op) {
-                    Ok(objects) => objects,
-                    Err(answer) => return answer,
-                };
-                match mutate::target_group_binding::mutate(op, &new, self.target_groups.as_ref())
-                    .await
-                {
-                    Ok(patch) => Answer::allow().with_patch(patch),
-                    Err(message) => Answer::deny(
-                        "target_group_binding",
-                        format!("{}: {message}", object_name("TargetGroupBinding", request)),
-                    ),
-                }
+        }
+        Answer::from_verdict(verdict, &object_name("Ingress", request))
+    }
+}
+
+impl Admitted for IngressClassParams {
+    async fn answer(
+        _: &Admission,
+        _: Endpoint,
+        request: &Request<Self>,
+        _: Op,
+        new: Self,
+        _: Option<Self>,
+    ) -> Answer {
+        match contract::params_check::validate(&new.spec) {
+            Ok(()) => Answer::allow(),
+            Err(errors) => Answer::deny(
+                "ingress_class_params",
+                format!(
+                    "{}: {}",
+                    object_name("IngressClassParams", request),
+                    errors.join("; ")
+                ),
+            ),
+        }
+    }
+}
+
+impl Admitted for TargetGroupBinding {
+    async fn answer(
+        admission: &Admission,
+        endpoint: Endpoint,
+        request: &Request<Self>,
+        op: Op,
+        new: Self,
+        old: Option<Self>,
+    ) -> Answer {
+        let deny = |message: String| {
+            Answer::deny(
+                "target_group_binding",
+                format!("{}: {message}", object_name("TargetGroupBinding", request)),
+            )
+        };
+        if endpoint.is_mutating() {
+            match mutate::target_group_binding::mutate(op, &new, admission.target_groups.as_ref())
+                .await
+            {
+                Ok(patch) => Answer::allow().with_patch(patch),
+                Err(message) => deny(message),
             }
-            Endpoint::MutatePod => {
-                let (pod, _) = match decode::<Pod>(request, op) {
-                    Ok(objects) => objects,
-                    Err(answer) => return answer,
-                };
-                // The request's namespace: a new pod's own metadata may not carry one yet.
-                let namespace = request.namespace.clone().unwrap_or_default();
-                let bindings = self.cluster.target_group_bindings();
-                let selector = |service: &str| self.cluster.service_selector(&namespace, service);
-                let patch = mutate::pod::mutate(&pod, &namespace, &bindings, &selector);
-                Answer::allow().with_patch(patch)
-            }
-            Endpoint::MutateService => {
-                let (new, old) = match decode::<Service>(request, op) {
-                    Ok(objects) => objects,
-                    Err(answer) => return answer,
-                };
-                let patch = mutate::service::mutate(
-                    op,
-                    &new,
-                    old.as_ref(),
-                    &self.config.load_balancer_class,
-                );
-                Answer::allow().with_patch(patch)
-            }
-            Endpoint::ValidateService => {
-                let (new, old) = match decode::<Service>(request, op) {
-                    Ok(objects) => objects,
-                    Err(answer) => return answer,
-                };
-                let mut verdict = validate::service::validate(op, &new, old.as_ref(), &self.config);
-                // The NLB is built only for a Service of ours whose annotations pass, and
-                // never for a change that must not be blocked.
-                if let Some(check) = &self.group_check
-                    && verdict.allowed()
-                    && validate::service::is_ours(&new, &self.config)
-                    && validate::service::changes_what_is_validated(op, &new, old.as_ref())
-                {
-                    let findings = check.check_service(&new, old.as_ref());
-                    for refusal in findings.refusals {
-                        verdict.error(refusal.category, refusal.message);
-                    }
-                    for warning in findings.warnings {
-                        verdict.warn(warning);
-                    }
-                }
-                Answer::from_verdict(verdict, &object_name("Service", request))
-            }
-            Endpoint::ValidateTargetGroupBinding => {
-                let (new, old) = match decode::<TargetGroupBinding>(request, op) {
-                    Ok(objects) => objects,
-                    Err(answer) => return answer,
-                };
-                let result = validate::target_group_binding::validate(
-                    op,
-                    &new,
-                    old.as_ref(),
-                    self.cluster.as_ref(),
-                    self.target_groups.as_ref(),
-                    &self.config,
-                )
-                .await;
-                match result {
-                    Ok(()) => Answer::allow(),
-                    Err(message) => Answer::deny(
-                        "target_group_binding",
-                        format!("{}: {message}", object_name("TargetGroupBinding", request)),
-                    ),
-                }
+        } else {
+            let result = validate::target_group_binding::validate(
+                op,
+                &new,
+                old.as_ref(),
+                admission.cluster.as_ref(),
+                admission.target_groups.as_ref(),
+                &admission.config,
+            )
+            .await;
+            match result {
+                Ok(()) => Answer::allow(),
+                Err(message) => deny(message),
             }
         }
     }
 }
 
-/// The parts of an incoming AdmissionReview we read. Unknown fields are ignored.
+impl Admitted for Pod {
+    async fn answer(
+        admission: &Admission,
+        _: Endpoint,
+        request: &Request<Self>,
+        _: Op,
+        pod: Self,
+        _: Option<Self>,
+    ) -> Answer {
+        // The request's namespace: a new pod's own metadata may not carry one yet.
+        let namespace = request.namespace.clone().unwrap_or_default();
+        let bindings = admission.cluster.target_group_bindings();
+        let selector = |service: &str| admission.cluster.service_selector(&namespace, service);
+        let patch = mutate::pod::mutate(&pod, &namespace, &bindings, &selector);
+        Answer::allow().with_patch(patch)
+    }
+}
+
+impl Admitted for Service {
+    async fn answer(
+        admission: &Admission,
+        endpoint: Endpoint,
+        request: &Request<Self>,
+        op: Op,
+        new: Self,
+        old: Option<Self>,
+    ) -> Answer {
+        if endpoint.is_mutating() {
+            let class = &admission.config.load_balancer_class;
+            let patch = mutate::service::mutate(op, &new, old.as_ref(), class);
+            return Answer::allow().with_patch(patch);
+        }
+        let config = &admission.config;
+        let mut verdict = validate::service::validate(op, &new, old.as_ref(), config);
+        // The NLB is built only for a Service of ours whose annotations pass, and never for a
+        // change that must not be blocked.
+        if let Some(check) = &admission.group_check
+            && verdict.allowed()
+            && validate::service::is_ours(&new, config)
+            && validate::service::changes_what_is_validated(op, &new, old.as_ref())
+        {
+            let findings = check.check_service(&new, old.as_ref());
+            for refusal in findings.refusals {
+                verdict.error(refusal.category, refusal.message);
+            }
+            for warning in findings.warnings {
+                verdict.warn(warning);
+            }
+        }
+        Answer::from_verdict(verdict, &object_name("Service", request))
+    }
+}
+
+/// The parts of an incoming AdmissionReview we read, its objects as `O`. Unknown fields are
+/// ignored.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn {
+struct ReviewIn<O> {
     #[serde(default)]
     api_version: String,
-    request: Option<RequestIn>,
+    request: Option<RequestIn<O>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn {
+struct RequestIn<O> {
     #[serde(default)]
     uid: String,
     #[serde(default)]
@@ -352,10 +405,23 @@ struct RequestIn {
     namespace: Option<String>,
     #[serde(default)]
     operation: String,
-    #[serde(default)]
-    object: Option<Box<RawValue>>,
-    #[serde(default)]
-    old_object: Option<Box<RawValue>>,
+    // Absent is `None`, as for every `Option` (`#[serde(default)]` would ask `O: Default`).
+    object: Option<O>,
+    old_object: Option<O>,
+}
+
+impl<O> RequestIn<O> {
+    fn map_objects<P>(self, to: impl Fn(O) -> P) -> RequestIn<P> {
+        RequestIn {
+            uid: self.uid,
+            kind: self.kind,
+            name: self.name,
+            namespace: self.namespace,
+            operation: self.operation,
+            object: self.object.map(&to),
+            old_object: self.old_object.map(&to),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -364,32 +430,80 @@ struct KindIn {
     kind: String,
 }
 
-/// Decode `object` (and `oldObject` on UPDATE) into the endpoint's type, or a denial.
-fn decode<K: DeserializeOwned>(request: &RequestIn, op: Op) -> Result<(K, Option<K>), Answer> {
-    let parse = |raw: &RawValue, which: &str| {
-        serde_json::from_str::<K>(raw.get()).map_err(|e| {
-            Answer::deny(
-                "request",
-                format!(
-                    "{}: {which} is malformed: {e}",
-                    object_name("object", request)
-                ),
+/// One object of a request: decoded with the whole review, or its JSON when the review did not
+/// decode as a whole.
+enum Object<K> {
+    Decoded(K),
+    Raw(Box<RawValue>),
+}
+
+impl<K: DeserializeOwned> Object<K> {
+    fn into_decoded(self) -> Result<K, serde_json::Error> {
+        match self {
+            Object::Decoded(object) => Ok(object),
+            Object::Raw(raw) => serde_json::from_str(raw.get()),
+        }
+    }
+}
+
+/// A request whose objects are `K`s.
+type Request<K> = RequestIn<Object<K>>;
+
+/// Read an AdmissionReview whose objects are `K`s.
+///
+/// The body is read once when the whole review decodes (the usual case). Otherwise it is read
+/// again with its objects kept as JSON, exactly as when objects were always decoded apart: a
+/// body that is no AdmissionReview is a [`BadRequest`], and an object that is not a `K` is a
+/// denial from [`decode`] (only the object it concerns, and `oldObject` only on UPDATE).
+fn read_review<K: DeserializeOwned>(body: &[u8]) -> Result<(String, Request<K>), BadRequest> {
+    // The raw reading refuses invalid UTF-8 anywhere in an object, even in fields a `K`
+    // ignores: such a body takes that path.
+    let whole = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<ReviewIn<K>>(text).ok());
+    let (api_version, request) = match whole {
+        Some(review) => (
+            review.api_version,
+            review.request.map(|r| r.map_objects(Object::Decoded)),
+        ),
+        None => {
+            let review: ReviewIn<Box<RawValue>> = serde_json::from_slice(body)
+                .map_err(|e| BadRequest(format!("body is not an AdmissionReview: {e}")))?;
+            (
+                review.api_version,
+                review.request.map(|r| r.map_objects(Object::Raw)),
             )
-        })
+        }
     };
-    let object = request
-        .object
-        .as_deref()
-        .ok_or_else(|| Answer::deny("request", "AdmissionReview request has no object"))?;
-    let new = parse(object, "object")?;
-    let old = match (op, request.old_object.as_deref()) {
-        (Op::Update, Some(raw)) => Some(parse(raw, "oldObject")?),
+    let request =
+        request.ok_or_else(|| BadRequest("AdmissionReview has no request".to_string()))?;
+    Ok((api_version, request))
+}
+
+/// Take `object` (and `oldObject` on UPDATE) out of the request as `K`s, or a denial.
+fn decode<K: DeserializeOwned>(request: &mut Request<K>, op: Op) -> Result<(K, Option<K>), Answer> {
+    let object = request.object.take();
+    let old_object = request.old_object.take();
+    let malformed = |which: &str, e: serde_json::Error| {
+        Answer::deny(
+            "request",
+            format!(
+                "{}: {which} is malformed: {e}",
+                object_name("object", request)
+            ),
+        )
+    };
+    let object =
+        object.ok_or_else(|| Answer::deny("request", "AdmissionReview request has no object"))?;
+    let new = object.into_decoded().map_err(|e| malformed("object", e))?;
+    let old = match (op, old_object) {
+        (Op::Update, Some(old)) => Some(old.into_decoded().map_err(|e| malformed("oldObject", e))?),
         _ => None,
     };
     Ok((new, old))
 }
 
-fn object_name(kind: &str, request: &RequestIn) -> String {
+fn object_name<O>(kind: &str, request: &RequestIn<O>) -> String {
     match request.namespace.as_deref().filter(|ns| !ns.is_empty()) {
         Some(ns) => format!(
             "{kind} {ns}/{}",
