@@ -112,7 +112,8 @@ pub async fn run_workers<K, F, Fut>(
     }
 }
 
-/// Queues every key from `all` every `period`, and whenever this replica becomes leader; each
+/// Queues every key from `all` every `period`, and whenever this replica becomes leader (or at
+/// once, when it leads already); each
 /// time, `prepare` runs first (a deployer reading what the cluster owns once for all those
 /// keys).
 pub async fn resync<K, F, P, Fut>(
@@ -131,6 +132,12 @@ pub async fn resync<K, F, P, Fut>(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await; // the first tick is immediate; the initial sync queues everything anyway
     let mut was_leader = *leader.borrow_and_update();
+    if was_leader {
+        // Leading already (a lease released by the previous process is taken at once, often
+        // before the caches are synced): this is the first pass.
+        prepare().await;
+        queue.add_all(all());
+    }
     loop {
         tokio::select! {
             _ = ticker.tick() => {
@@ -270,5 +277,37 @@ mod tests {
             .await
             .expect("stops")
             .expect("ok");
+    }
+
+    #[tokio::test]
+    async fn a_replica_leading_from_the_start_prepares_then_queues_everything() {
+        let queue: WorkQueue<u32> = WorkQueue::new();
+        let (_tx, leader) = watch::channel(true);
+        let queued_when_prepared = Arc::new(AtomicUsize::new(usize::MAX));
+        let seen = queued_when_prepared.clone();
+        let probe = queue.clone();
+        let resyncer = tokio::spawn(resync(
+            queue.clone(),
+            Duration::from_secs(3600),
+            leader,
+            || vec![1, 2, 3],
+            move || {
+                let (seen, probe) = (seen.clone(), probe.clone());
+                async move { seen.store(probe.len(), Ordering::SeqCst) }
+            },
+        ));
+        for _ in 0..200 {
+            if queue.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(queue.len(), 3, "every key queued at once");
+        assert_eq!(
+            queued_when_prepared.load(Ordering::SeqCst),
+            0,
+            "prepared before the keys were queued"
+        );
+        resyncer.abort();
     }
 }
