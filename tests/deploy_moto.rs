@@ -940,3 +940,57 @@ async fn a_resync_after_a_prefetch_skips_each_stacks_discovery_but_never_hides_a
     );
     assert!(inv.load_balancers.contains_key("a-lb"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_group_the_deployer_created_is_described_empty_once_without_a_call() {
+    use aws_io::adapters::AwsRegistrar;
+    use controller::backends::TargetRegistrar;
+    use controller::targets::Target;
+
+    let (account, net, deployer) = setup().await;
+    let registrar = AwsRegistrar::new(account.clients.clone()).with_fresh_target_groups(&deployer);
+    let report = deployer
+        .deploy(&sample_stack(&net, "ns/fresh", "fresh"))
+        .await
+        .unwrap();
+    let (a, b) = (
+        &report.target_group_arns[TG_A],
+        &report.target_group_arns[TG_B],
+    );
+    let calls = || {
+        account
+            .clients
+            .calls()
+            .snapshot()
+            .count("DescribeTargetHealth")
+    };
+
+    // The binding's first reconcile: known empty, no call.
+    let before = calls();
+    assert!(registrar.describe(a, None).await.unwrap().is_empty());
+    assert_eq!(calls(), before);
+    // Only once: the next describe asks AWS.
+    assert!(registrar.describe(a, None).await.unwrap().is_empty());
+    assert_eq!(calls(), before + 1);
+
+    // A registration ends it: the describe that follows sees the target.
+    let target = Target::new("10.0.1.5", 8080);
+    registrar
+        .register(b, None, std::slice::from_ref(&target))
+        .await
+        .unwrap();
+    let seen = registrar.describe(b, None).await.unwrap();
+    assert_eq!(calls(), before + 2);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].target, target);
+
+    // A target group found existing by a later deploy is not taken for empty.
+    let again = Deployer::new(account.clients.clone(), deploy_config(CLUSTER, &net));
+    let fresh_registrar =
+        AwsRegistrar::new(account.clients.clone()).with_fresh_target_groups(&again);
+    again
+        .deploy(&sample_stack(&net, "ns/fresh", "fresh"))
+        .await
+        .unwrap();
+    assert_eq!(fresh_registrar.describe(b, None).await.unwrap().len(), 1);
+}

@@ -178,10 +178,11 @@ pub async fn launch(
             }
         });
     }
+    let registrar = AwsRegistrar::new(clients.clone()).with_fresh_target_groups(&deployer);
     let backends = Backends {
         builder: Arc::new(builder),
         deployer: Arc::new(deployer),
-        registrar: Arc::new(AwsRegistrar::new(clients.clone())),
+        registrar: Arc::new(registrar),
         service_builder,
         networking: Some(networking),
         backend_security_group,

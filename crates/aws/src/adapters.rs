@@ -371,6 +371,8 @@ impl StackDeployer for Deployer {
 #[derive(Clone, Debug)]
 pub struct AwsRegistrar {
     roles: AssumedRoles,
+    /// Target groups the deployer created, described as empty without a call.
+    fresh: Option<Arc<crate::fresh_target_groups::FreshTargetGroups>>,
 }
 
 impl AwsRegistrar {
@@ -378,6 +380,26 @@ impl AwsRegistrar {
     pub fn new(clients: crate::AwsClients) -> Self {
         Self {
             roles: AssumedRoles::new(clients),
+            fresh: None,
+        }
+    }
+
+    /// Answers the first describe of a target group `deployer` created as empty, without a
+    /// call ([`crate::fresh_target_groups`]).
+    pub fn with_fresh_target_groups(mut self, deployer: &Deployer) -> Self {
+        self.fresh = Some(deployer.fresh_target_groups());
+        self
+    }
+
+    /// Whether `arn` is a target group the deployer created, still empty.
+    fn known_empty(&self, arn: &str, role: Option<&AssumeRole>) -> bool {
+        role.is_none() && self.fresh.as_ref().is_some_and(|f| f.take_empty(arn))
+    }
+
+    /// Targets of `arn` change: no longer known empty.
+    fn changing(&self, arn: &str) {
+        if let Some(fresh) = &self.fresh {
+            fresh.changed(arn);
         }
     }
 }
@@ -417,6 +439,9 @@ impl TargetRegistrar for AwsRegistrar {
         role: Option<&'a AssumeRole>,
     ) -> BoxFuture<'a, Result<Vec<TargetHealth>, BackendError>> {
         Box::pin(async move {
+            if self.known_empty(arn, role) {
+                return Ok(Vec::new());
+            }
             let out = self
                 .roles
                 .elbv2(role)
@@ -458,6 +483,7 @@ impl TargetRegistrar for AwsRegistrar {
         targets: &'a [Target],
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
+            self.changing(arn);
             self.roles
                 .elbv2(role)
                 .await
@@ -478,6 +504,7 @@ impl TargetRegistrar for AwsRegistrar {
         targets: &'a [Target],
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
+            self.changing(arn);
             self.roles
                 .elbv2(role)
                 .await

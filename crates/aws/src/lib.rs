@@ -75,6 +75,7 @@ mod elbv2_tags;
 pub mod endpoints;
 pub mod error;
 mod fields;
+pub mod fresh_target_groups;
 mod listener;
 pub mod live_facts;
 mod load_balancer;
@@ -243,6 +244,8 @@ pub struct Deployer {
     registrations: Arc<alb_targets::Registrations>,
     /// The cluster-wide discovery snapshot of a resync (shared by clones).
     prefetch: Arc<prefetch::Prefetch>,
+    /// The target groups it created, empty until a registrar says otherwise (shared by clones).
+    fresh: Arc<fresh_target_groups::FreshTargetGroups>,
 }
 
 impl Deployer {
@@ -252,6 +255,7 @@ impl Deployer {
             config,
             registrations: Arc::default(),
             prefetch: Arc::default(),
+            fresh: Arc::default(),
         }
     }
 
@@ -261,6 +265,11 @@ impl Deployer {
 
     pub fn config(&self) -> &DeployConfig {
         &self.config
+    }
+
+    /// The target groups its deploys created, for the registrar ([`fresh_target_groups`]).
+    pub fn fresh_target_groups(&self) -> Arc<fresh_target_groups::FreshTargetGroups> {
+        self.fresh.clone()
     }
 
     /// Reads what the cluster owns (load balancers, target groups, security groups) once, for
@@ -321,6 +330,11 @@ impl Deployer {
         let (result, calls) =
             aws::with_call_tally(self.run(stack, Mode::Apply, options.mutation_limit)).await;
         let (mut report, _) = result?;
+        for change in &report.created {
+            if change.resource.resource_type == model::stack::ResourceType::TargetGroup {
+                self.fresh.created(&change.aws_id);
+            }
+        }
         report.calls_by_operation = calls;
         Ok(report)
     }
