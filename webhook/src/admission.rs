@@ -254,13 +254,7 @@ impl Admitted for Ingress {
             && verdict.allowed()
             && validate::ingress::changes_what_is_validated(op, &new, old.as_ref())
         {
-            let findings = check.check(&new, old.as_ref());
-            for refusal in findings.refusals {
-                verdict.error(refusal.category, refusal.message);
-            }
-            for warning in findings.warnings {
-                verdict.warn(warning);
-            }
+            add_findings(&mut verdict, check.check(&new, old.as_ref()));
         }
         Answer::from_verdict(verdict, &object_name("Ingress", request))
     }
@@ -370,15 +364,19 @@ impl Admitted for Service {
             && validate::service::is_ours(&new, config)
             && validate::service::changes_what_is_validated(op, &new, old.as_ref())
         {
-            let findings = check.check_service(&new, old.as_ref());
-            for refusal in findings.refusals {
-                verdict.error(refusal.category, refusal.message);
-            }
-            for warning in findings.warnings {
-                verdict.warn(warning);
-            }
+            add_findings(&mut verdict, check.check_service(&new, old.as_ref()));
         }
         Answer::from_verdict(verdict, &object_name("Service", request))
+    }
+}
+
+/// What building the group (or the NLB) found: refusals become errors, the rest warnings.
+fn add_findings(verdict: &mut Verdict, findings: contract::group_check::GroupFindings) {
+    for refusal in findings.refusals {
+        verdict.error(refusal.category, refusal.message);
+    }
+    for warning in findings.warnings {
+        verdict.warn(warning);
     }
 }
 
