@@ -207,3 +207,14 @@ mod tests {
         assert!(cut.starts_with("éé"));
     }
 }
+
+/// Event reasons of the group and Service reconcilers (upstream's).
+pub mod reason {
+    pub const SUCCESSFULLY_RECONCILED: &str = "SuccessfullyReconciled";
+    pub const FAILED_LOAD_GROUP_ID: &str = "FailedLoadGroupID";
+    pub const FAILED_ADD_FINALIZER: &str = "FailedAddFinalizer";
+    pub const FAILED_REMOVE_FINALIZER: &str = "FailedRemoveFinalizer";
+    pub const FAILED_UPDATE_STATUS: &str = "FailedUpdateStatus";
+    pub const FAILED_BUILD_MODEL: &str = "FailedBuildModel";
+    pub const FAILED_DEPLOY_MODEL: &str = "FailedDeployModel";
+}

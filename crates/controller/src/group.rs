@@ -34,16 +34,7 @@ use model::tags::target_group_binding_labels;
 /// The `controller` label of this reconciler's metrics.
 pub const CONTROLLER: &str = "ingress";
 
-/// Event reasons (upstream's).
-pub mod reason {
-    pub const SUCCESSFULLY_RECONCILED: &str = "SuccessfullyReconciled";
-    pub const FAILED_LOAD_GROUP_ID: &str = "FailedLoadGroupID";
-    pub const FAILED_ADD_FINALIZER: &str = "FailedAddFinalizer";
-    pub const FAILED_REMOVE_FINALIZER: &str = "FailedRemoveFinalizer";
-    pub const FAILED_UPDATE_STATUS: &str = "FailedUpdateStatus";
-    pub const FAILED_BUILD_MODEL: &str = "FailedBuildModel";
-    pub const FAILED_DEPLOY_MODEL: &str = "FailedDeployModel";
-}
+pub use crate::events::reason;
 
 /// What a successful reconcile did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, PortSt
 use crate::backends::{BackendError, DeployReport, NOT_LEADER, ServiceStackBuilder, StackDeployer};
 use crate::cache::Cache;
 use crate::events::EventSpec;
-use crate::group::reason;
+use crate::events::reason;
 use crate::keys::ObjKey;
 use crate::kube_ops::{KubeOps, ObjectRefs, OpError};
 use crate::metrics::ControllerMetrics;

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use contract::annotations::{Cidr, NlbIpAddressType, NlbScheme, OnOff};
 
 use super::security::Security;
+use super::settings::LbSettings;
 use super::{ServiceBuildError, ServiceTask};
 use crate::naming;
 use crate::stack::{
@@ -13,23 +14,6 @@ use crate::stack::{
     Scheme, SubnetMapping, resource_id,
 };
 use crate::subnets::{ResolveOptions, Subnet, SubnetResolver};
-
-/// The NLB settings the listeners, target groups and security groups depend on.
-#[derive(Clone, Debug)]
-pub(super) struct LbSettings {
-    pub scheme: Scheme,
-    pub ip_address_type: IpAddressType,
-    pub subnet_mappings: Vec<SubnetMapping>,
-    /// The subnets' IPv4 and IPv6 CIDRs (legacy backend rules).
-    pub subnet_cidrs_v4: Vec<String>,
-    pub subnet_cidrs_v6: Vec<String>,
-}
-
-impl LbSettings {
-    pub fn dualstack(&self) -> bool {
-        self.ip_address_type == IpAddressType::Dualstack
-    }
-}
 
 fn go_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))

@@ -10,6 +10,7 @@ mod errors;
 mod load_balancer;
 mod ports;
 mod security;
+mod settings;
 #[cfg(test)]
 mod tests;
 

@@ -8,8 +8,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use contract::annotations::{Cidr, HealthCheckPort, NlbHealthCheckProtocol};
 
-use super::load_balancer::LbSettings;
 use super::security::{BackendRules, Security};
+use super::settings::LbSettings;
 use super::{ServiceBuildError, ServiceTask};
 use crate::naming::{self, NlbTargetGroupNameInput};
 use crate::stack::{

@@ -11,7 +11,7 @@
 
 use contract::annotations::Cidr;
 
-use super::load_balancer::LbSettings;
+use super::settings::LbSettings;
 use super::{ServiceBuildError, ServiceTask};
 use crate::naming;
 use crate::stack::{
