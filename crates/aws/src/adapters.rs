@@ -244,17 +244,10 @@ pub async fn existing_load_balancer(
     stack_id: &str,
 ) -> Result<Option<ExistingLoadBalancer>, BackendError> {
     use aws_sdk_resourcegroupstagging::types::TagFilter;
-    use model::stack::resource_id::{FRONTEND_NLB, LOAD_BALANCER};
-    use model::tags::TAG_CLUSTER;
     let tagged = clients
         .tagging
         .get_resources()
-        .tag_filters(
-            TagFilter::builder()
-                .key(TAG_CLUSTER)
-                .values(cluster)
-                .build(),
-        )
+        .tag_filters(crate::discover::cluster_tag_filter(cluster))
         .tag_filters(
             TagFilter::builder()
                 .key(kind.stack_tag())
@@ -266,18 +259,13 @@ pub async fn existing_load_balancer(
         .await
         .map_err(|e| aws_error("GetResources", &e))?;
     let mappings = tagged.resource_tag_mapping_list();
-    let tagged_as = |m: &aws_sdk_resourcegroupstagging::types::ResourceTagMapping, id: &str| {
+    let Some(arn) = crate::tags::main_load_balancer(mappings, |m| {
         m.tags()
             .iter()
-            .any(|t| t.key() == kind.resource_tag() && t.value() == id)
-    };
-    // Never the group's frontend NLB: it has its own scheme and subnets.
-    let Some(arn) = mappings
-        .iter()
-        .find(|m| tagged_as(m, LOAD_BALANCER))
-        .or_else(|| mappings.iter().find(|m| !tagged_as(m, FRONTEND_NLB)))
-        .and_then(|m| m.resource_arn())
-    else {
+            .find(|t| t.key() == kind.resource_tag())
+            .map(|t| t.value())
+    })
+    .and_then(|m| m.resource_arn()) else {
         return Ok(None);
     };
     let described = clients
@@ -330,12 +318,15 @@ fn existing_of(
     })
 }
 
+/// A deployer failure as the controller sees it, with its category.
+fn deploy_error(error: crate::DeployError) -> BackendError {
+    BackendError::new(error.category().as_str(), error.to_string()).with_source(error)
+}
+
 impl StackDeployer for Deployer {
     fn deploy<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<DeployReport, BackendError>> {
         Box::pin(async move {
-            let report = Deployer::deploy(self, stack).await.map_err(|error| {
-                BackendError::new(error.category().as_str(), error.to_string()).with_source(error)
-            })?;
+            let report = Deployer::deploy(self, stack).await.map_err(deploy_error)?;
             Ok(DeployReport {
                 dns_name: report.dns_name.clone(),
                 frontend_dns_name: report.frontend_dns_name.clone(),
@@ -355,12 +346,7 @@ impl StackDeployer for Deployer {
                     "read what the cluster owns for the resync"
                 ),
                 Ok(None) => {}
-                Err(error) => {
-                    return Err(
-                        BackendError::new(error.category().as_str(), error.to_string())
-                            .with_source(error),
-                    );
-                }
+                Err(error) => return Err(deploy_error(error)),
             }
             Ok(())
         })

@@ -92,28 +92,32 @@ async fn tagged_elbv2_arns(
     ctx: &Ctx<'_>,
 ) -> Result<(BTreeMap<String, Tags>, BTreeMap<String, Tags>), DeployError> {
     let filters = vec![
-        TagFilter::builder()
-            .key(TAG_CLUSTER)
-            .values(&ctx.config.cluster_name)
-            .build(),
+        cluster_tag_filter(&ctx.config.cluster_name),
         TagFilter::builder()
             .key(ctx.kind.stack_tag())
             .values(ctx.stack_id)
             .build(),
     ];
+    let found = tagged_elbv2(ctx, &stack_ref(ctx), filters).await?;
+    Ok(split_elbv2(
+        found.into_iter().filter(|(_, tags)| ctx.owns(tags)),
+    ))
+}
+
+/// Load balancer and target group ARNs (with their tags), apart.
+pub(crate) fn split_elbv2(
+    found: impl IntoIterator<Item = (String, Tags)>,
+) -> (BTreeMap<String, Tags>, BTreeMap<String, Tags>) {
     let mut lbs = BTreeMap::new();
     let mut tgs = BTreeMap::new();
-    for (arn, tags) in tagged_elbv2(ctx, &stack_ref(ctx), filters).await? {
-        if !ctx.owns(&tags) {
-            continue;
-        }
+    for (arn, tags) in found {
         if arn.contains(":loadbalancer/") {
             lbs.insert(arn, tags);
         } else if arn.contains(":targetgroup/") {
             tgs.insert(arn, tags);
         }
     }
-    Ok((lbs, tgs))
+    (lbs, tgs)
 }
 
 /// The tagging API's filter on the cluster tag.
@@ -220,7 +224,7 @@ fn ec2_tags(tags: &[ec2::Tag]) -> Tags {
         .collect()
 }
 
-fn tag_filter(key: &str, value: &str) -> ec2::Filter {
+pub(crate) fn tag_filter(key: &str, value: &str) -> ec2::Filter {
     ec2::Filter::builder()
         .name(format!("tag:{key}"))
         .values(value)

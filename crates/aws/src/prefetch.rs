@@ -17,17 +17,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types as ec2;
 use aws_sdk_elasticloadbalancingv2::types as elbv2;
 use futures::future::try_join;
 use tokio::sync::watch;
 
-use model::stack::{ResourceType, StackKind, resource_id};
+use model::stack::{ResourceType, StackKind};
 use model::tags::{TAG_CLUSTER, Tags};
 
 use super::call::Ctx;
 use super::discover::{self, Found, Owned};
 use super::error::{DeployError, ResourceRef};
+use super::tags::main_load_balancer;
 
 /// A stack, by kind and ID.
 type StackKey = (StackKind, String);
@@ -143,21 +143,10 @@ impl Prefetch {
         let key = (kind, stack_id.to_owned());
         let mut state = self.lock();
         let snapshot = state.usable(&key, ttl)?;
-        let Some(owned) = snapshot.stacks.get(&key) else {
-            return Some(None);
-        };
-        let tagged_as = |f: &&Found<elbv2::LoadBalancer>, id: &str| f.resource_id(kind) == Some(id);
+        let owned = snapshot.stacks.get(&key);
         Some(
             owned
-                .load_balancers
-                .iter()
-                .find(|f| tagged_as(f, resource_id::LOAD_BALANCER))
-                .or_else(|| {
-                    owned
-                        .load_balancers
-                        .iter()
-                        .find(|f| !tagged_as(f, resource_id::FRONTEND_NLB))
-                })
+                .and_then(|o| main_load_balancer(&o.load_balancers, |f| f.resource_id(kind)))
                 .map(|f| f.item.clone()),
         )
     }
@@ -205,26 +194,13 @@ async fn read_all(ctx: &Ctx<'_>) -> Result<HashMap<StackKey, Owned>, DeployError
     let what = ResourceRef::new(ResourceType::LoadBalancer, "");
     let sg_what = ResourceRef::new(ResourceType::SecurityGroup, "");
     let filters = vec![discover::cluster_tag_filter(cluster)];
-    let sg_filters = vec![
-        ec2::Filter::builder()
-            .name(format!("tag:{TAG_CLUSTER}"))
-            .values(cluster)
-            .build(),
-    ];
+    let sg_filters = vec![discover::tag_filter(TAG_CLUSTER, cluster)];
     let (elbv2, security_groups) = try_join(
         discover::tagged_elbv2(ctx, &what, filters),
         discover::describe_security_groups(ctx, &sg_what, sg_filters),
     )
     .await?;
-    let mut lb_arns = std::collections::BTreeMap::new();
-    let mut tg_arns = std::collections::BTreeMap::new();
-    for (arn, tags) in elbv2 {
-        if arn.contains(":loadbalancer/") {
-            lb_arns.insert(arn, tags);
-        } else if arn.contains(":targetgroup/") {
-            tg_arns.insert(arn, tags);
-        }
-    }
+    let (lb_arns, tg_arns) = discover::split_elbv2(elbv2);
     let (load_balancers, target_groups) = try_join(
         discover::describe_load_balancers(ctx, lb_arns),
         discover::describe_target_groups(ctx, tg_arns),

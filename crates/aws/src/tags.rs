@@ -44,6 +44,23 @@ pub fn resource_id(tags: &Tags, kind: StackKind) -> Option<&str> {
     tags.get(kind.resource_tag()).map(String::as_str)
 }
 
+/// A stack's own load balancer among those it owns, by their resource IDs: the one tagged
+/// `LoadBalancer`, else any but the frontend NLB (which has its own scheme and subnets).
+pub fn main_load_balancer<T>(
+    load_balancers: &[T],
+    resource_id: impl for<'t> Fn(&'t T) -> Option<&'t str>,
+) -> Option<&T> {
+    let tagged_as = |lb: &T, id: &str| resource_id(lb) == Some(id);
+    load_balancers
+        .iter()
+        .find(|lb| tagged_as(lb, model::stack::resource_id::LOAD_BALANCER))
+        .or_else(|| {
+            load_balancers
+                .iter()
+                .find(|lb| !tagged_as(lb, model::stack::resource_id::FRONTEND_NLB))
+        })
+}
+
 /// The other kind of stack, whose tags name someone else.
 pub fn other_kind(kind: StackKind) -> StackKind {
     match kind {

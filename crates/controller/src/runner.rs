@@ -113,9 +113,8 @@ pub async fn run_workers<K, F, Fut>(
 }
 
 /// Queues every key from `all` every `period`, and whenever this replica becomes leader (or at
-/// once, when it leads already); each
-/// time, `prepare` runs first (a deployer reading what the cluster owns once for all those
-/// keys).
+/// once, when it leads already); each time, `prepare` runs first (a deployer reading what the
+/// cluster owns once for all those keys).
 pub async fn resync<K, F, P, Fut>(
     queue: WorkQueue<K>,
     period: Duration,
