@@ -24,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime};
 use contract::crd::TargetGroupBinding;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
-use support::aws_recorder::Recorder;
 use support::e2e::{
     ControllerProcess, World, apply_endpoint_slice, eventually, ip_binding, ip_target_group,
     registered_targets, service,
@@ -45,10 +44,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
-    let mut world = World::new().await;
-    let recorder = Recorder::start(&world.setup.aws_endpoint).await;
-    world.setup.aws_endpoint = recorder.endpoint.clone();
-    let world = world;
+    let (world, recorder) = World::recorded().await;
     let setup = &world.setup;
     let ns = setup.namespace.as_str();
     let arn = ip_target_group(

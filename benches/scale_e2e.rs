@@ -539,10 +539,7 @@ async fn main() {
         c = settings.concurrency,
     );
 
-    let mut world = World::new().await;
-    let recorder = Recorder::start(&world.setup.aws_endpoint).await;
-    world.setup.aws_endpoint = recorder.endpoint.clone();
-    let world = world;
+    let (world, recorder) = World::recorded().await;
     let setup = &world.setup;
     let ns = setup.namespace.as_str();
     let client = &world.client;

@@ -27,10 +27,7 @@ const RETRY_PERIOD: Duration = Duration::from_secs(2);
 
 #[tokio::test]
 async fn leader_killed_mid_deploy_hands_over_without_foreign_writes() {
-    let mut world = World::new().await;
-    let recorder = Recorder::start(&world.setup.aws_endpoint).await;
-    world.setup.aws_endpoint = recorder.endpoint.clone();
-    let world = world;
+    let (world, recorder) = World::recorded().await;
     world.run(scenario(&world, &recorder)).await;
 }
 

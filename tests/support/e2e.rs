@@ -673,6 +673,15 @@ pub struct World {
 }
 
 impl World {
+    /// A world whose controllers reach moto through a recording proxy (the proxy is returned;
+    /// the world's own clients still go to moto directly).
+    pub async fn recorded() -> (World, super::aws_recorder::Recorder) {
+        let mut world = World::new().await;
+        let recorder = super::aws_recorder::Recorder::start(&world.setup.aws_endpoint).await;
+        world.setup.aws_endpoint = recorder.endpoint.clone();
+        (world, recorder)
+    }
+
     pub async fn new() -> World {
         let cluster = TestCluster::start();
         let client = cluster.client().await;
